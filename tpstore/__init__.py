@@ -1,0 +1,42 @@
+"""tpstore: typed, transactional, persistent collections in one SQLite file.
+
+Declare a `Store` whose annotated fields are collections; each becomes a table,
+validated by pydantic on every write and read, stored through a pluggable codec.
+"""
+
+from tpstore import codecs, errors
+from tpstore._fields import MISSING, field
+from tpstore._mapping import ExpiringMapping, ExpiringOrderedMapping, Mapping, OrderedMapping
+from tpstore._store import Store
+from tpstore._value import Value
+from tpstore._version import __version__
+from tpstore.errors import (
+    BusyError,
+    ClosedError,
+    CorruptValueError,
+    ReadOnlyError,
+    SchemaError,
+    TpStoreError,
+    ValidationError,
+)
+
+__all__ = [
+    "MISSING",
+    "BusyError",
+    "ClosedError",
+    "CorruptValueError",
+    "ExpiringMapping",
+    "ExpiringOrderedMapping",
+    "Mapping",
+    "OrderedMapping",
+    "ReadOnlyError",
+    "SchemaError",
+    "Store",
+    "TpStoreError",
+    "ValidationError",
+    "Value",
+    "__version__",
+    "codecs",
+    "errors",
+    "field",
+]

@@ -1,0 +1,195 @@
+"""The catalog every tpstore file keeps: what each of its tables holds.
+
+One row per collection table records its kind, key and value codecs with their
+column affinities, the pydantic JSON schemas of the declared types, the options
+(`lifespan`, `maxlen`), the table format version and the item count (kept by
+triggers, so `len()` never scans).
+
+Opening a store compares its declaration with the catalog of each file. Kinds, codecs
+and affinities must agree (the bytes on disk depend on them); types' schemas and
+options may change, and the catalog then records the new ones.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tpstore._engine import Engine
+from tpstore._schema import CollectionSpec
+from tpstore._sqlite import CATALOG, FORMAT_VERSION, quote
+from tpstore.errors import SchemaError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One catalog row."""
+
+    name: str
+    kind: str
+    key_codec: str | None
+    key_affinity: str | None
+    value_codec: str | None
+    value_affinity: str | None
+    key_schema: str | None
+    value_schema: str | None
+    options: dict[str, Any]
+    format: int
+    count: int = 0
+
+    @classmethod
+    def declared(cls, spec: CollectionSpec, table: str) -> Entry:
+        """The row a declaration would write."""
+        return cls(
+            name=table,
+            kind=spec.kind.kind_name,
+            key_codec=spec.key.codec.name if spec.key else None,
+            key_affinity=spec.key.codec.affinity if spec.key else None,
+            value_codec=spec.value.codec.name if spec.value else None,
+            value_affinity=spec.value.codec.affinity if spec.value else None,
+            key_schema=spec.key.json_schema() if spec.key else None,
+            value_schema=spec.value.json_schema() if spec.value else None,
+            options={k: v for k, v in spec.options.items() if v is not None},
+            format=FORMAT_VERSION,
+        )
+
+    def layout(self) -> tuple[Any, ...]:
+        """What must agree between a declaration and the file."""
+        return (self.kind, self.key_codec, self.key_affinity, self.value_codec,
+                self.value_affinity)
+
+    def describe(self) -> str:
+        """The layout in words, for error messages."""
+        parts = [self.kind]
+        if self.key_codec:
+            parts.append(f"key codec {self.key_codec!r} ({self.key_affinity})")
+        if self.value_codec:
+            parts.append(f"value codec {self.value_codec!r} ({self.value_affinity})")
+        return ", ".join(parts)
+
+
+_COLUMNS = ("name", "kind", "key_codec", "key_affinity", "value_codec", "value_affinity",
+            "key_schema", "value_schema", "options", "format", "count")
+
+
+def read(connection: sqlite3.Connection, schema: str = "main") -> dict[str, Entry]:
+    """Every catalog row of one file; empty when the file has no catalog.
+
+    Takes a plain sqlite3 connection so that tools (the CLI) can read a file without
+    the store classes that wrote it.
+    """
+    exists = connection.execute(
+        f"SELECT 1 FROM {quote(schema)}.sqlite_master WHERE type = 'table' AND name = ?",
+        (CATALOG,),
+    ).fetchone()
+    if not exists:
+        return {}
+    rows = connection.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM {quote(schema)}.{CATALOG} ORDER BY name"
+    ).fetchall()
+    entries = {}
+    for row in rows:
+        values = dict(zip(_COLUMNS, row, strict=True))
+        values["options"] = orjson.loads(values["options"] or "{}")
+        entries[values["name"]] = Entry(**values)
+    return entries
+
+
+def ensure(engine: Engine, owner: str, bindings: list[tuple[CollectionSpec, str]]) -> None:
+    """Check every declared collection against its file's catalog; create what is missing.
+
+    Runs in one transaction: on any mismatch nothing is changed and `SchemaError`
+    names both sides.
+    """
+    writable = engine.mode == "rw"
+    with engine.transaction(readonly=not writable):
+        conn = engine.raw_connection()
+        catalogs = {schema: read(conn, schema) for schema in engine.schemas}
+        problems: list[str] = []
+        work: list[tuple[CollectionSpec, str, Entry, Entry | None]] = []
+        for spec, table in bindings:
+            if spec.database not in catalogs:
+                attached = ", ".join(repr(s) for s in engine.schemas)
+                raise SchemaError(
+                    f"{owner}.{spec.name} lives in database {spec.database!r}, which is not "
+                    f"attached (attached: {attached}); pass attach={{{spec.database!r}: path}}"
+                )
+            declared = Entry.declared(spec, table)
+            recorded = catalogs[spec.database].get(table)
+            where = f"{owner}.{spec.name} (table {table!r} in {spec.database!r})"
+            if recorded is None:
+                if _table_exists(conn, spec.database, table):
+                    problems.append(
+                        f"{where}: the file already has a table {table!r} that tpstore did "
+                        "not create; choose another table name with field(table=...)"
+                    )
+                elif not writable:
+                    problems.append(
+                        f"{where}: the file has no such collection, and a store opened "
+                        f"with mode={engine.mode!r} cannot create it"
+                    )
+            elif recorded.layout() != declared.layout():
+                problems.append(
+                    f"{where}: the file holds {recorded.describe()}, but the class declares "
+                    f"{declared.describe()}; use another table name or migrate the data"
+                )
+            elif recorded.format > FORMAT_VERSION:
+                problems.append(
+                    f"{where}: the file was written by a newer tpstore (table format "
+                    f"{recorded.format}); upgrade tpstore to open it"
+                )
+            work.append((spec, table, declared, recorded))
+        if problems:
+            raise SchemaError("; ".join(problems))
+        if writable:
+            _apply(engine, conn, work)
+
+
+def _apply(engine: Engine, conn: sqlite3.Connection,
+           work: list[tuple[CollectionSpec, str, Entry, Entry | None]]) -> None:
+    created: set[tuple[str, str]] = set()
+    for schema in {spec.database for spec, _, _, _ in work}:
+        engine.write(engine.dialect.create_catalog(schema))
+    for spec, table, declared, recorded in work:
+        schema = spec.database
+        options = orjson.dumps(declared.options, option=orjson.OPT_SORT_KEYS).decode()
+        if recorded is None or not _table_exists(conn, schema, table):
+            if recorded is None and (schema, table) not in created:
+                engine.write(
+                    f"INSERT INTO {quote(schema)}.{CATALOG} ({', '.join(_COLUMNS)}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    (table, declared.kind, declared.key_codec, declared.key_affinity,
+                     declared.value_codec, declared.value_affinity, declared.key_schema,
+                     declared.value_schema, options, declared.format),
+                )
+            if recorded is not None:  # the table was dropped behind tpstore's back
+                engine.write(f"UPDATE {quote(schema)}.{CATALOG} SET count = 0 WHERE name = ?",
+                             (table,))
+            if (schema, table) not in created:
+                for statement in engine.dialect.create_table(
+                    schema, table, spec.kind.layout,
+                    key_affinity=declared.key_affinity, value_affinity=declared.value_affinity,
+                    expiring=spec.kind.expiring,
+                ):
+                    engine.write(statement)
+                created.add((schema, table))
+            continue
+        if (recorded.key_schema, recorded.value_schema, recorded.options) != (
+            declared.key_schema, declared.value_schema, declared.options
+        ):
+            engine.write(
+                f"UPDATE {quote(schema)}.{CATALOG} SET key_schema = ?, value_schema = ?, "
+                "options = ? WHERE name = ?",
+                (declared.key_schema, declared.value_schema, options, table),
+            )
+
+
+def _table_exists(conn: sqlite3.Connection, schema: str, table: str) -> bool:
+    row = conn.execute(
+        f"SELECT 1 FROM {quote(schema)}.sqlite_master WHERE type = 'table' AND name = ?",
+        (table,),
+    ).fetchone()
+    return row is not None

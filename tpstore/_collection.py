@@ -1,0 +1,56 @@
+"""The base every collection kind derives from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from tpstore._engine import Engine
+    from tpstore._schema import CollectionSpec
+
+
+class Collection:
+    """A persisted collection bound to one table of an open store.
+
+    Subclasses describe themselves with class attributes, which the `Store` metaclass
+    and the catalog read:
+
+    - `kind_name`: the kind recorded in the catalog (`""` for abstract bases).
+    - `type_params`: `("K", "V")`, `("K",)` or `("V",)`.
+    - `layout`: the table layout (see `tpstore._sqlite.Dialect.create_table`).
+    - `key_ordered`: keys are kept in Python's order, so the key codec must preserve it.
+    - `expiring`: items carry an expiry time.
+    - `options`: the `field()` options the kind accepts besides codecs and table.
+    """
+
+    kind_name: ClassVar[str] = ""
+    type_params: ClassVar[tuple[str, ...]] = ()
+    layout: ClassVar[str] = ""
+    key_ordered: ClassVar[bool] = False
+    expiring: ClassVar[bool] = False
+    options: ClassVar[frozenset[str]] = frozenset()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the builtin containers
+
+    def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
+                 clock: Callable[[], float]) -> None:
+        self._engine = engine
+        self._spec = spec
+        self._table = table
+        self._clock = clock
+        self._key = spec.key
+        self._value = spec.value
+
+    @property
+    def name(self) -> str:
+        """The collection's field name in its store."""
+        return self._spec.name
+
+    def _count(self) -> int:
+        row = self._engine.fetchone(self._engine.dialect.count(self._spec.database),
+                                    (self._table,))
+        return int(row[0]) if row else 0
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._spec.name!r} of {self._table!r}>"

@@ -1,0 +1,150 @@
+"""Validation plus codec for one column: Python value ⇄ SQLite value.
+
+Values are validated in pydantic's lax mode (a dict becomes a `User`), keys in strict
+mode (`"5"` is not an `int` key). Reads validate again, so a read returns an instance
+of the declared type or raises `CorruptValueError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+import pydantic
+
+from tpstore.codecs import Codec, Raw, strip_annotated
+from tpstore.errors import CorruptValueError, ValidationError
+
+INVALID: Final = object()
+"""Returned by `Column.lookup` for a key of the wrong type: it matches no stored key."""
+
+_PLAIN = (int, str, bytes, float)
+_ARBITRARY = pydantic.ConfigDict(arbitrary_types_allowed=True)
+
+
+def make_adapter(declared: Any) -> pydantic.TypeAdapter[Any] | None:
+    """A pydantic adapter for `declared`; isinstance-only for types pydantic cannot model.
+
+    Returns `None` for attrs classes, which pydantic cannot validate and whose codec
+    (cattrs) structures them itself.
+    """
+    bare = strip_annotated(declared)
+    if isinstance(bare, type) and hasattr(bare, "__attrs_attrs__"):
+        return None
+    try:
+        return pydantic.TypeAdapter(declared)
+    except pydantic.PydanticSchemaGenerationError:
+        return pydantic.TypeAdapter(declared, config=_ARBITRARY)
+
+
+class Column:
+    """Converts the keys or the values of one collection.
+
+    Args:
+        collection: the field name, for error messages.
+        declared: the declared type.
+        codec: the codec, already specialised to `declared`.
+        strict: validate in pydantic's strict mode (keys).
+    """
+
+    def __init__(self, collection: str, declared: Any, codec: Codec, *, strict: bool) -> None:
+        self.collection = collection
+        self.declared = declared
+        self.codec = codec
+        self.strict = strict
+        self.adapter = make_adapter(declared)
+        fused = hasattr(codec, "validate_encode") and hasattr(codec, "decode_validate")
+        self._fused = fused
+        # The common key and value types skip pydantic when the value already has
+        # exactly the declared type: the codec's own checks then suffice.
+        self._plain = declared if declared in _PLAIN and codec.name == "native" else None
+        self._normalize_zero = strip_annotated(declared) is float
+
+    # -- write side ---------------------------------------------------------------------
+
+    def validate(self, value: Any) -> Any:
+        """Validate `value` against the declared type; raise pydantic's error."""
+        if self.adapter is None or (self._plain is not None and type(value) is self._plain):
+            return value
+        return self.adapter.validate_python(value, strict=self.strict)
+
+    def encode(self, value: Any, key: Any = None) -> Raw:
+        """Validate and encode `value`; `ValidationError` naming `key` if refused."""
+        try:
+            if self._fused:
+                return self.codec.validate_encode(value, strict=self.strict)  # type: ignore[attr-defined, no-any-return]
+            value = self.validate(value)
+            if self._normalize_zero and value == 0.0:
+                value = 0.0  # -0.0 and 0.0 are one key in Python
+            return self.codec.encode(value)
+        except pydantic.ValidationError as exc:
+            errors = orjson.loads(exc.json(include_url=False))
+            raise self._refused(key, _describe(errors), errors) from exc
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise self._refused(key, _first_line(exc), None) from exc
+
+    def lookup(self, key: Any) -> Raw | object:
+        """Encode a key used to read: `INVALID` when its type cannot match any key."""
+        try:
+            return self.encode(key)
+        except ValidationError:
+            return INVALID
+
+    def _refused(self, key: Any, problem: str, errors: list[dict[str, Any]] | None
+                 ) -> ValidationError:
+        where = self.collection if key is None else f"{self.collection}[{key!r}]"
+        return ValidationError(
+            f"invalid value for {where}: {problem}",
+            collection=self.collection, key=key, errors=errors,
+        )
+
+    # -- read side ----------------------------------------------------------------------
+
+    def decode(self, raw: Raw, key: Any = None) -> Any:
+        """Decode and validate a stored value; `CorruptValueError` naming `key` if bad."""
+        if self._plain is not None and type(raw) is self._plain:
+            return raw
+        try:
+            if self._fused:
+                return self.codec.decode_validate(raw)  # type: ignore[attr-defined]
+            value = self.codec.decode(raw)
+            if self.adapter is None:
+                return value
+            return self.adapter.validate_python(value)
+        except Exception as exc:
+            where = self.collection if key is None else f"{self.collection}[{key!r}]"
+            raise CorruptValueError(
+                f"the stored value of {where} cannot be read as "
+                f"{_type_name(self.declared)}: {_first_line(exc)}",
+                collection=self.collection, key=key,
+            ) from exc
+
+    def json_schema(self) -> str | None:
+        """The declared type's JSON schema as text, or `None` when it has none."""
+        if self.adapter is None:
+            return None
+        try:
+            return orjson.dumps(self.adapter.json_schema(), option=orjson.OPT_SORT_KEYS).decode()
+        except Exception:  # noqa: BLE001 - arbitrary and callable types have no schema
+            return None
+
+
+def _describe(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for error in errors[:3]:
+        location = ".".join(str(part) for part in error.get("loc", ()))
+        parts.append(f"{location}: {error['msg']}" if location else str(error["msg"]))
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(parts) + more
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, pydantic.ValidationError):
+        lines = text.splitlines()
+        return "; ".join(line.strip() for line in lines[1:3]) or text
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__qualname__ if isinstance(tp, type) else repr(tp)

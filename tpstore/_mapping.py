@@ -1,0 +1,568 @@
+"""The Mapping family: `Mapping`, `OrderedMapping` and their expiring kinds."""
+
+from __future__ import annotations
+
+import collections.abc
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+
+from tpstore._collection import Collection
+from tpstore._convert import INVALID
+from tpstore._fields import MISSING
+from tpstore.codecs import strip_annotated
+
+if TYPE_CHECKING:
+    from tpstore._engine import Engine
+    from tpstore._schema import CollectionSpec
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+
+PAGE = 512
+"""Rows fetched per query while iterating: iteration never runs one query per item."""
+
+_GET_MANY_CHUNK = 500  # stays below SQLite's oldest limit of 999 bound parameters
+
+
+class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, V]):
+    """What every kind of the Mapping family shares."""
+
+    type_params = ("K", "V")
+    has_value: ClassVar[bool] = True
+
+    def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
+                 clock: Callable[[], float]) -> None:
+        super().__init__(engine, spec, table, clock)
+        self._sql = engine.dialect.mapping(spec.database, table, self.layout,
+                                           has_value=self.has_value, expiring=self.expiring)
+        # Rows of the `inserted` layout start with `seq`; the key follows it.
+        self._key_at = 0 if self._sql.order == "key" else 1
+        self._numeric = _numeric_type(spec)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _live(self) -> tuple[float, ...]:
+        """The extra parameter of every read of an expiring table: the current time."""
+        return ()
+
+    def _row_params(self, key: Any, value: Any, lifespan: float | None) -> tuple[Any, ...]:
+        raw_value = self._value.encode(value, key)  # type: ignore[union-attr]
+        return (self._key.encode(key, key), raw_value)  # type: ignore[union-attr]
+
+    def _put(self, key: Any, value: Any, lifespan: float | None = None) -> Any:
+        """Validate and write one item; returns the encoded key."""
+        params = self._row_params(key, value, lifespan)
+        self._engine.write(self._sql.upsert, params)
+        return params[0]
+
+    def _scan(self, *, keys_only: bool, descending: bool = False,
+              lower: Any = None, upper: Any = None) -> Iterator[Any]:
+        """Every live row in order, fetched a page at a time (keyset pagination)."""
+        bounds: list[str] = []
+        values: list[Any] = []
+        if lower is not None:
+            bounds.append(">=")
+            values.append(lower)
+        if upper is not None:
+            bounds.append("<")
+            values.append(upper)
+        resume = "<" if descending else ">"
+        first = self._sql.scan(keys_only=keys_only, bounds=tuple(bounds), descending=descending)
+        following = self._sql.scan(keys_only=keys_only, bounds=(*bounds, resume),
+                                   descending=descending)
+        rows = self._engine.fetchall(first, (*values, *self._live(), PAGE))
+        while True:
+            yield from rows
+            if len(rows) < PAGE:
+                return
+            rows = self._engine.fetchall(following,
+                                         (*values, rows[-1][0], *self._live(), PAGE))
+
+    def _items_of(self, rows: Iterable[Any]) -> Iterator[tuple[K, V]]:
+        decode_key = self._key.decode  # type: ignore[union-attr]
+        decode_value = self._value.decode  # type: ignore[union-attr]
+        at = self._key_at
+        for row in rows:
+            key = decode_key(row[at])
+            yield key, decode_value(row[at + 1], key)
+
+    # -- the MutableMapping protocol -----------------------------------------------------
+
+    def __getitem__(self, key: K) -> V:
+        raw = self._key.lookup(key)  # type: ignore[union-attr]
+        if raw is INVALID:
+            raise KeyError(key)
+        row = self._engine.fetchone(self._sql.get, (raw, *self._live()))
+        if row is None:
+            raise KeyError(key)
+        return self._value.decode(row[0], key)  # type: ignore[union-attr, no-any-return]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._put(key, value, self._spec.lifespan)
+
+    def __delitem__(self, key: K) -> None:
+        raw = self._key.lookup(key)  # type: ignore[union-attr]
+        if raw is INVALID or not self._engine.write(self._sql.delete, (raw, *self._live())):
+            raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        raw = self._key.lookup(key)  # type: ignore[union-attr]
+        if raw is INVALID:
+            return False
+        return self._engine.fetchone(self._sql.contains, (raw, *self._live())) is not None
+
+    def __len__(self) -> int:
+        return self._count()
+
+    def __iter__(self) -> Iterator[K]:
+        decode = self._key.decode  # type: ignore[union-attr]
+        at = self._key_at
+        for row in self._scan(keys_only=True):
+            yield decode(row[at])
+
+    def __reversed__(self) -> Iterator[K]:
+        decode = self._key.decode  # type: ignore[union-attr]
+        at = self._key_at
+        for row in self._scan(keys_only=True, descending=True):
+            yield decode(row[at])
+
+    def keys(self) -> KeysView[K]:
+        """A live view of the keys (supports `len`, `in`, iteration and `reversed()`)."""
+        return KeysView(self)
+
+    def values(self) -> ValuesView[V]:
+        """A live view of the values (supports `len`, `in`, iteration and `reversed()`)."""
+        return ValuesView(self)
+
+    def items(self) -> ItemsView[K, V]:
+        """A live view of `(key, value)` pairs (`len`, `in`, iteration, `reversed()`)."""
+        return ItemsView(self)
+
+    def _iter_items(self, descending: bool = False) -> Iterator[tuple[K, V]]:
+        return self._items_of(self._scan(keys_only=False, descending=descending))
+
+    @overload
+    def get(self, key: K, /) -> V | None: ...
+    @overload
+    def get(self, key: K, /, default: V | T) -> V | T: ...
+
+    def get(self, key: K, /, default: Any = None) -> Any:
+        """The value for `key`, or `default` when it is absent."""
+        raw = self._key.lookup(key)  # type: ignore[union-attr]
+        if raw is INVALID:
+            return default
+        row = self._engine.fetchone(self._sql.get, (raw, *self._live()))
+        if row is None:
+            return default
+        return self._value.decode(row[0], key)  # type: ignore[union-attr]
+
+    def pop(self, key: K, /, default: Any = MISSING) -> Any:
+        """Remove `key` and return its value, or `default`; `KeyError` if absent."""
+        raw = self._key.lookup(key)  # type: ignore[union-attr]
+        if raw is not INVALID:
+            with self._engine.atomic():
+                row = self._engine.fetchone(self._sql.get, (raw, *self._live()))
+                if row is not None:
+                    value = self._value.decode(row[0], key)  # type: ignore[union-attr]
+                    self._engine.write(self._sql.delete, (raw, *self._live()))
+                    return value
+        if default is MISSING:
+            raise KeyError(key)
+        return default
+
+    def popitem(self, last: bool = True) -> tuple[K, V]:
+        """Remove and return the last (or, with `last=False`, the first) item."""
+        with self._engine.atomic():
+            row = self._engine.fetchone(self._sql.last if last else self._sql.first,
+                                        self._live())
+            if row is None:
+                raise KeyError("popitem(): the mapping is empty")
+            key, value = next(self._items_of([(row[0], row[1])]), (None, None))
+            self._engine.write(self._sql.delete, (row[0], *self._live()))
+            return key, value  # type: ignore[return-value]
+
+    def setdefault(self, key: K, default: V = None) -> V:  # type: ignore[assignment]
+        """The value for `key`; when absent, store `default` first and return it."""
+        with self._engine.atomic():
+            raw = self._key.encode(key, key)  # type: ignore[union-attr]
+            row = self._engine.fetchone(self._sql.get, (raw, *self._live()))
+            if row is not None:
+                return self._value.decode(row[0], key)  # type: ignore[union-attr, no-any-return]
+            params = self._row_params(key, default, self._spec.lifespan)
+            self._write_row(params)
+            return self._value.decode(params[1], key)  # type: ignore[union-attr, no-any-return]
+
+    def _write_row(self, params: tuple[Any, ...]) -> None:
+        self._engine.write(self._sql.upsert, params)
+
+    def update(self, other: Any = (), /, **kwargs: V) -> None:
+        """Write many items in one transaction; nothing is written if one is invalid."""
+        if isinstance(other, collections.abc.Mapping):
+            pairs: Iterable[Any] = other.items()
+        elif hasattr(other, "keys"):
+            pairs = ((k, other[k]) for k in other.keys())
+        else:
+            pairs = other
+        lifespan = self._spec.lifespan
+        rows = []
+        for pair in pairs:
+            key, value = _pair(pair)
+            rows.append(self._row_params(key, value, lifespan))
+        rows.extend(self._row_params(key, value, lifespan) for key, value in kwargs.items())
+        if not rows:
+            return
+        with self._engine.atomic():
+            self._write_rows(rows)
+
+    def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        self._engine.write_many(self._sql.upsert, rows)
+
+    def clear(self) -> None:
+        """Remove every item in one statement."""
+        self._engine.write(self._sql.clear)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, collections.abc.Mapping):
+            return NotImplemented
+        if len(self) != len(other):
+            return False
+        return dict(self._iter_items()) == dict(other.items())
+
+    # -- beyond MutableMapping ------------------------------------------------------------
+
+    def get_many(self, keys: Iterable[K]) -> dict[K, V]:
+        """The values of the `keys` present, as a dict in the order given; one query.
+
+        Keys that are absent (or of the wrong type) are left out. More than 500 keys
+        take one query per 500.
+        """
+        wanted: dict[Any, K] = {}
+        for key in keys:
+            raw = self._key.lookup(key)  # type: ignore[union-attr]
+            if raw is not INVALID:
+                wanted.setdefault(raw, key)
+        found: dict[Any, Any] = {}
+        raws = list(wanted)
+        for start in range(0, len(raws), _GET_MANY_CHUNK):
+            chunk = raws[start:start + _GET_MANY_CHUNK]
+            sql = self._sql.get_many.format(marks=", ".join("?" * len(chunk)))
+            found.update(self._engine.fetchall(sql, (*chunk, *self._live())))
+        decode = self._value.decode  # type: ignore[union-attr]
+        return {wanted[raw]: decode(found[raw], wanted[raw]) for raw in raws if raw in found}
+
+    def peekitem(self, last: bool = True) -> tuple[K, V]:
+        """The last (or, with `last=False`, the first) item; `KeyError` when empty."""
+        row = self._engine.fetchone(self._sql.last if last else self._sql.first, self._live())
+        if row is None:
+            raise KeyError("peekitem(): the mapping is empty")
+        return next(self._items_of([(row[0], row[1])]))
+
+    def increment(self, key: K, delta: int | float = 1, *, default: int | float = 0
+                  ) -> V:
+        """Add `delta` to the value of `key` (`default` when absent); atomic.
+
+        Returns:
+            The new value.
+
+        Raises:
+            TypeError: the mapping's values are not `int` or `float` (`bool` is not a
+                number here), or `delta` is a float on an `int` mapping.
+        """
+        numeric = self._numeric
+        if numeric is None:
+            raise TypeError(
+                f"increment() needs int or float values; {self._spec.name!r} holds "
+                f"{_show(self._spec.value.declared)}"  # type: ignore[union-attr]
+            )
+        for name, number in (("delta", delta), ("default", default)):
+            if isinstance(number, bool) or not isinstance(number, int | float) or (
+                numeric is int and not isinstance(number, int)
+            ):
+                raise TypeError(
+                    f"increment() {name} must be {'an int' if numeric is int else 'a number'}"
+                    f", not {number!r}"
+                )
+        with self._engine.atomic():
+            current = self.get(key, MISSING)  # type: ignore[call-overload]
+            new = (default if current is MISSING else current) + delta
+            params = self._row_params(key, new, self._spec.lifespan)
+            self._write_row(params)
+            return self._value.decode(params[1], key)  # type: ignore[union-attr, no-any-return]
+
+    @contextlib.contextmanager
+    def edit(self, key: K, *, default: Any = MISSING) -> Iterator[V]:
+        """Read the value of `key`, let the block change it, and write it back.
+
+        On normal exit the (possibly mutated) value is validated and written,
+        atomically with the read; on an exception nothing is written.
+
+        Raises:
+            KeyError: `key` is absent and no `default` was given.
+
+        Example:
+            ```python
+            with app.users.edit("ada") as user:
+                user.age += 1
+            ```
+        """
+        with self._engine.atomic():
+            current = self.get(key, MISSING)  # type: ignore[call-overload]
+            if current is MISSING:
+                if default is MISSING:
+                    raise KeyError(key)
+                # Validated (a dict becomes the declared model) and copied, never shared.
+                current = self._value.decode(self._value.encode(default, key), key)  # type: ignore[union-attr]
+            yield current
+            self._write_row(self._row_params(key, current, self._spec.lifespan))
+
+
+class Mapping(_MappingBase[K, V]):
+    """A persistent `dict` whose iteration is in ascending key order.
+
+    Keys need an order-preserving codec (native int/float/str/bytes, tuples, dates,
+    UUIDs). Besides the `MutableMapping` API it offers `get_many`, `peekitem`,
+    `range`, `increment` and `edit`.
+
+    Example:
+        ```python
+        import tpstore
+
+        class Counters(tpstore.Store):
+            hits: tpstore.Mapping[str, int]
+
+        with Counters(None) as store:
+            store.hits.increment("home")
+            store.hits["about"] = 3
+            assert list(store.hits) == ["about", "home"]
+        ```
+    """
+
+    kind_name = "Mapping"
+    layout = "keyed"
+    key_ordered = True
+
+    def range(self, start: K | None = None, stop: K | None = None, *,
+              reverse: bool = False) -> Iterator[tuple[K, V]]:
+        """Iterate `(key, value)` with `start <= key < stop` in key order.
+
+        Args:
+            start: the smallest key included; `None` for no lower bound.
+            stop: the first key excluded; `None` for no upper bound.
+            reverse: walk from the largest key down.
+        """
+        lower = None if start is None else self._key.encode(start, start)  # type: ignore[union-attr]
+        upper = None if stop is None else self._key.encode(stop, stop)  # type: ignore[union-attr]
+        return self._items_of(self._scan(keys_only=False, descending=reverse,
+                                         lower=lower, upper=upper))
+
+
+class OrderedMapping(_MappingBase[K, V]):
+    """A persistent `dict` that remembers insertion order.
+
+    Re-assigning a key keeps its place; deleting and re-inserting moves it to the end.
+    There is no `range()`: key ranges need key order.
+    """
+
+    kind_name = "OrderedMapping"
+    layout = "inserted"
+
+
+class _Expiring:
+    """Expiry for any kind whose table has an `expires` column.
+
+    An item written at time `t` with lifespan `L` is live while `clock() < t + L`.
+    Expired items are absent for every operation, purged or not.
+    """
+
+    expiring = True
+    options = frozenset({"lifespan"})
+    _clock: Callable[[], float]
+    _engine: Engine
+    _spec: CollectionSpec
+    _sql: Any
+    _key: Any
+
+    def _live(self) -> tuple[float, ...]:
+        return (self._clock(),)
+
+    def _expires(self, lifespan: float | None) -> float | None:
+        return None if lifespan is None else self._clock() + lifespan
+
+    def _count(self) -> int:
+        total: int = super()._count()  # type: ignore[misc]
+        expired = self._engine.fetchone(self._sql.count_expired, self._live())
+        return total - int(expired[0])
+
+    def purge(self) -> int:
+        """Delete the expired items now and return how many there were."""
+        return self._engine.write(self._sql.purge, self._live())
+
+    def touch(self, key: Any, lifespan: timedelta | float | None = None) -> None:
+        """Restart the lifespan of `key` (the field's, or `lifespan` if given).
+
+        Raises:
+            KeyError: `key` is absent or expired.
+        """
+        seconds = self._spec.lifespan if lifespan is None else _lifespan(lifespan)
+        raw = self._key.lookup(key)
+        if raw is INVALID or not self._engine.write(
+            self._sql.touch, (self._expires(seconds), raw, *self._live())
+        ):
+            raise KeyError(key)
+
+    def expires_at(self, key: Any) -> float | None:
+        """When `key` expires (POSIX seconds), or `None` if it never does.
+
+        Raises:
+            KeyError: `key` is absent or expired.
+        """
+        raw = self._key.lookup(key)
+        row = None if raw is INVALID else self._engine.fetchone(
+            self._sql.expires_at, (raw, *self._live()))
+        if row is None:
+            raise KeyError(key)
+        return row[0]  # type: ignore[no-any-return]
+
+
+class _ExpiringMapping(_Expiring):
+    """Expiring rows for the Mapping family."""
+
+    _value: Any
+
+    def _row_params(self, key: Any, value: Any, lifespan: float | None) -> tuple[Any, ...]:
+        raw_value = self._value.encode(value, key)
+        return (self._key.encode(key, key), raw_value, self._expires(lifespan))
+
+    def set(self, key: Any, value: Any, *, lifespan: timedelta | float | None = None) -> None:
+        """Store `value` under `key`, living `lifespan` (default: the field's lifespan)."""
+        self._put(key, value, self._spec.lifespan if lifespan is None else _lifespan(lifespan))  # type: ignore[attr-defined]
+
+
+class _ReinsertExpired:
+    """Insertion-ordered expiring kinds: re-setting an expired key moves it to the end."""
+
+    _engine: Engine
+    _sql: Any
+
+    def _write_row(self, params: tuple[Any, ...]) -> None:
+        with self._engine.atomic():
+            self._engine.write(self._sql.delete_expired_key, (params[0], _now_of(self)))
+            self._engine.write(self._sql.upsert, params)
+
+    def _put(self, key: Any, value: Any, lifespan: float | None = None) -> Any:
+        params = self._row_params(key, value, lifespan)  # type: ignore[attr-defined]
+        self._write_row(params)
+        return params[0]
+
+    def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        now = _now_of(self)
+        self._engine.write_many(self._sql.delete_expired_key, [(row[0], now) for row in rows])
+        self._engine.write_many(self._sql.upsert, rows)
+
+
+def _now_of(collection: Any) -> float:
+    return collection._clock()  # type: ignore[no-any-return]
+
+
+class ExpiringMapping(_ExpiringMapping, Mapping[K, V]):
+    """A `Mapping` (key order) whose items expire `lifespan` after their last write.
+
+    Example:
+        ```python
+        import tpstore
+
+        class Cache(tpstore.Store):
+            pages: tpstore.ExpiringMapping[str, str] = tpstore.field(lifespan=60)
+
+        with Cache(None) as cache:
+            cache.pages["/"] = "<html>"
+            cache.pages.set("/tmp", "<p>", lifespan=5)
+            assert "/" in cache.pages
+        ```
+    """
+
+    kind_name = "ExpiringMapping"
+
+
+class ExpiringOrderedMapping(_ReinsertExpired, _ExpiringMapping, OrderedMapping[K, V]):
+    """An `OrderedMapping` (insertion order) whose items expire.
+
+    Re-setting an expired key places it at the end.
+    """
+
+    kind_name = "ExpiringOrderedMapping"
+
+
+# -- views ------------------------------------------------------------------------------
+
+
+class KeysView(collections.abc.KeysView[K]):
+    """A live view of a persistent mapping's keys."""
+
+    _mapping: _MappingBase[K, Any]
+
+    def __reversed__(self) -> Iterator[K]:
+        return reversed(self._mapping)
+
+
+class ValuesView(collections.abc.ValuesView[V]):
+    """A live view of a persistent mapping's values."""
+
+    _mapping: _MappingBase[Any, V]
+
+    def __iter__(self) -> Iterator[V]:
+        for _, value in self._mapping._iter_items():
+            yield value
+
+    def __reversed__(self) -> Iterator[V]:
+        for _, value in self._mapping._iter_items(descending=True):
+            yield value
+
+
+class ItemsView(collections.abc.ItemsView[K, V]):
+    """A live view of a persistent mapping's `(key, value)` pairs."""
+
+    _mapping: _MappingBase[K, V]
+
+    def __iter__(self) -> Iterator[tuple[K, V]]:
+        return self._mapping._iter_items()
+
+    def __reversed__(self) -> Iterator[tuple[K, V]]:
+        return self._mapping._iter_items(descending=True)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _pair(item: Any) -> tuple[Any, Any]:
+    try:
+        key, value = item
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"update() takes a mapping or (key, value) pairs, and {item!r} is not a pair"
+        ) from exc
+    return key, value
+
+
+def _numeric_type(spec: CollectionSpec) -> type | None:
+    """`int` or `float` when `increment()` may work on the values, else `None`."""
+    if spec.value is None or spec.value.codec.name != "native":
+        return None
+    declared = strip_annotated(spec.value.declared)
+    if declared is int or declared is float:
+        return declared  # type: ignore[no-any-return]
+    return None
+
+
+def _lifespan(lifespan: timedelta | float) -> float:
+    seconds = lifespan.total_seconds() if isinstance(lifespan, timedelta) else lifespan
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ValueError(f"lifespan must be a positive timedelta or seconds, not {lifespan!r}")
+    return float(seconds)
+
+
+def _show(tp: Any) -> str:
+    return tp.__qualname__ if isinstance(tp, type) else repr(tp)

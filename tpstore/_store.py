@@ -1,0 +1,249 @@
+"""`Store`: the declarative base class, its metaclass and the store-level methods."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from tpstore import _catalog
+from tpstore._collection import Collection
+from tpstore._engine import Engine, translate
+from tpstore._schema import CollectionSpec, check_name, read_fields
+from tpstore._sqlite import quote
+from tpstore.errors import SchemaError
+
+
+class StoreMeta(type):
+    """Reads a store class's annotations into collection declarations at class creation."""
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any],
+                **kwargs: Any) -> StoreMeta:
+        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        if not any(isinstance(base, StoreMeta) for base in bases):
+            cls.__tpstore_fields__ = {}  # type: ignore[attr-defined]
+            return cls
+        reserved = {attr for attr in dir(Store) if not attr.startswith("__")}
+        fields = read_fields(cls, reserved)
+        for field_name in fields:
+            if field_name in cls.__dict__:
+                delattr(cls, field_name)  # the instance's collection takes its place
+        cls.__tpstore_fields__ = fields  # type: ignore[attr-defined]
+        return cls
+
+
+class Store(metaclass=StoreMeta):
+    """A set of typed, persistent collections in one SQLite file (plus attachments).
+
+    Subclass it and annotate each collection; opening an instance creates or opens the
+    file, checks the declaration against the file's catalog and binds every collection
+    as an attribute.
+
+    Args:
+        path: the file (`str` or path-like); `None` or `":memory:"` for a private
+            in-memory store.
+        attach: `{schema_name: path}` of extra files; fields declared with
+            `field(database=schema_name)` live there, and one transaction spans all.
+        namespace: a prefix for every table, so several stores share one file.
+        mode: `"rw"` (create or open), `"ro"` (read only, sees others' commits) or
+            `"immutable"` (never locked or written; only for files nobody writes).
+        wal: `None` chooses the WAL journal without attachments and the rollback journal
+            with them (multi-file commits are atomic only then); `True`/`False` force it.
+        durability: `"full"`: a commit that returned survives power loss;
+            `"normal"`: faster, and after power loss the newest commits may be lost
+            (never corrupted).
+        timeout: seconds to wait for another writer's lock before `BusyError`.
+        clock: a zero-argument callable returning POSIX seconds, used for expiry.
+
+    Raises:
+        FileNotFoundError: the parent folder is missing, or the file is missing in
+            `"ro"`/`"immutable"` mode.
+        TpStoreError: the file is not an SQLite database (it is left unchanged).
+        SchemaError: the declaration disagrees with the file's catalog.
+
+    Example:
+        ```python
+        from pydantic import BaseModel
+        import tpstore
+
+        class User(BaseModel):
+            name: str
+            age: int = 0
+
+        class App(tpstore.Store):
+            users: tpstore.Mapping[str, User]
+            tags: tpstore.Set[str]
+
+        with App(None) as app:
+            app.users["ada"] = {"name": "Ada", "age": 36}
+            assert app.users["ada"] == User(name="Ada", age=36)
+        ```
+    """
+
+    __tpstore_fields__: ClassVar[dict[str, CollectionSpec]]
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        *,
+        attach: dict[str, str | os.PathLike[str]] | None = None,
+        namespace: str | None = None,
+        mode: str = "rw",
+        wal: bool | None = None,
+        durability: str = "full",
+        timeout: float = 5.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if namespace is not None:
+            check_name(namespace, "namespace")
+        for schema in attach or {}:
+            check_name(schema, "attached database")
+            if schema.lower() in ("main", "temp"):
+                raise SchemaError(f"{schema!r} cannot name an attached database")
+        file = None if path is None or path == ":memory:" else os.fspath(path)
+        files = {name: os.fspath(p) for name, p in (attach or {}).items()}
+        if clock is not None and not callable(clock):
+            raise TypeError("clock must be a zero-argument callable returning POSIX seconds")
+        self._clock: Callable[[], float] = clock or time.time
+        self._namespace = namespace
+        self._engine = Engine(file, attach=files, mode=mode, wal=wal,
+                              durability=durability, timeout=timeout)
+        try:
+            bindings = [(spec, self._table_name(spec.table))
+                        for spec in self.__tpstore_fields__.values()]
+            _catalog.ensure(self._engine, type(self).__qualname__, bindings)
+        except BaseException:
+            self._engine.close()
+            raise
+        self._collections: dict[str, Collection] = {}
+        for spec, table in bindings:
+            collection = spec.kind(self._engine, spec, table, self._clock)
+            self._collections[spec.name] = collection
+            object.__setattr__(self, spec.name, collection)
+
+    def _table_name(self, table: str) -> str:
+        return f"{self._namespace}.{table}" if self._namespace else table
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self).__tpstore_fields__:
+            raise AttributeError(
+                f"{name!r} is a persistent collection and cannot be replaced; "
+                "change its items instead"
+            )
+        super().__setattr__(name, value)
+
+    # -- transactions and life cycle ------------------------------------------------------
+
+    def transaction(self, *, readonly: bool = False) -> contextlib.AbstractContextManager[None]:
+        """One atomic, isolated unit of work; nested calls are savepoints.
+
+        An exception leaving the block rolls back exactly that level and propagates;
+        normal exit of the outermost level commits. With `readonly=True` the block
+        reads one consistent snapshot and writes raise `ReadOnlyError`.
+
+        Example:
+            ```python
+            import tpstore
+
+            class Bank(tpstore.Store):
+                balances: tpstore.Mapping[str, int]
+
+            with Bank(None) as bank:
+                with bank.transaction():
+                    bank.balances["alice"] = 10
+                    try:
+                        with bank.transaction():
+                            bank.balances["alice"] -= 20
+                            raise RuntimeError("overdrawn")
+                    except RuntimeError:
+                        pass
+                assert bank.balances["alice"] == 10
+            ```
+        """
+        return self._engine.transaction(readonly=readonly)
+
+    def close(self) -> None:
+        """Close the store's connections; idempotent. Later use raises `ClosedError`."""
+        self._engine.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the store has been closed."""
+        return self._engine.closed
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self._engine.path or ":memory:"
+        state = " (closed)" if self.closed else ""
+        return f"<{type(self).__qualname__} {where!r}{state}>"
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def purge(self) -> int:
+        """Drop the expired items of every expiring collection; returns how many."""
+        expiring = [c for c in self._collections.values() if c.expiring]
+        with self._engine.transaction():
+            return sum(c.purge() for c in expiring)  # type: ignore[attr-defined]
+
+    def vacuum(self) -> None:
+        """Rebuild every file of the store, returning free pages to the file system."""
+        self._engine.check_writable()
+
+        def run(conn: sqlite3.Connection) -> None:
+            for schema in self._engine.schemas:
+                conn.execute(f"VACUUM {quote(schema)}")
+
+        self._engine.run_outside_transaction(run)
+
+    def optimize(self) -> None:
+        """Let SQLite refresh the statistics its query planner uses (`PRAGMA optimize`)."""
+        self._engine.check_writable()
+        self._engine.run_outside_transaction(lambda conn: conn.execute("PRAGMA optimize"))
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it (no-op without WAL)."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            for schema in self._engine.schemas:
+                conn.execute(f"PRAGMA {quote(schema)}.wal_checkpoint(TRUNCATE)").fetchall()
+
+        self._engine.run_outside_transaction(run)
+
+    def backup(self, path: str | os.PathLike[str], *, database: str = "main") -> None:
+        """Write a consistent copy of one file of the store to `path`, online.
+
+        Other threads and processes may keep writing meanwhile; the copy is a snapshot
+        of one committed state.
+
+        Args:
+            path: the destination file (replaced if it exists).
+            database: `"main"` or the name of an attached database.
+        """
+        if database not in self._engine.schemas:
+            raise ValueError(f"no database named {database!r}; the store has "
+                             f"{', '.join(self._engine.schemas)}")
+        target_path = os.fspath(path)
+        if os.path.abspath(target_path) == os.path.abspath(str(self._engine.path)):
+            raise ValueError("cannot back a store up onto its own file")
+
+        def run(conn: sqlite3.Connection) -> None:
+            target = sqlite3.connect(target_path)
+            try:
+                conn.backup(target, name=database)
+            finally:
+                target.close()
+
+        try:
+            self._engine.run_outside_transaction(run)
+        except sqlite3.Error as exc:  # pragma: no cover - raised by the destination file
+            raise translate(exc, f"backup to {target_path} failed") from exc

@@ -1,0 +1,112 @@
+"""`Value[T]`: one persisted value."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from tpstore._collection import Collection
+from tpstore._fields import MISSING
+
+if TYPE_CHECKING:
+    from tpstore._engine import Engine
+    from tpstore._schema import CollectionSpec
+
+T = TypeVar("T")
+
+
+class Value(Collection, Generic[T]):
+    """One persisted, validated value, with an optional default.
+
+    Example:
+        ```python
+        from pydantic import BaseModel
+        import tpstore
+
+        class Settings(BaseModel):
+            theme: str = "light"
+
+        class App(tpstore.Store):
+            settings: tpstore.Value[Settings] = tpstore.field(default_factory=Settings)
+
+        with App(None) as app:
+            assert app.settings.get().theme == "light"
+            with app.settings.edit() as settings:
+                settings.theme = "dark"
+            assert app.settings.value.theme == "dark"
+        ```
+    """
+
+    kind_name = "Value"
+    type_params = ("V",)
+    layout = "single"
+    options = frozenset({"default"})
+
+    def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
+                 clock: Callable[[], float]) -> None:
+        super().__init__(engine, spec, table, clock)
+        self._sql = engine.dialect.single(spec.database, table)
+
+    def get(self, default: Any = MISSING) -> T:
+        """The stored value; when unset, `default` if given, else the field's default.
+
+        Raises:
+            LookupError: the value is unset and there is no default.
+        """
+        row = self._engine.fetchone(self._sql.get)
+        if row is not None:
+            return self._value.decode(row[0])  # type: ignore[union-attr, no-any-return]
+        if default is not MISSING:
+            return default  # type: ignore[no-any-return]
+        fallback = self._spec.make_default()
+        if fallback is MISSING:
+            raise LookupError(f"{self._spec.name!r} is unset and has no default")
+        return fallback  # type: ignore[no-any-return]
+
+    def set(self, value: T) -> None:
+        """Validate and store `value`."""
+        self._engine.write(self._sql.set, (self._value.encode(value),))  # type: ignore[union-attr]
+
+    @property
+    def value(self) -> T:
+        """The stored value (or the default); assigning stores a new one."""
+        return self.get()
+
+    @value.setter
+    def value(self, value: T) -> None:
+        self.set(value)
+
+    @property
+    def is_set(self) -> bool:
+        """Whether a value is stored (a default does not count)."""
+        return self._engine.fetchone(self._sql.get) is not None
+
+    def delete(self) -> None:
+        """Remove the stored value, back to unset; does nothing when already unset."""
+        self._engine.write(self._sql.delete)
+
+    @contextlib.contextmanager
+    def edit(self) -> Iterator[T]:
+        """Read the value (or the default), let the block change it, write it back.
+
+        On normal exit the value is validated and written, atomically with the read; on
+        an exception nothing is written.
+
+        Raises:
+            LookupError: the value is unset and there is no default.
+        """
+        column = self._value
+        assert column is not None
+        with self._engine.atomic():
+            row = self._engine.fetchone(self._sql.get)
+            if row is not None:
+                current = column.decode(row[0])
+            else:
+                default = self._spec.make_default()
+                if default is MISSING:
+                    raise LookupError(f"{self._spec.name!r} is unset and has no default")
+                # Validated, so the block sees the declared type even for a dict default.
+                current = column.decode(column.encode(default))
+            yield current
+            self.set(current)

@@ -1,0 +1,231 @@
+"""The cattrs codec: attrs classes (and dataclasses) as JSON text, through cattrs.
+
+Values are unstructured with cattrs' preconfigured orjson converter
+(`cattrs.preconf.orjson`), dumped with orjson, and structured back into the declared
+type on read, so a read returns an instance of the declared attrs class.
+
+| Python value | stored as | affinity |
+|---|---|---|
+| attrs class, dataclass | JSON object of its fields (cattrs' unstructuring) | TEXT |
+| `list`, `tuple`, `set`, `frozenset`, named tuple | JSON array | TEXT |
+| `dict` | JSON object; keys are converted to strings and back | TEXT |
+| `str`, `int`, `bool`, `None` | JSON string, number, `true`/`false`, `null` | TEXT |
+| `float` | JSON number (`-0.0` kept); `inf` and `NaN` are refused (`ValueError`) | TEXT |
+| `bytes` | base85 string | TEXT |
+| `datetime`, `date`, `time` | ISO 8601 string | TEXT |
+| `UUID` | string | TEXT |
+| `Decimal` | string (exact) | TEXT |
+| `Enum` | its value | TEXT |
+
+Ints outside the unsigned/signed 64-bit range, strings with lone surrogates and types
+orjson cannot serialize (`timedelta`, ...) are refused with `TypeError`. Values are
+stored as TEXT so `json_extract()` and the other JSON functions of SQLite read them.
+
+Specialised to a declared type (`for_type`, what tpstore does for every field), the
+codec structures into that type on `decode`. Because attrs classes are not validated
+by pydantic, `encode` checks the value itself: it structures the JSON it produced and
+refuses (`ValueError`) a value that would not read back as itself — compared with
+`==`, or, for classes that compare by identity (`eq=False`), by re-encoding what was
+read. So `Point(x="5")` on an `int` field is refused rather than silently read back as
+`Point(x=5)`, and `Point(x="a")` is refused rather than stored unreadable.
+
+Used without a declared type (the module itself as a codec), it stores anything the
+converter can unstructure and returns plain JSON values (dicts, lists, ...).
+
+Hooks for your own types can be registered on `converter`, the converter this codec
+uses; register them before the store class is declared.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import math
+import uuid
+from typing import Any
+
+import cattrs.errors
+import orjson
+from cattrs.preconf.orjson import OrjsonConverter, make_converter
+
+from tpstore.codecs import Raw
+from tpstore.errors import SchemaError
+
+__all__ = [
+    "CattrsCodec",
+    "affinity",
+    "converter",
+    "decode",
+    "encode",
+    "for_type",
+    "name",
+    "order_preserving",
+]
+
+name = "cattrs"
+affinity = "TEXT"
+order_preserving = False
+
+converter: OrjsonConverter = make_converter()
+"""The cattrs converter the codec uses: `cattrs.preconf.orjson.make_converter()` plus
+hooks for `UUID`, `Decimal` and `time`, which the preconfigured converter lacks."""
+
+
+def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a UUID string, found {type(value).__name__}")
+    return uuid.UUID(value)
+
+
+def _structure_decimal(value: Any, _: Any) -> decimal.Decimal:
+    if not isinstance(value, str):
+        # A JSON number would have gone through a binary float: not exact.
+        raise TypeError(f"expected a decimal string, found {type(value).__name__}")
+    return decimal.Decimal(value)
+
+
+def _structure_time(value: Any, _: Any) -> datetime.time:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 time string, found {type(value).__name__}")
+    return datetime.time.fromisoformat(value)
+
+
+# UUIDs and times are dumped by orjson natively; only the way back is missing.
+converter.register_structure_hook(uuid.UUID, _structure_uuid)
+converter.register_unstructure_hook(decimal.Decimal, str)
+converter.register_structure_hook(decimal.Decimal, _structure_decimal)
+converter.register_structure_hook(datetime.time, _structure_time)
+
+
+def _refuse_non_finite(value: Any) -> None:
+    """Raise `ValueError` if unstructured `value` holds a float JSON cannot represent.
+
+    orjson would write `null` for it, which reads back as `None`.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"{item} has no JSON representation")
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
+def _dump(unstructured: Any) -> str:
+    _refuse_non_finite(unstructured)
+    return orjson.dumps(unstructured).decode()
+
+
+def _text(raw: Raw) -> str | bytes:
+    if isinstance(raw, str | bytes):
+        return raw
+    found = "NULL" if raw is None else type(raw).__name__
+    raise ValueError(f"expected JSON text, found {found}")
+
+
+def encode(value: Any) -> Raw:
+    """Unstructure any value with `converter` and dump it as JSON text.
+
+    Raises:
+        ValueError: the value holds inf or NaN.
+        TypeError: orjson cannot serialize what the converter produced.
+    """
+    return _dump(converter.unstructure(value))
+
+
+def decode(raw: Raw) -> Any:
+    """Parse JSON text into plain JSON values (no declared type to structure into)."""
+    return orjson.loads(_text(raw))
+
+
+class CattrsCodec:
+    """The cattrs codec specialised to one declared type.
+
+    `decode` returns an instance of the declared type (cattrs' structure errors
+    propagate for data that does not fit it); `encode` refuses a value that would not
+    read back as itself.
+
+    Attributes:
+        declared: the declared type.
+    """
+
+    name = "cattrs"
+    affinity = "TEXT"
+    order_preserving = False
+
+    def __init__(self, declared: Any) -> None:
+        self.declared = declared
+        try:
+            # Building the hooks now reports an unsupported field type when the store
+            # class is declared, not on the first write.
+            self._unstructure = converter.get_unstructure_hook(declared)
+            self._structure = converter.get_structure_hook(declared)
+        except cattrs.errors.StructureHandlerNotFoundError as exc:
+            raise SchemaError(
+                f"the cattrs codec cannot store {declared!r}: {exc} Register hooks on "
+                "tpstore.codecs.cattrs.converter, or give another codec."
+            ) from exc
+        # Identity equality (attrs `eq=False`, plain classes) says nothing about
+        # whether a value read back intact; see `encode`.
+        self._compares_by_value = getattr(declared, "__eq__", None) is not object.__eq__
+
+    def encode(self, value: Any) -> Raw:
+        """Encode a value of the declared type as JSON text.
+
+        Raises:
+            ValueError: the value holds inf or NaN, or would not read back as itself
+                (a field holds a value of the wrong type).
+            TypeError: orjson cannot serialize the value.
+        """
+        try:
+            unstructured = self._unstructure(value)
+        except (AttributeError, KeyError) as exc:
+            raise TypeError(
+                f"a {type(value).__name__} cannot be stored as {self._type_name()}: {exc}"
+            ) from exc
+        raw = _dump(unstructured)
+        try:
+            back = self.decode(raw)
+        except Exception as exc:
+            raise ValueError(
+                f"this {type(value).__name__} does not match {self._type_name()} "
+                f"and would not read back: {_describe(exc)}"
+            ) from exc
+        if (
+            not (self._compares_by_value and back == value)
+            and _dump(self._unstructure(back)) != raw
+        ):
+            raise ValueError(
+                f"this {type(value).__name__} would not read back unchanged as "
+                f"{self._type_name()}: a field holds a value of another type than declared"
+            )
+        return raw
+
+    def decode(self, raw: Raw) -> Any:
+        """Parse stored JSON text and structure it into the declared type."""
+        return self._structure(orjson.loads(_text(raw)), self.declared)
+
+    def _type_name(self) -> str:
+        declared = self.declared
+        return declared.__qualname__ if isinstance(declared, type) else repr(declared)
+
+    def __repr__(self) -> str:
+        return f"<cattrs codec for {self.declared!r}>"
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, cattrs.errors.BaseValidationError):
+        return "; ".join(cattrs.transform_error(exc))
+    return str(exc)
+
+
+def for_type(tp: Any) -> CattrsCodec:
+    """The cattrs codec specialised to `tp`.
+
+    Raises:
+        SchemaError: cattrs has no structure hook for `tp` or one of its fields.
+    """
+    return CattrsCodec(tp)

@@ -1,0 +1,122 @@
+"""The native codec: SQLite's own INTEGER, REAL, TEXT and BLOB values.
+
+| Python value | stored as | affinity |
+|---|---|---|
+| `int` (64-bit), `bool`, int `Enum` | integer (`bool` as 0/1, an `Enum` as its value) | INTEGER |
+| `float` | real; NaN is refused (SQLite would store NULL); `-0.0` reads back as `0.0` | REAL |
+| `str`, str `Enum` | text (UTF-8; lone surrogates are refused) | TEXT |
+| `bytes`, `bytearray`, `memoryview` | blob | BLOB |
+| `None` in an `Optional[X]` | SQL NULL | as X |
+
+An `int` outside the signed 64-bit range is refused with `ValidationError`. All four
+affinities sort in Python's order, so the codec is order-preserving and serves as a
+key codec in key-ordered collections.
+
+Used without a declared type (the module itself as a codec) it stores any of the
+values above with affinity ANY.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from tpstore.codecs import Raw, native_affinity, optional_inner, strip_annotated
+from tpstore.errors import SchemaError
+
+__all__ = ["NativeCodec", "affinity", "decode", "encode", "for_type", "name", "order_preserving"]
+
+name = "native"
+affinity = "ANY"
+order_preserving = True
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def _encode_int(value: Any) -> int:
+    number = value.value if isinstance(value, enum.Enum) else int(value)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError(f"{number} does not fit in a 64-bit SQLite INTEGER")
+    return number
+
+
+def _encode_real(value: Any) -> float:
+    number = float(value)
+    if math.isnan(number):
+        raise ValueError("NaN cannot be stored in an SQLite REAL column (it would become NULL)")
+    return number
+
+
+def _encode_text(value: Any) -> str:
+    return str(value.value) if isinstance(value, enum.Enum) else str(value)
+
+
+def _encode_blob(value: Any) -> bytes:
+    return bytes(value)
+
+
+_ENCODERS = {
+    "INTEGER": _encode_int,
+    "REAL": _encode_real,
+    "TEXT": _encode_text,
+    "BLOB": _encode_blob,
+}
+
+
+def encode(value: Any) -> Raw:
+    """Encode any native value (affinity ANY)."""
+    if value is None:
+        return None
+    if isinstance(value, bool | int):
+        return _encode_int(value)
+    if isinstance(value, float):
+        return _encode_real(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"the native codec cannot store a {type(value).__name__}")
+
+
+def decode(raw: Raw) -> Any:
+    """Return the SQLite value unchanged; validation turns it into the declared type."""
+    return raw
+
+
+@dataclass(frozen=True)
+class NativeCodec:
+    """The native codec specialised to one affinity."""
+
+    affinity: str
+    nullable: bool = False
+    name: str = "native"
+    order_preserving: bool = True
+
+    def encode(self, value: Any) -> Raw:
+        """Encode a validated value of the declared type."""
+        if value is None:
+            if self.nullable:
+                return None
+            raise ValueError("None cannot be stored here: the declared type is not Optional")
+        return _ENCODERS[self.affinity](value)
+
+    def decode(self, raw: Raw) -> Any:
+        """Return the SQLite value unchanged."""
+        return raw
+
+
+def for_type(tp: Any) -> NativeCodec:
+    """The native codec for a declared type: its affinity, NULL for `Optional`."""
+    tp = strip_annotated(tp)
+    found = native_affinity(tp)
+    if found is not None:
+        return NativeCodec(found)
+    inner = optional_inner(tp)
+    if inner is not None:
+        found = native_affinity(inner)
+        if found is not None:
+            return NativeCodec(found, nullable=True)
+    raise SchemaError(f"the native codec cannot store {tp!r}: it stores int, float, str, bytes")
