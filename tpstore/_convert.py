@@ -125,7 +125,7 @@ class Column:
             return None
         try:
             return orjson.dumps(self.adapter.json_schema(), option=orjson.OPT_SORT_KEYS).decode()
-        except Exception:  # noqa: BLE001 - arbitrary and callable types have no schema
+        except Exception:  # arbitrary and callable types have no schema
             return None
 
 

@@ -203,7 +203,7 @@ class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, 
         if isinstance(other, collections.abc.Mapping):
             pairs: Iterable[Any] = other.items()
         elif hasattr(other, "keys"):
-            pairs = ((k, other[k]) for k in other.keys())
+            pairs = ((k, other[k]) for k in other.keys())  # noqa: SIM118 - a duck-typed mapping
         else:
             pairs = other
         lifespan = self._spec.lifespan
@@ -286,7 +286,7 @@ class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, 
                     f", not {number!r}"
                 )
         with self._engine.atomic():
-            current = self.get(key, MISSING)  # type: ignore[call-overload]
+            current: Any = self.get(key, MISSING)
             new = (default if current is MISSING else current) + delta
             params = self._row_params(key, new, self._spec.lifespan)
             self._write_row(params)
@@ -309,7 +309,7 @@ class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, 
             ```
         """
         with self._engine.atomic():
-            current = self.get(key, MISSING)  # type: ignore[call-overload]
+            current: Any = self.get(key, MISSING)
             if current is MISSING:
                 if default is MISSING:
                     raise KeyError(key)
@@ -553,7 +553,7 @@ def _numeric_type(spec: CollectionSpec) -> type | None:
         return None
     declared = strip_annotated(spec.value.declared)
     if declared is int or declared is float:
-        return declared  # type: ignore[no-any-return]
+        return declared
     return None
 
 

@@ -7,6 +7,7 @@ created, and raised as `SchemaError` naming the class and the field.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import re
 import sys
@@ -61,7 +62,7 @@ def read_fields(cls: type, reserved: set[str]) -> dict[str, CollectionSpec]:
     fields: dict[str, CollectionSpec] = {}
     for base in reversed(cls.__mro__[1:]):
         fields.update(getattr(base, "__tpstore_fields__", {}))
-    own = cls.__dict__.get("__annotations__", {})
+    own = inspect.get_annotations(cls)
     module = sys.modules.get(cls.__module__)
     globalns = dict(vars(module)) if module else {}
     localns = dict(vars(cls))
@@ -105,7 +106,7 @@ def _evaluate(annotation: Any, globalns: dict[str, Any], localns: dict[str, Any]
               where: str) -> Any:
     if isinstance(annotation, str):
         try:
-            return eval(annotation, globalns, localns)  # noqa: S307 - what get_type_hints does
+            return eval(annotation, globalns, localns)  # what typing.get_type_hints does
         except Exception as exc:
             raise SchemaError(
                 f"{where}: cannot resolve the annotation {annotation!r} ({exc}); define the "

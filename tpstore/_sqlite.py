@@ -179,9 +179,7 @@ class MappingSQL:
     get: str
     contains: str
     upsert: str
-    insert_new: str
     delete: str
-    delete_returning: str | None
     first: str
     last: str
     clear: str
@@ -208,206 +206,15 @@ class MappingSQL:
         # Ordered layouts select the order column too, so iteration can resume after it.
         picked = f"key{value}" if order == "key" else f"seq, key{value}"
         picked_keys = "key" if order == "key" else "seq, key"
-        insert_columns = "key" + (", value" if has_value else "") + (", expires" if expiring else "")
+        insert_columns = ", ".join(
+            ["key"] + (["value"] if has_value else []) + (["expires"] if expiring else [])
+        )
         marks = ", ".join("?" * (1 + has_value + expiring))
         updates = [c for c in ("value" if has_value else "", "expires" if expiring else "") if c]
         on_conflict = (
             "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
             if updates else "DO NOTHING"
         )
-        returning = dialect.features.returning
-
-        return cls(
-            strict=version >= (3, 37, 0),
-            returning=version >= (3, 35, 0),
-            unixepoch=version >= (3, 38, 0),
-        )
-
-
-def quote(name: str) -> str:
-    """Quote an SQL identifier (any string without NUL is a valid quoted identifier)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-class Dialect:
-    """Builds the SQL for one schema (a file: `main` or an attached database)."""
-
-    def __init__(self, features: Features) -> None:
-        self.features = features
-
-    # -- table layouts ---------------------------------------------------------------
-
-    def column_type(self, affinity: str) -> str:
-        """The declared column type for a codec affinity."""
-        if affinity == "ANY" and not self.features.strict:
-            # Outside STRICT tables a column declared ANY gets NUMERIC affinity, which
-            # would turn the text '1' into the integer 1; no type means no conversion.
-            return ""
-        return affinity
-
-    def create_table(
-        self,
-        schema: str,
-        table: str,
-        layout: str,
-        *,
-        key_affinity: str | None,
-        value_affinity: str | None,
-        expiring: bool,
-    ) -> list[str]:
-        """The statements creating one collection's table, indexes and count triggers.
-
-        Layouts:
-            `keyed`: key-ordered mapping or set; the key is the primary key.
-            `inserted`: insertion-ordered mapping or set; `seq` keeps insertion order.
-            `positioned`: sequence or deque; `pos` is the position.
-            `single`: one value in the row with `id = 0`.
-        """
-        name = f"{quote(schema)}.{quote(table)}"
-        columns: list[str] = []
-        without_rowid = False
-        if layout == "keyed":
-            columns.append(f"key {self.column_type(key_affinity or 'ANY')} PRIMARY KEY NOT NULL")
-            without_rowid = True
-        elif layout == "inserted":
-            columns.append("seq INTEGER PRIMARY KEY")
-            columns.append(f"key {self.column_type(key_affinity or 'ANY')} NOT NULL UNIQUE")
-        elif layout == "positioned":
-            columns.append("pos INTEGER PRIMARY KEY")
-        elif layout == "single":
-            columns.append("id INTEGER PRIMARY KEY CHECK (id = 0)")
-        else:  # pragma: no cover - the layouts are fixed by the collection classes
-            raise ValueError(layout)
-        if value_affinity is not None:
-            columns.append(f"value {self.column_type(value_affinity)}")
-        if expiring:
-            columns.append("expires REAL")
-        options = []
-        if self.features.strict:
-            options.append("STRICT")
-        if without_rowid:
-            options.append("WITHOUT ROWID")
-        statements = [f"CREATE TABLE {name} ({', '.join(columns)}) {', '.join(options)}"]
-        if expiring:
-            index = quote(f"{table}/expires")
-            statements.append(
-                f"CREATE INDEX {quote(schema)}.{index} ON {quote(table)} (expires)"
-                " WHERE expires IS NOT NULL"
-            )
-        # len() must not scan the table: the catalog row keeps the count, and these
-        # triggers keep it exact inside the same transaction as the change.
-        literal = "'" + table.replace("'", "''") + "'"
-        for event, sign in (("INSERT", "+"), ("DELETE", "-")):
-            trigger = quote(f"{table}/count{sign}")
-            statements.append(
-                f"CREATE TRIGGER {quote(schema)}.{trigger} AFTER {event} ON {quote(table)} "
-                f"BEGIN UPDATE {CATALOG} SET count = count {sign} 1 WHERE name = {literal}; END"
-            )
-        return statements
-
-    def create_catalog(self, schema: str) -> str:
-        """The statement creating a file's catalog table when it is missing."""
-        return (
-            f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{CATALOG} ("
-            "name TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, "
-            "key_codec TEXT, key_affinity TEXT, value_codec TEXT, value_affinity TEXT, "
-            "key_schema TEXT, value_schema TEXT, options TEXT NOT NULL, "
-            "format INTEGER NOT NULL, count INTEGER NOT NULL DEFAULT 0)"
-        )
-
-    def catalog_columns(self) -> tuple[str, ...]:
-        """The catalog's columns, in the order `create_catalog` declares them."""
-        return ("name", "kind", "key_codec", "key_affinity", "value_codec", "value_affinity",
-                "key_schema", "value_schema", "options", "format", "count")
-
-    def mapping(self, schema: str, table: str, layout: str, *, has_value: bool,
-                expiring: bool) -> MappingSQL:
-        """The statements of a mapping or set table (`keyed` or `inserted` layout)."""
-        return MappingSQL.build(self, schema, table, layout, has_value=has_value,
-                                expiring=expiring)
-
-    def single(self, schema: str, table: str) -> SingleSQL:
-        """The statements of a `Value` table."""
-        name = f"{quote(schema)}.{quote(table)}"
-        return SingleSQL(
-            get=f"SELECT value FROM {name} WHERE id = 0",
-            set=f"INSERT INTO {name} (id, value) VALUES (0, ?) "
-            "ON CONFLICT (id) DO UPDATE SET value = excluded.value",
-            delete=f"DELETE FROM {name} WHERE id = 0",
-        )
-
-    def count(self, schema: str) -> str:
-        """The statement reading a collection's item count from the catalog."""
-        return f"SELECT count FROM {quote(schema)}.{CATALOG} WHERE name = ?"
-
-
-@dataclass(frozen=True)
-class SingleSQL:
-    """Statements of a `Value` table."""
-
-    get: str
-    set: str
-    delete: str
-
-
-@dataclass(frozen=True)
-class MappingSQL:
-    """Statements of a mapping or set table.
-
-    Every read of an expiring table takes the current time as its last parameter and
-    sees only live rows: `expires IS NULL OR expires > now`.
-    """
-
-    order: str
-    get: str
-    contains: str
-    upsert: str
-    insert_new: str
-    delete: str
-    delete_returning: str | None
-    first: str
-    last: str
-    clear: str
-    count_expired: str | None
-    purge: str | None
-    expires_at: str | None
-    touch: str | None
-    delete_expired_key: str | None
-    get_many: str  # format with {marks}
-    table: str
-    picked: str
-    picked_keys: str
-    expiring: bool
-
-    @classmethod
-    def build(cls, dialect: Dialect, schema: str, table: str, layout: str, *,
-              has_value: bool, expiring: bool) -> MappingSQL:
-        """Write every statement once, when the collection is bound."""
-        name = f"{quote(schema)}.{quote(table)}"
-        order = "key" if layout == "keyed" else "seq"
-        live = " AND (expires IS NULL OR expires > ?)" if expiring else ""
-        where_live = " WHERE (expires IS NULL OR expires > ?)" if expiring else ""
-        value = ", value" if has_value else ""
-        # Ordered layouts select the order column too, so iteration can resume after it.
-        picked = f"key{value}" if order == "key" else f"seq, key{value}"
-        picked_keys = "key" if order == "key" else "seq, key"
-        insert_columns = "key" + (", value" if has_value else "") + (", expires" if expiring else "")
-        marks = ", ".join("?" * (1 + has_value + expiring))
-        updates = [c for c in ("value" if has_value else "", "expires" if expiring else "") if c]
-        on_conflict = (
-            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
-            if updates else "DO NOTHING"
-        )
-        returning = dialect.features.returning
-
-        def chunk(columns: str, comparison: str, direction: str) -> str:
-            condition = f"{order} {comparison} ?" if comparison else ""
-            if expiring:
-                condition = (condition + " AND " if condition else "") + (
-                    "(expires IS NULL OR expires > ?)"
-                )
-            where = f" WHERE {condition}" if condition else ""
-            return f"SELECT {columns} FROM {name}{where} ORDER BY {order} {direction} LIMIT ?"
 
         return cls(
             order=order,
@@ -415,13 +222,7 @@ class MappingSQL:
             contains=f"SELECT 1 FROM {name} WHERE key = ?{live}",
             upsert=f"INSERT INTO {name} ({insert_columns}) VALUES ({marks}) "
             f"ON CONFLICT (key) {on_conflict}",
-            insert_new=f"INSERT INTO {name} ({insert_columns}) VALUES ({marks}) "
-            "ON CONFLICT (key) DO NOTHING",
             delete=f"DELETE FROM {name} WHERE key = ?{live}",
-            delete_returning=(
-                f"DELETE FROM {name} WHERE key = ?{live} RETURNING {'value' if has_value else '1'}"
-                if returning else None
-            ),
             first=f"SELECT key{value} FROM {name}{where_live} ORDER BY {order} ASC LIMIT 1",
             last=f"SELECT key{value} FROM {name}{where_live} ORDER BY {order} DESC LIMIT 1",
             clear=f"DELETE FROM {name}",

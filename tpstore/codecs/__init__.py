@@ -21,7 +21,8 @@ The default codec for a declared type (used when `field(codec=...)` is not given
 | `bytes` | native | BLOB |
 | `Optional[X]` for X above | native, `None` as SQL NULL | as X |
 | `tuple[...]`, `datetime`, `date`, `UUID` as a key | tuple_key (order-preserving) | BLOB |
-| pydantic models, dataclasses, TypedDict, containers, unions, `Literal`, datetime, date, UUID, Decimal | json | TEXT |
+| pydantic models, dataclasses, TypedDict, containers, unions, `Literal`, | json | TEXT |
+| datetime, date, UUID, Decimal (as values) | json | TEXT |
 | attrs classes | cattrs | TEXT |
 | a type given to `register()` | the registered codec | the codec's |
 

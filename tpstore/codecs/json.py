@@ -2,7 +2,7 @@
 
 | Python value | stored as | affinity |
 |---|---|---|
-| pydantic model, dataclass, TypedDict | JSON object of its fields (pydantic's serialization) | TEXT |
+| pydantic model, dataclass, TypedDict | JSON object of its fields (pydantic) | TEXT |
 | `list`, `tuple`, `set`, `frozenset` | JSON array | TEXT |
 | `dict` | JSON object (keys as strings) | TEXT |
 | `str`, `int`, `float`, `bool`, `None` | JSON string, number, `true`/`false`, `null` | TEXT |
@@ -51,9 +51,7 @@ def encode(value: Any) -> Raw:
 
 def decode(raw: Raw) -> Any:
     """Parse JSON text."""
-    if raw is None:
-        raise ValueError("NULL is not JSON")
-    return orjson.loads(raw)
+    return orjson.loads(_text(raw))
 
 
 def _refuse_non_finite(value: Any) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,7 @@ def _encode_blob(value: Any) -> bytes:
     return bytes(value)
 
 
-_ENCODERS = {
+_ENCODERS: dict[str, Callable[[Any], Raw]] = {
     "INTEGER": _encode_int,
     "REAL": _encode_real,
     "TEXT": _encode_text,
@@ -101,7 +102,8 @@ class NativeCodec:
             if self.nullable:
                 return None
             raise ValueError("None cannot be stored here: the declared type is not Optional")
-        return _ENCODERS[self.affinity](value)
+        encoded: Raw = _ENCODERS[self.affinity](value)
+        return encoded
 
     def decode(self, raw: Raw) -> Any:
         """Return the SQLite value unchanged."""
