@@ -20,7 +20,7 @@ import orjson
 
 from tpstore._engine import Engine
 from tpstore._schema import CollectionSpec
-from tpstore._sqlite import CATALOG, FORMAT_VERSION, quote
+from tpstore._sqlite import CATALOG, COUNTS, FORMAT_VERSION, quote
 from tpstore.errors import SchemaError
 
 
@@ -39,6 +39,7 @@ class Entry:
     options: dict[str, Any]
     format: int
     count: int = 0
+    id: int | None = None
 
     @classmethod
     def declared(cls, spec: CollectionSpec, table: str) -> Entry:
@@ -71,8 +72,8 @@ class Entry:
         return ", ".join(parts)
 
 
-_COLUMNS = ("name", "kind", "key_codec", "key_affinity", "value_codec", "value_affinity",
-            "key_schema", "value_schema", "options", "format", "count")
+_COLUMNS = ("id", "name", "kind", "key_codec", "key_affinity", "value_codec",
+            "value_affinity", "key_schema", "value_schema", "options", "format")
 
 
 def read(connection: sqlite3.Connection, schema: str = "main") -> dict[str, Entry]:
@@ -87,12 +88,14 @@ def read(connection: sqlite3.Connection, schema: str = "main") -> dict[str, Entr
     ).fetchone()
     if not exists:
         return {}
+    columns = ", ".join(f"t.{column}" for column in _COLUMNS)
     rows = connection.execute(
-        f"SELECT {', '.join(_COLUMNS)} FROM {quote(schema)}.{CATALOG} ORDER BY name"
+        f"SELECT {columns}, coalesce(c.count, 0) FROM {quote(schema)}.{CATALOG} AS t "
+        f"LEFT JOIN {quote(schema)}.{COUNTS} AS c ON c.id = t.id ORDER BY t.name"
     ).fetchall()
     entries = {}
     for row in rows:
-        values = dict(zip(_COLUMNS, row, strict=True))
+        values = dict(zip((*_COLUMNS, "count"), row, strict=True))
         values["options"] = orjson.loads(values["options"] or "{}")
         entries[values["name"]] = Entry(**values)
     return entries
@@ -152,30 +155,35 @@ def _apply(engine: Engine, conn: sqlite3.Connection,
            work: list[tuple[CollectionSpec, str, Entry, Entry | None]]) -> None:
     created: set[tuple[str, str]] = set()
     for schema in {spec.database for spec, _, _, _ in work}:
-        engine.write(engine.dialect.create_catalog(schema))
+        for statement in engine.dialect.create_catalog(schema):
+            engine.write(statement)
     for spec, table, declared, recorded in work:
         schema = spec.database
         options = orjson.dumps(declared.options, option=orjson.OPT_SORT_KEYS).decode()
         if recorded is None or not _table_exists(conn, schema, table):
-            if recorded is None and (schema, table) not in created:
+            if (schema, table) in created:
+                continue
+            if recorded is None:
                 engine.write(
-                    f"INSERT INTO {quote(schema)}.{CATALOG} ({', '.join(_COLUMNS)}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    f"INSERT INTO {quote(schema)}.{CATALOG} ({', '.join(_COLUMNS[1:])}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (table, declared.kind, declared.key_codec, declared.key_affinity,
                      declared.value_codec, declared.value_affinity, declared.key_schema,
                      declared.value_schema, options, declared.format),
                 )
-            if recorded is not None:  # the table was dropped behind tpstore's back
-                engine.write(f"UPDATE {quote(schema)}.{CATALOG} SET count = 0 WHERE name = ?",
-                             (table,))
-            if (schema, table) not in created:
-                for statement in engine.dialect.create_table(
-                    schema, table, spec.kind.layout,
-                    key_affinity=declared.key_affinity, value_affinity=declared.value_affinity,
-                    expiring=spec.kind.expiring,
-                ):
-                    engine.write(statement)
-                created.add((schema, table))
+            # (When the catalog row exists, the table was dropped behind tpstore's back:
+            # it starts again, empty.)
+            catalog_id = engine.fetchone(
+                f"SELECT id FROM {quote(schema)}.{CATALOG} WHERE name = ?", (table,))[0]
+            engine.write(f"INSERT INTO {quote(schema)}.{COUNTS} (id, count) VALUES (?, 0) "
+                         "ON CONFLICT (id) DO UPDATE SET count = 0", (catalog_id,))
+            for statement in engine.dialect.create_table(
+                schema, table, spec.kind.layout,
+                key_affinity=declared.key_affinity, value_affinity=declared.value_affinity,
+                expiring=spec.kind.expiring, catalog_id=catalog_id,
+            ):
+                engine.write(statement)
+            created.add((schema, table))
             continue
         if (recorded.key_schema, recorded.value_schema, recorded.options) != (
             declared.key_schema, declared.value_schema, declared.options

@@ -59,6 +59,7 @@ class Column:
         # exactly the declared type: the codec's own checks then suffice.
         self._plain = declared if declared in _PLAIN and codec.name == "native" else None
         self._normalize_zero = strip_annotated(declared) is float
+        self._identity = self._plain if self._plain in (str, bytes) else None
 
     # -- write side ---------------------------------------------------------------------
 
@@ -70,6 +71,10 @@ class Column:
 
     def encode(self, value: Any, key: Any = None) -> Raw:
         """Validate and encode `value`; `ValidationError` naming `key` if refused."""
+        # The hot path of every key: a str or bytes of exactly the declared type is
+        # stored as it is (the native codec would return it unchanged).
+        if self._identity is not None and type(value) is self._identity:
+            return value  # type: ignore[no-any-return]
         try:
             if self._fused:
                 return self.codec.validate_encode(value, strict=self.strict)  # type: ignore[attr-defined, no-any-return]

@@ -84,6 +84,7 @@ class Engine:
         self._registry_lock = threading.Lock()
         # Only the in-memory store serializes threads in Python (see module docstring).
         self._turn: threading.RLock | None = threading.RLock() if self.memory else None
+        self._guard = _Turn(self._turn, self.timeout) if self._turn else _NoTurn()
         self._shared: _Connection | None = None
         for file in ([path] if path else []) + list(self.attach.values()):
             _check_file(file, mode)
@@ -164,20 +165,9 @@ class Engine:
         self._registry_lock = threading.Lock()
         self._pid = os.getpid()
 
-    @contextlib.contextmanager
-    def _turn_taken(self) -> Iterator[None]:
-        """Hold the in-memory store's turn (a no-op for file stores)."""
-        if self._turn is None:
-            yield
-            return
-        if not self._turn.acquire(timeout=self.timeout):
-            raise BusyError(
-                f"another thread held the in-memory store for more than {self.timeout} s"
-            )
-        try:
-            yield
-        finally:
-            self._turn.release()
+    def _turn_taken(self) -> _Turn | _NoTurn:
+        """The in-memory store's turn (a no-op for file stores), for a `with` block."""
+        return self._guard
 
     def close(self) -> None:
         """Close every connection; idempotent."""
@@ -350,6 +340,37 @@ class Engine:
                 return fn(conn.raw)
             except sqlite3.Error as exc:
                 raise translate(exc) from exc
+
+
+class _Turn:
+    """Holds the in-memory store's lock for a `with` block, waiting up to `timeout`."""
+
+    __slots__ = ("lock", "timeout")
+
+    def __init__(self, lock: threading.RLock, timeout: float) -> None:
+        self.lock = lock
+        self.timeout = timeout
+
+    def __enter__(self) -> None:
+        if not self.lock.acquire(timeout=self.timeout):
+            raise BusyError(
+                f"another thread held the in-memory store for more than {self.timeout} s"
+            )
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.release()
+
+
+class _NoTurn:
+    """File stores need no Python lock: each thread has its own connection."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
 
 
 def translate(exc: sqlite3.Error, context: str | None = None) -> TpStoreError:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from tpstore import codecs
 from tpstore._convert import Column
 from tpstore._fields import MISSING, FieldInfo
-from tpstore._sqlite import CATALOG
+from tpstore._sqlite import RESERVED_PREFIX
 from tpstore.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def check_name(name: Any, what: str) -> None:
         name.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise SchemaError(f"{what} name {name!r} cannot be encoded as UTF-8") from exc
-    if _RESERVED_PREFIX.match(name) or name == CATALOG:
+    if _RESERVED_PREFIX.match(name) or name.startswith(RESERVED_PREFIX):
         raise SchemaError(f"{what} name {name!r} is reserved by SQLite or tpstore")
 
 

@@ -21,6 +21,13 @@ from typing import Final
 CATALOG: Final = "_tpstore_catalog"
 """The catalog table tpstore keeps in every file it writes."""
 
+COUNTS: Final = "_tpstore_counts"
+"""Item counts per catalog row, in a narrow table of their own: the count triggers
+rewrite one row per change, and a row holding only two integers is cheap to rewrite."""
+
+RESERVED_PREFIX: Final = "_tpstore_"
+"""Table names starting with this belong to tpstore itself."""
+
 FORMAT_VERSION: Final = 1
 """The layout version of the tables tpstore creates, recorded per collection."""
 
@@ -76,6 +83,7 @@ class Dialect:
         key_affinity: str | None,
         value_affinity: str | None,
         expiring: bool,
+        catalog_id: int,
     ) -> list[str]:
         """The statements creating one collection's table, indexes and count triggers.
 
@@ -116,26 +124,30 @@ class Dialect:
                 f"CREATE INDEX {quote(schema)}.{index} ON {quote(table)} (expires)"
                 " WHERE expires IS NOT NULL"
             )
-        # len() must not scan the table: the catalog row keeps the count, and these
-        # triggers keep it exact inside the same transaction as the change.
-        literal = "'" + table.replace("'", "''") + "'"
+        # len() must not scan the table: a row of the counts table keeps the count, and
+        # these triggers keep it exact inside the same transaction as the change. They
+        # find the row by its INTEGER PRIMARY KEY, the cheapest lookup SQLite has,
+        # because they run once per inserted or deleted row.
         for event, sign in (("INSERT", "+"), ("DELETE", "-")):
             trigger = quote(f"{table}/count{sign}")
             statements.append(
                 f"CREATE TRIGGER {quote(schema)}.{trigger} AFTER {event} ON {quote(table)} "
-                f"BEGIN UPDATE {CATALOG} SET count = count {sign} 1 WHERE name = {literal}; END"
+                f"BEGIN UPDATE {COUNTS} SET count = count {sign} 1 WHERE id = {int(catalog_id)};"
+                " END"
             )
         return statements
 
-    def create_catalog(self, schema: str) -> str:
-        """The statement creating a file's catalog table when it is missing."""
-        return (
+    def create_catalog(self, schema: str) -> list[str]:
+        """The statements creating a file's catalog and counts tables when missing."""
+        return [
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{CATALOG} ("
-            "name TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, "
+            "id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, "
             "key_codec TEXT, key_affinity TEXT, value_codec TEXT, value_affinity TEXT, "
             "key_schema TEXT, value_schema TEXT, options TEXT NOT NULL, "
-            "format INTEGER NOT NULL, count INTEGER NOT NULL DEFAULT 0)"
-        )
+            "format INTEGER NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{COUNTS} ("
+            "id INTEGER PRIMARY KEY, count INTEGER NOT NULL DEFAULT 0)",
+        ]
 
     def mapping(self, schema: str, table: str, layout: str, *, has_value: bool,
                 expiring: bool) -> MappingSQL:
@@ -154,8 +166,9 @@ class Dialect:
         )
 
     def count(self, schema: str) -> str:
-        """The statement reading a collection's item count from the catalog."""
-        return f"SELECT count FROM {quote(schema)}.{CATALOG} WHERE name = ?"
+        """The statement reading a collection's item count, by table name."""
+        return (f"SELECT c.count FROM {quote(schema)}.{CATALOG} AS t "
+                f"JOIN {quote(schema)}.{COUNTS} AS c ON c.id = t.id WHERE t.name = ?")
 
 
 @dataclass(frozen=True)

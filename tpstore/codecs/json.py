@@ -24,6 +24,7 @@ codec), it stores any value orjson can serialize.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import orjson
@@ -38,9 +39,12 @@ name = "json"
 affinity = "TEXT"
 order_preserving = False
 
-# Markers whose presence in serialized JSON means a float may have been changed:
-# pydantic writes inf/NaN as `null` by default, or as bare `Infinity`/`NaN` tokens.
-_SUSPECT = (b"null", b"Infinity", b"NaN")
+# Pydantic writes inf/NaN as `null` by default, or as bare `Infinity`/`NaN` tokens, so
+# output without these markers cannot hold a changed float.
+_SUSPECT = re.compile(rb"null|Infinity|NaN")
+# Core-schema node types through which a float may reach the serializer.
+_FLOAT_CARRIERS = ("'float'", "'any'", "'function-plain'", "'function-wrap'", "'complex'",
+                   "'json-or-python'", "'is-instance'", "'definition-ref'")
 
 
 def encode(value: Any) -> Raw:
@@ -84,11 +88,17 @@ class PydanticJsonCodec:
         self.declared = declared
         self.adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(declared)
         self._model = declared if _is_model(declared) else None
+        self._validator = self.adapter.validator
+        self._serializer = self.adapter.serializer
+        # Most declared types cannot hold a float at all; they skip the check.
+        schema_text = repr(self.adapter.core_schema)
+        self._may_hold_float = any(f"'type': {node}" in schema_text for node in _FLOAT_CARRIERS)
 
     def encode(self, value: Any) -> Raw:
         """Encode a value already validated against the declared type."""
-        raw = self.adapter.dump_json(value, warnings=False)
-        self._check_faithful(raw, value)
+        raw = self._serializer.to_json(value, warnings=False)
+        if self._may_hold_float:
+            self._check_faithful(raw, value)
         return raw.decode()
 
     def decode(self, raw: Raw) -> Any:
@@ -105,21 +115,23 @@ class PydanticJsonCodec:
             pydantic.ValidationError: the value does not validate.
             ValueError: the value holds inf or NaN.
         """
+        # pydantic-core's validator and serializer directly: this runs for every write.
         if self._model is not None and isinstance(value, self._model):
-            raw = self.adapter.dump_json(value, warnings=False)
-            self.adapter.validate_json(raw, strict=strict)
+            raw = self._serializer.to_json(value, warnings=False)
+            self._validator.validate_json(raw, strict=strict)
         else:
-            value = self.adapter.validate_python(value, strict=strict)
-            raw = self.adapter.dump_json(value, warnings=False)
-        self._check_faithful(raw, value)
+            value = self._validator.validate_python(value, strict=strict)
+            raw = self._serializer.to_json(value, warnings=False)
+        if self._may_hold_float:
+            self._check_faithful(raw, value)
         return raw.decode()
 
     def decode_validate(self, raw: Raw, *, strict: bool = False) -> Any:
         """Parse and validate stored JSON text in one pass."""
-        return self.adapter.validate_json(_text(raw), strict=strict)
+        return self._validator.validate_json(_text(raw), strict=strict)
 
     def _check_faithful(self, raw: bytes, value: Any) -> None:
-        if any(marker in raw for marker in _SUSPECT):
+        if _SUSPECT.search(raw):
             _refuse_non_finite(self.adapter.dump_python(value, warnings=False))
 
     def __repr__(self) -> str:
