@@ -64,6 +64,11 @@ class ModuleCodec:
         SchemaError: `obj` has neither pair, or `binary` is `None` and no probe value
             could be serialized.
 
+    Attributes:
+        module: the adapted module or object.
+        name: `"module:<name>"`, recorded in the file's catalog.
+        affinity: `"BLOB"` or `"TEXT"`.
+
     Example:
         ```python
         import marshal

@@ -12,21 +12,24 @@ type on read, so a read returns an instance of the declared attrs class.
 | `str`, `int`, `bool`, `None` | JSON string, number, `true`/`false`, `null` | TEXT |
 | `float` | JSON number (`-0.0` kept); `inf` and `NaN` are refused (`ValueError`) | TEXT |
 | `bytes` | base85 string | TEXT |
-| `datetime`, `date`, `time` | ISO 8601 string | TEXT |
+| `datetime`, `time` | ISO 8601 string (`isoformat()`: exact, UTC offset included) | TEXT |
+| `date` | ISO 8601 string | TEXT |
 | `UUID` | string | TEXT |
 | `Decimal` | string (exact) | TEXT |
 | `Enum` | its value | TEXT |
 
-Ints outside the unsigned/signed 64-bit range, strings with lone surrogates and types
-orjson cannot serialize (`timedelta`, ...) are refused with `TypeError`. Values are
-stored as TEXT so `json_extract()` and the other JSON functions of SQLite read them.
+Aware datetimes read back with a fixed UTC offset: the instant is kept, a `ZoneInfo`'s
+name is not. Ints outside the unsigned/signed 64-bit range, strings with lone
+surrogates and types orjson cannot serialize (`timedelta`, ...) are refused with
+`TypeError`. Values are stored as TEXT so `json_extract()` and the other JSON functions
+of SQLite read them.
 
 Specialised to a declared type (`for_type`, what tpstore does for every field), the
 codec structures into that type on `decode`. Because attrs classes are not validated
 by pydantic, `encode` checks the value itself: it structures the JSON it produced and
-refuses (`ValueError`) a value that would not read back as itself — compared with
-`==`, or, for classes that compare by identity (`eq=False`), by re-encoding what was
-read. So `Point(x="5")` on an `int` field is refused rather than silently read back as
+refuses (`ValueError`) a value that would not read back as itself — equal (`==`) to
+it, or, for classes that compare by identity (`eq=False`), encoding to the same JSON
+again. So `Point(x="5")` on an `int` field is refused rather than silently read back as
 `Point(x=5)`, and `Point(x="a")` is refused rather than stored unreadable.
 
 Used without a declared type (the module itself as a codec), it stores anything the
@@ -68,7 +71,8 @@ order_preserving = False
 
 converter: OrjsonConverter = make_converter()
 """The cattrs converter the codec uses: `cattrs.preconf.orjson.make_converter()` plus
-hooks for `UUID`, `Decimal` and `time`, which the preconfigured converter lacks."""
+hooks for `UUID`, `Decimal` and `time`, which the preconfigured converter lacks, and
+exact `isoformat()` text for `datetime` and `time`."""
 
 
 def _structure_uuid(value: Any, _: Any) -> uuid.UUID:
@@ -90,11 +94,17 @@ def _structure_time(value: Any, _: Any) -> datetime.time:
     return datetime.time.fromisoformat(value)
 
 
-# UUIDs and times are dumped by orjson natively; only the way back is missing.
+# Datetimes and times are written with `isoformat()` rather than left to orjson, which
+# drops the seconds of a UTC offset (`-00:16:08`, common before 1900, becomes `-00:16`)
+# and, in orjson 3.13, writes `time(0, 0, 0, 10000)` as `00:00:00.10000` (a tenth of a
+# second). test_cattrs.py::test_datetimes_and_times_are_exact guards this.
+converter.register_unstructure_hook(datetime.datetime, datetime.datetime.isoformat)
+converter.register_unstructure_hook(datetime.time, datetime.time.isoformat)
+converter.register_structure_hook(datetime.time, _structure_time)
+# UUIDs are dumped by orjson natively; only the way back is missing.
 converter.register_structure_hook(uuid.UUID, _structure_uuid)
 converter.register_unstructure_hook(decimal.Decimal, str)
 converter.register_structure_hook(decimal.Decimal, _structure_decimal)
-converter.register_structure_hook(datetime.time, _structure_time)
 
 
 def _refuse_non_finite(value: Any) -> None:
@@ -168,9 +178,6 @@ class CattrsCodec:
                 f"the cattrs codec cannot store {declared!r}: {exc} Register hooks on "
                 "tpstore.codecs.cattrs.converter, or give another codec."
             ) from exc
-        # Identity equality (attrs `eq=False`, plain classes) says nothing about
-        # whether a value read back intact; see `encode`.
-        self._compares_by_value = getattr(declared, "__eq__", None) is not object.__eq__
 
     def encode(self, value: Any) -> Raw:
         """Encode a value of the declared type as JSON text.
@@ -194,10 +201,11 @@ class CattrsCodec:
                 f"this {type(value).__name__} does not match {self._type_name()} "
                 f"and would not read back: {_describe(exc)}"
             ) from exc
-        if (
-            not (self._compares_by_value and back == value)
-            and _dump(self._unstructure(back)) != raw
-        ):
+        # Equal on reading back, or (for classes that compare by identity, attrs'
+        # `eq=False`, at any depth) re-encoding to the very same JSON: the stored text
+        # is then a fixed point, and only lossless conversions (tuple to list, int to
+        # float) were made.
+        if back != value and _dump(self._unstructure(back)) != raw:
             raise ValueError(
                 f"this {type(value).__name__} would not read back unchanged as "
                 f"{self._type_name()}: a field holds a value of another type than declared"

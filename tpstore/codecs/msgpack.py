@@ -14,7 +14,7 @@ without `ormsgpack` installed raises `ImportError` saying so.
 | `set`, `frozenset` | msgpack array; reads back as `list` | BLOB |
 | `dict` | msgpack map; keys keep their type (`int`, `bytes`, `None`, tuples...) | BLOB |
 | dataclass, pydantic model | msgpack map of its fields | BLOB |
-| `datetime`, `date`, `time` | RFC 3339 string | BLOB |
+| `datetime`, `date`, `time` | ISO 8601 string (`isoformat()`, exact) | BLOB |
 | `UUID` | string | BLOB |
 | `Enum` | its value | BLOB |
 | `Decimal`, `timedelta` and other pydantic-serializable values | pydantic's JSON form | BLOB |
@@ -26,6 +26,7 @@ so on. The codec is not order-preserving.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 try:
@@ -48,12 +49,20 @@ affinity = "BLOB"
 order_preserving = False
 
 # Non-str keys are native to msgpack; without the option ormsgpack refuses them.
-_PACK_OPTIONS = ormsgpack.OPT_NON_STR_KEYS | ormsgpack.OPT_SERIALIZE_PYDANTIC
+# Datetimes go through `_default` because ormsgpack drops the seconds of a UTC offset
+# (`-00:16:08`, common before 1900, becomes `-00:16`); test_datetimes_are_exact.
+_PACK_OPTIONS = (
+    ormsgpack.OPT_NON_STR_KEYS
+    | ormsgpack.OPT_SERIALIZE_PYDANTIC
+    | ormsgpack.OPT_PASSTHROUGH_DATETIME
+)
 _UNPACK_OPTIONS = ormsgpack.OPT_NON_STR_KEYS
 
 
 def _default(value: Any) -> Any:
-    """Serialize what ormsgpack does not handle itself."""
+    """Serialize what ormsgpack does not handle itself (or not exactly)."""
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
     if isinstance(value, set | frozenset):
         # A list lets ormsgpack encode the elements natively (bytes stay msgpack bin).
         return list(value)
