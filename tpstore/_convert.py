@@ -73,7 +73,12 @@ class Column:
         """Validate and encode `value`; `ValidationError` naming `key` if refused."""
         # The hot path of every key: a str or bytes of exactly the declared type is
         # stored as it is (the native codec would return it unchanged).
-        if self._identity is not None and type(value) is self._identity:
+        # Only ASCII text skips the codec (`isascii()` is O(1) on CPython): other text
+        # may hold a lone surrogate, which the codec refuses rather than let sqlite3
+        # fail with a bare UnicodeEncodeError (test_lone_surrogate_key_is_refused...).
+        if self._identity is not None and type(value) is self._identity and (
+            self._identity is bytes or value.isascii()
+        ):
             return value  # type: ignore[no-any-return]
         try:
             if self._fused:

@@ -180,9 +180,9 @@ class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, 
                                         self._live())
             if row is None:
                 raise KeyError("popitem(): the mapping is empty")
-            key, value = next(self._items_of([(row[0], row[1])]), (None, None))
+            item = self._first_or_last(row)
             self._engine.write(self._sql.delete, (row[0], *self._live()))
-            return key, value  # type: ignore[return-value]
+            return item
 
     def setdefault(self, key: K, default: V = None) -> V:  # type: ignore[assignment]
         """The value for `key`; when absent, store `default` first and return it."""
@@ -258,7 +258,13 @@ class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, 
         row = self._engine.fetchone(self._sql.last if last else self._sql.first, self._live())
         if row is None:
             raise KeyError("peekitem(): the mapping is empty")
-        return next(self._items_of([(row[0], row[1])]))
+        return self._first_or_last(row)
+
+    def _first_or_last(self, row: Any) -> tuple[K, V]:
+        # The `first`/`last` statements select (key, value) in every layout, without
+        # the `seq` column that `_items_of` expects for insertion-ordered tables.
+        key = self._key.decode(row[0])  # type: ignore[union-attr]
+        return key, self._value.decode(row[1], key)  # type: ignore[union-attr]
 
     def increment(self, key: K, delta: int | float = 1, *, default: int | float = 0
                   ) -> V:

@@ -52,7 +52,11 @@ def _encode_real(value: Any) -> float:
 
 
 def _encode_text(value: Any) -> str:
-    return str(value.value) if isinstance(value, enum.Enum) else str(value)
+    text = str(value.value) if isinstance(value, enum.Enum) else str(value)
+    # sqlite3 binds text as UTF-8: a lone surrogate would fail there with a bare
+    # UnicodeEncodeError (a ValueError, so it becomes a ValidationError here).
+    text.encode("utf-8")
+    return text
 
 
 def _encode_blob(value: Any) -> bytes:
@@ -76,7 +80,7 @@ def encode(value: Any) -> Raw:
     if isinstance(value, float):
         return _encode_real(value)
     if isinstance(value, str):
-        return value
+        return _encode_text(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise TypeError(f"the native codec cannot store a {type(value).__name__}")
