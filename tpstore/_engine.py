@@ -88,6 +88,10 @@ class Engine:
         self._shared: _Connection | None = None
         for file in ([path] if path else []) + list(self.attach.values()):
             _check_file(file, mode)
+        # The journal mode is written into the file, so it is switched only once the
+        # store has checked its catalog (`settle_journal`): a file refused with
+        # SchemaError keeps its bytes (test_foreign_table_of_the_same_name_...).
+        self._journal_settled = False
         self._conn()  # open now, so that a bad file fails here and not on first use
 
     # -- connections --------------------------------------------------------------------
@@ -115,13 +119,8 @@ class Engine:
         try:
             for name, file in self.attach.items():
                 raw.execute("ATTACH DATABASE ? AS " + _quote(name), (_uri(file, self.mode),))
-            if self.mode == "rw":
-                journal = "WAL" if self.wal else "DELETE"
-                for schema in self.schemas:
-                    current = raw.execute(f"PRAGMA {_quote(schema)}.journal_mode").fetchone()
-                    if self.memory or (current and str(current[0]).upper() == journal):
-                        continue
-                    raw.execute(f"PRAGMA {_quote(schema)}.journal_mode = {journal}")
+            if self._journal_settled:
+                self._set_journal(raw)
             synchronous = "FULL" if self.durability == "full" else "NORMAL"
             for schema in self.schemas:
                 raw.execute(f"PRAGMA {_quote(schema)}.synchronous = {synchronous}")
@@ -133,6 +132,21 @@ class Engine:
                 raw.execute(f"SELECT count(*) FROM {_quote(schema)}.sqlite_master").fetchone()
         except sqlite3.Error as exc:
             raise translate(exc, f"cannot open {self.path}") from exc
+
+    def _set_journal(self, raw: sqlite3.Connection) -> None:
+        if self.mode != "rw" or self.memory:
+            return
+        journal = "WAL" if self.wal else "DELETE"
+        for schema in self.schemas:
+            current = raw.execute(f"PRAGMA {_quote(schema)}.journal_mode").fetchone()
+            if current and str(current[0]).upper() == journal:
+                continue
+            raw.execute(f"PRAGMA {_quote(schema)}.journal_mode = {journal}")
+
+    def settle_journal(self) -> None:
+        """Switch every file to the store's journal mode (after the catalog check)."""
+        self._journal_settled = True
+        self.run_outside_transaction(self._set_journal)
 
     def _conn(self) -> _Connection:
         """The connection of the calling thread (the shared one for in-memory stores)."""

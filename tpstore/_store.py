@@ -116,6 +116,7 @@ class Store(metaclass=StoreMeta):
             bindings = [(spec, self._table_name(spec.table))
                         for spec in self.__tpstore_fields__.values()]
             _catalog.ensure(self._engine, type(self).__qualname__, bindings)
+            self._engine.settle_journal()
         except BaseException:
             self._engine.close()
             raise
