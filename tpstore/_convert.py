@@ -7,6 +7,7 @@ of the declared type or raises `CorruptValueError`.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 import orjson
@@ -88,7 +89,10 @@ class Column:
                 value = 0.0  # -0.0 and 0.0 are one key in Python
             return self.codec.encode(value)
         except pydantic.ValidationError as exc:
-            errors = orjson.loads(exc.json(include_url=False))
+            # Through JSON so the list holds plain data and pickles; the stdlib parser
+            # because pydantic writes an inf or NaN input as `Infinity`/`NaN`, which
+            # orjson rejects (test_unfaithful_value_is_refused[users-...]).
+            errors = json.loads(exc.json(include_url=False))
             raise self._refused(key, _describe(errors), errors) from exc
         except (ValueError, TypeError, OverflowError) as exc:
             raise self._refused(key, _first_line(exc), None) from exc
