@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import collections.abc
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from tpstore._collection import Collection
 from tpstore._convert import INVALID
 from tpstore._fields import MISSING
+from tpstore._keyed import _Expiring, _Keyed, _ReinsertExpired
 from tpstore.codecs import strip_annotated
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tpstore._engine import Engine
     from tpstore._schema import CollectionSpec
 
@@ -21,65 +23,18 @@ K = TypeVar("K")
 V = TypeVar("V")
 T = TypeVar("T")
 
-PAGE = 512
-"""Rows fetched per query while iterating: iteration never runs one query per item."""
 
-_GET_MANY_CHUNK = 500  # stays below SQLite's oldest limit of 999 bound parameters
-
-
-class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, V]):
-    """What every kind of the Mapping family shares."""
+class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
+    """What every kind of the Mapping family shares (the key side lives in `_Keyed`)."""
 
     type_params = ("K", "V")
-    has_value: ClassVar[bool] = True
 
     def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
                  clock: Callable[[], float]) -> None:
         super().__init__(engine, spec, table, clock)
-        self._sql = engine.dialect.mapping(spec.database, table, self.layout,
-                                           has_value=self.has_value, expiring=self.expiring)
-        # Rows of the `inserted` layout start with `seq`; the key follows it.
-        self._key_at = 0 if self._sql.order == "key" else 1
         self._numeric = _numeric_type(spec)
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _live(self) -> tuple[float, ...]:
-        """The extra parameter of every read of an expiring table: the current time."""
-        return ()
-
-    def _row_params(self, key: Any, value: Any, lifespan: float | None) -> tuple[Any, ...]:
-        raw_value = self._value.encode(value, key)  # type: ignore[union-attr]
-        return (self._key.encode(key, key), raw_value)  # type: ignore[union-attr]
-
-    def _put(self, key: Any, value: Any, lifespan: float | None = None) -> Any:
-        """Validate and write one item; returns the encoded key."""
-        params = self._row_params(key, value, lifespan)
-        self._engine.write(self._sql.upsert, params)
-        return params[0]
-
-    def _scan(self, *, keys_only: bool, descending: bool = False,
-              lower: Any = None, upper: Any = None) -> Iterator[Any]:
-        """Every live row in order, fetched a page at a time (keyset pagination)."""
-        bounds: list[str] = []
-        values: list[Any] = []
-        if lower is not None:
-            bounds.append(">=")
-            values.append(lower)
-        if upper is not None:
-            bounds.append("<")
-            values.append(upper)
-        resume = "<" if descending else ">"
-        first = self._sql.scan(keys_only=keys_only, bounds=tuple(bounds), descending=descending)
-        following = self._sql.scan(keys_only=keys_only, bounds=(*bounds, resume),
-                                   descending=descending)
-        rows = self._engine.fetchall(first, (*values, *self._live(), PAGE))
-        while True:
-            yield from rows
-            if len(rows) < PAGE:
-                return
-            rows = self._engine.fetchall(following,
-                                         (*values, rows[-1][0], *self._live(), PAGE))
 
     def _items_of(self, rows: Iterable[Any]) -> Iterator[tuple[K, V]]:
         decode_key = self._key.decode  # type: ignore[union-attr]
@@ -107,27 +62,6 @@ class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, 
         raw = self._key.lookup(key)  # type: ignore[union-attr]
         if raw is INVALID or not self._engine.write(self._sql.delete, (raw, *self._live())):
             raise KeyError(key)
-
-    def __contains__(self, key: object) -> bool:
-        raw = self._key.lookup(key)  # type: ignore[union-attr]
-        if raw is INVALID:
-            return False
-        return self._engine.fetchone(self._sql.contains, (raw, *self._live())) is not None
-
-    def __len__(self) -> int:
-        return self._count()
-
-    def __iter__(self) -> Iterator[K]:
-        decode = self._key.decode  # type: ignore[union-attr]
-        at = self._key_at
-        for row in self._scan(keys_only=True):
-            yield decode(row[at])
-
-    def __reversed__(self) -> Iterator[K]:
-        decode = self._key.decode  # type: ignore[union-attr]
-        at = self._key_at
-        for row in self._scan(keys_only=True, descending=True):
-            yield decode(row[at])
 
     def keys(self) -> KeysView[K]:
         """A live view of the keys (supports `len`, `in`, iteration and `reversed()`)."""
@@ -195,9 +129,6 @@ class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, 
             self._write_row(params)
             return self._value.decode(params[1], key)  # type: ignore[union-attr, no-any-return]
 
-    def _write_row(self, params: tuple[Any, ...]) -> None:
-        self._engine.write(self._sql.upsert, params)
-
     def update(self, other: Any = (), /, **kwargs: V) -> None:
         """Write many items in one transaction; nothing is written if one is invalid."""
         if isinstance(other, collections.abc.Mapping):
@@ -217,13 +148,6 @@ class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, 
         with self._engine.atomic():
             self._write_rows(rows)
 
-    def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        self._engine.write_many(self._sql.upsert, rows)
-
-    def clear(self) -> None:
-        """Remove every item in one statement."""
-        self._engine.write(self._sql.clear)
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, collections.abc.Mapping):
             return NotImplemented
@@ -239,17 +163,9 @@ class _MappingBase(Collection, collections.abc.MutableMapping[K, V], Generic[K, 
         Keys that are absent (or of the wrong type) are left out. More than 500 keys
         take one query per 500.
         """
-        wanted: dict[Any, K] = {}
-        for key in keys:
-            raw = self._key.lookup(key)  # type: ignore[union-attr]
-            if raw is not INVALID:
-                wanted.setdefault(raw, key)
-        found: dict[Any, Any] = {}
+        wanted = self._lookup_many(keys)
         raws = list(wanted)
-        for start in range(0, len(raws), _GET_MANY_CHUNK):
-            chunk = raws[start:start + _GET_MANY_CHUNK]
-            sql = self._sql.get_many.format(marks=", ".join("?" * len(chunk)))
-            found.update(self._engine.fetchall(sql, (*chunk, *self._live())))
+        found = dict(self._fetch_many(raws))
         decode = self._value.decode  # type: ignore[union-attr]
         return {wanted[raw]: decode(found[raw], wanted[raw]) for raw in raws if raw in found}
 
@@ -376,101 +292,14 @@ class OrderedMapping(_MappingBase[K, V]):
     layout = "inserted"
 
 
-class _Expiring:
-    """Expiry for any kind whose table has an `expires` column.
-
-    An item written at time `t` with lifespan `L` is live while `clock() < t + L`.
-    Expired items are absent for every operation, purged or not.
-    """
-
-    expiring = True
-    options = frozenset({"lifespan"})
-    _clock: Callable[[], float]
-    _engine: Engine
-    _spec: CollectionSpec
-    _sql: Any
-    _key: Any
-
-    def _live(self) -> tuple[float, ...]:
-        return (self._clock(),)
-
-    def _expires(self, lifespan: float | None) -> float | None:
-        return None if lifespan is None else self._clock() + lifespan
-
-    def _count(self) -> int:
-        total: int = super()._count()  # type: ignore[misc]
-        expired = self._engine.fetchone(self._sql.count_expired, self._live())
-        return total - int(expired[0])
-
-    def purge(self) -> int:
-        """Delete the expired items now and return how many there were."""
-        return self._engine.write(self._sql.purge, self._live())
-
-    def touch(self, key: Any, lifespan: timedelta | float | None = None) -> None:
-        """Restart the lifespan of `key` (the field's, or `lifespan` if given).
-
-        Raises:
-            KeyError: `key` is absent or expired.
-        """
-        seconds = self._spec.lifespan if lifespan is None else _lifespan(lifespan)
-        raw = self._key.lookup(key)
-        if raw is INVALID or not self._engine.write(
-            self._sql.touch, (self._expires(seconds), raw, *self._live())
-        ):
-            raise KeyError(key)
-
-    def expires_at(self, key: Any) -> float | None:
-        """When `key` expires (POSIX seconds), or `None` if it never does.
-
-        Raises:
-            KeyError: `key` is absent or expired.
-        """
-        raw = self._key.lookup(key)
-        row = None if raw is INVALID else self._engine.fetchone(
-            self._sql.expires_at, (raw, *self._live()))
-        if row is None:
-            raise KeyError(key)
-        return row[0]  # type: ignore[no-any-return]
-
-
 class _ExpiringMapping(_Expiring):
     """Expiring rows for the Mapping family."""
 
-    _value: Any
-
-    def _row_params(self, key: Any, value: Any, lifespan: float | None) -> tuple[Any, ...]:
-        raw_value = self._value.encode(value, key)
-        return (self._key.encode(key, key), raw_value, self._expires(lifespan))
+    _put: Callable[..., Any]
 
     def set(self, key: Any, value: Any, *, lifespan: timedelta | float | None = None) -> None:
         """Store `value` under `key`, living `lifespan` (default: the field's lifespan)."""
-        self._put(key, value, self._spec.lifespan if lifespan is None else _lifespan(lifespan))  # type: ignore[attr-defined]
-
-
-class _ReinsertExpired:
-    """Insertion-ordered expiring kinds: re-setting an expired key moves it to the end."""
-
-    _engine: Engine
-    _sql: Any
-
-    def _write_row(self, params: tuple[Any, ...]) -> None:
-        with self._engine.atomic():
-            self._engine.write(self._sql.delete_expired_key, (params[0], _now_of(self)))
-            self._engine.write(self._sql.upsert, params)
-
-    def _put(self, key: Any, value: Any, lifespan: float | None = None) -> Any:
-        params = self._row_params(key, value, lifespan)  # type: ignore[attr-defined]
-        self._write_row(params)
-        return params[0]
-
-    def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        now = _now_of(self)
-        self._engine.write_many(self._sql.delete_expired_key, [(row[0], now) for row in rows])
-        self._engine.write_many(self._sql.upsert, rows)
-
-
-def _now_of(collection: Any) -> float:
-    return collection._clock()  # type: ignore[no-any-return]
+        self._put(key, value, self._lifespan_of(lifespan))
 
 
 class ExpiringMapping(_ExpiringMapping, Mapping[K, V]):
@@ -561,13 +390,6 @@ def _numeric_type(spec: CollectionSpec) -> type | None:
     if declared is int or declared is float:
         return declared
     return None
-
-
-def _lifespan(lifespan: timedelta | float) -> float:
-    seconds = lifespan.total_seconds() if isinstance(lifespan, timedelta) else lifespan
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
-        raise ValueError(f"lifespan must be a positive timedelta or seconds, not {lifespan!r}")
-    return float(seconds)
 
 
 def _show(tp: Any) -> str:

@@ -155,6 +155,10 @@ class Dialect:
         return MappingSQL.build(self, schema, table, layout, has_value=has_value,
                                 expiring=expiring)
 
+    def sequence(self, schema: str, table: str) -> SequenceSQL:
+        """The statements of a `Sequence` or `Deque` table (`positioned` layout)."""
+        return SequenceSQL.build(schema, table)
+
     def single(self, schema: str, table: str) -> SingleSQL:
         """The statements of a `Value` table."""
         name = f"{quote(schema)}.{quote(table)}"
@@ -282,3 +286,110 @@ class MappingSQL:
         direction = "DESC" if descending else "ASC"
         return (f"SELECT {columns} FROM {self.table}{where} "
                 f"ORDER BY {self.order} {direction} LIMIT ?")
+
+
+@dataclass(frozen=True)
+class SequenceSQL:
+    """Statements of a `positioned` table: `pos INTEGER PRIMARY KEY, value`.
+
+    Positions are kept contiguous, so the item at index `i` sits at `min(pos) + i` and
+    every index is one primary-key lookup; `min(pos)` and `max(pos)` of a rowid table
+    are O(log n). Appending takes `max(pos) + 1`, appending on the left `min(pos) - 1`
+    (positions may be negative), so both ends grow in O(log n).
+
+    Moving rows (`move`, `close_gaps`) can make two rows want one position for a
+    moment: SQLite checks the primary key row by row, in an order of its choosing.
+    The collections therefore move rows in two steps, first past `max(pos)` and then
+    to their places, each step onto positions no other row holds.
+    """
+
+    table: str
+    bounds: str
+    get_from_first: str
+    get_from_last: str
+    set_from_first: str
+    set_from_last: str
+    first: str
+    last: str
+    append: str
+    appendleft: str
+    pop_first: str
+    pop_last: str
+    insert_at: str
+    update_at: str
+    delete_at: str
+    delete_range: str
+    delete_stepped: str
+    move: str
+    close_gaps: str
+    trim_first: str
+    trim_last: str
+    clear: str
+
+    @classmethod
+    def build(cls, schema: str, table: str) -> SequenceSQL:
+        """Write every statement once, when the collection is bound."""
+        name = f"{quote(schema)}.{quote(table)}"
+        low = f"(SELECT min(pos) FROM {name})"
+        high = f"(SELECT max(pos) FROM {name})"
+        return cls(
+            table=name,
+            # Two subqueries: SQLite answers a lone min() or max() from the b-tree
+            # edge, but `SELECT min(pos), max(pos)` would scan the table.
+            bounds=f"SELECT {low}, {high}",
+            # Parameter: the index, from the first item (>= 0) or past the last (< 0).
+            get_from_first=f"SELECT value FROM {name} WHERE pos = {low} + ?",
+            get_from_last=f"SELECT value FROM {name} WHERE pos = {high} + 1 + ?",
+            set_from_first=f"UPDATE {name} SET value = ? WHERE pos = {low} + ?",
+            set_from_last=f"UPDATE {name} SET value = ? WHERE pos = {high} + 1 + ?",
+            first=f"SELECT pos, value FROM {name} ORDER BY pos ASC LIMIT 1",
+            last=f"SELECT pos, value FROM {name} ORDER BY pos DESC LIMIT 1",
+            append=f"INSERT INTO {name} (pos, value) "
+            f"VALUES ((SELECT coalesce(max(pos) + 1, 0) FROM {name}), ?)",
+            appendleft=f"INSERT INTO {name} (pos, value) "
+            f"VALUES ((SELECT coalesce(min(pos) - 1, 0) FROM {name}), ?)",
+            # With RETURNING (3.35) a pop is one statement; without it the collection
+            # reads `first`/`last` and deletes by position in one transaction.
+            pop_first=f"DELETE FROM {name} WHERE pos = {low} RETURNING pos, value",
+            pop_last=f"DELETE FROM {name} WHERE pos = {high} RETURNING pos, value",
+            insert_at=f"INSERT INTO {name} (pos, value) VALUES (?, ?)",
+            update_at=f"UPDATE {name} SET value = ? WHERE pos = ?",
+            delete_at=f"DELETE FROM {name} WHERE pos = ?",
+            # Ranges are half-open: lower <= pos < upper.
+            delete_range=f"DELETE FROM {name} WHERE pos >= ? AND pos < ?",
+            delete_stepped=f"DELETE FROM {name} WHERE pos >= ? AND pos < ? "
+            "AND (pos - ?) % ? = 0",
+            # Parameters: factor (1 or -1), offset, lower, upper: pos -> factor*pos + offset.
+            move=f"UPDATE {name} SET pos = ? * pos + ? WHERE pos >= ? AND pos < ?",
+            # After deleting `count` rows at first, first + step, ...: every row past
+            # `first` moves down by the number of deleted rows below it, plus an offset
+            # (the first of the two steps). Parameters: offset, count, first, step,
+            # step, first.
+            close_gaps=f"UPDATE {name} SET pos = pos + ? - min(?, (pos - ? + ? - 1) / ?) "
+            "WHERE pos > ?",
+            # maxlen: keep at most `?` items, dropping from the other end.
+            trim_first=f"DELETE FROM {name} WHERE pos <= {high} - ?",
+            trim_last=f"DELETE FROM {name} WHERE pos >= {low} + ?",
+            clear=f"DELETE FROM {name}",
+        )
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - statements are few and live as long as the class
+    def scan(self, *, bounds: tuple[str, ...] = (), stepped: bool = False,
+             descending: bool = False) -> str:
+        """A page of `(pos, value)` rows in position order.
+
+        Args:
+            bounds: comparisons of `pos` with one parameter each, in order (`">"`
+                resumes after the last row of the previous page).
+            stepped: keep only positions `anchor + k * step` (two parameters, after
+                the bounds' ones: anchor, step).
+            descending: walk backwards.
+
+        The last parameter is the page size.
+        """
+        conditions = [f"pos {bound} ?" for bound in bounds]
+        if stepped:
+            conditions.append("(pos - ?) % ? = 0")
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        direction = "DESC" if descending else "ASC"
+        return f"SELECT pos, value FROM {self.table}{where} ORDER BY pos {direction} LIMIT ?"

@@ -131,6 +131,10 @@ class Store(metaclass=StoreMeta):
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in type(self).__tpstore_fields__:
+            if value is self.__dict__.get(name):
+                # `app.tags |= {...}` and `app.log += [...]` assign the collection
+                # its own in-place result; that is no replacement.
+                return
             raise AttributeError(
                 f"{name!r} is a persistent collection and cannot be replaced; "
                 "change its items instead"

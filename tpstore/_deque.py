@@ -1,0 +1,163 @@
+"""`Deque`: a persistent `collections.deque`, usable as a work queue between processes."""
+
+from __future__ import annotations
+
+import collections
+import collections.abc
+import operator
+from collections.abc import Iterable
+from typing import TypeVar
+
+from tpstore._sequence import _Positioned, _same_items
+
+T = TypeVar("T")
+
+_EMPTY_POP = "pop from an empty deque"
+_EMPTY_PEEK = "peek from an empty deque"
+
+
+class Deque(_Positioned[T], collections.abc.Collection[T]):
+    """A persistent `collections.deque`: O(log n) appends and pops at both ends.
+
+    `append`, `appendleft`, `pop`, `popleft`, `extend`, `extendleft`, `peek`,
+    `peekleft`, `rotate`, `clear`, `len`, `iter`, `reversed` and `maxlen` behave as
+    for `collections.deque`; empty pops and peeks raise `IndexError`. With
+    `field(maxlen=n)`, appending past `n` items drops items from the other end in the
+    same transaction.
+
+    It is a work queue between threads and processes: `pop` and `popleft` remove and
+    return one item in one transaction, so every item appended is popped exactly
+    once, by exactly one consumer. A stored item that no longer decodes raises
+    `CorruptValueError` and stays in place.
+
+    Example:
+        ```python
+        import tpstore
+
+        class Jobs(tpstore.Store):
+            queue: tpstore.Deque[dict[str, int]]
+            recent: tpstore.Deque[str] = tpstore.field(maxlen=2)
+
+        with Jobs(None) as jobs:
+            jobs.queue.append({"id": 1})
+            jobs.queue.append({"id": 2})
+            assert jobs.queue.popleft() == {"id": 1}
+            jobs.recent.extend(["a", "b", "c"])
+            assert list(jobs.recent) == ["b", "c"]
+        ```
+    """
+
+    kind_name = "Deque"
+    options = frozenset({"maxlen"})
+
+    @property
+    def maxlen(self) -> int | None:
+        """The maximum length (`field(maxlen=...)`), or `None` when unbounded."""
+        return self._spec.maxlen
+
+    # -- adding -----------------------------------------------------------------------------
+
+    def append(self, value: T) -> None:
+        """Add `value` on the right; past `maxlen`, drop from the left (atomically)."""
+        raw = self._encode(value, self._count)
+        maxlen = self._spec.maxlen
+        if maxlen is None:
+            self._engine.write(self._sql.append, (raw,))
+            return
+        with self._engine.atomic():
+            self._engine.write(self._sql.append, (raw,))
+            self._engine.write(self._sql.trim_first, (maxlen,))
+
+    def appendleft(self, value: T) -> None:
+        """Add `value` on the left; past `maxlen`, drop from the right (atomically)."""
+        raw = self._encode(value, lambda: 0)
+        maxlen = self._spec.maxlen
+        if maxlen is None:
+            self._engine.write(self._sql.appendleft, (raw,))
+            return
+        with self._engine.atomic():
+            self._engine.write(self._sql.appendleft, (raw,))
+            self._engine.write(self._sql.trim_last, (maxlen,))
+
+    def extend(self, values: Iterable[T]) -> None:
+        """Append every item of `values` on the right, in one transaction.
+
+        Every item is validated first (`ValidationError` with `key=None`, nothing
+        written). Past `maxlen`, items are dropped from the left.
+        """
+        raws = self._encode_all(values)
+        if not raws:
+            return
+        maxlen = self._spec.maxlen
+        with self._engine.atomic():
+            if maxlen is None:
+                self._append_raws(raws)
+                return
+            # Only the last `maxlen` items can survive; the others are never written.
+            self._append_raws(raws[max(0, len(raws) - maxlen):])
+            self._engine.write(self._sql.trim_first, (maxlen,))
+
+    def extendleft(self, values: Iterable[T]) -> None:
+        """Append every item of `values` on the left, one after the other (so their
+        order is reversed), in one transaction; past `maxlen`, drop from the right."""
+        raws = self._encode_all(values)
+        if not raws:
+            return
+        maxlen = self._spec.maxlen
+        if maxlen is not None:
+            raws = raws[max(0, len(raws) - maxlen):]
+        with self._engine.atomic():
+            self._engine.write_many(self._sql.appendleft, [(raw,) for raw in raws])
+            if maxlen is not None:
+                self._engine.write(self._sql.trim_last, (maxlen,))
+
+    # -- removing and looking ---------------------------------------------------------------
+
+    def pop(self) -> T:
+        """Remove and return the rightmost item; `IndexError` when empty."""
+        return self._pop_end(True, _EMPTY_POP)
+
+    def popleft(self) -> T:
+        """Remove and return the leftmost item; `IndexError` when empty.
+
+        Atomic across processes: concurrent consumers never receive the same item.
+        """
+        return self._pop_end(False, _EMPTY_POP)
+
+    def peek(self) -> T:
+        """The rightmost item, left in place; `IndexError` when empty."""
+        return self._peek_end(True, _EMPTY_PEEK)
+
+    def peekleft(self) -> T:
+        """The leftmost item, left in place; `IndexError` when empty."""
+        return self._peek_end(False, _EMPTY_PEEK)
+
+    def rotate(self, n: int = 1) -> None:
+        """Rotate `n` steps to the right (to the left if `n` is negative), atomically.
+
+        Only the rows of the shorter side move, each by the length, onto free
+        positions past the other end: O(min(k, len - k)) for `k = n % len`.
+        """
+        steps = operator.index(n)
+        with self._engine.atomic():
+            low, size = self._bounds()
+            if size < 2 or steps % size == 0:
+                return
+            right = steps % size
+            top = low + size - 1
+            # One step suffices: the targets lie outside [low, top], so no two rows
+            # ever share a position (compare SequenceSQL's two-step moves).
+            if right <= size - right:  # the last `right` items go to the front
+                self._engine.write(self._sql.move, (1, -size, top - right + 1, top + 1))
+            else:  # the first `size - right` items go to the back
+                self._engine.write(self._sql.move, (1, size, low, low + size - right))
+
+    # -- comparing --------------------------------------------------------------------------
+
+    def __contains__(self, value: object) -> bool:
+        return any(item is value or item == value for item in self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Deque | collections.deque):
+            return NotImplemented
+        return other is self or (len(self) == len(other) and _same_items(self, other))

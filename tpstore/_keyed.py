@@ -1,0 +1,248 @@
+"""What the Mapping and Set families share: tables of the `keyed` and `inserted` layouts.
+
+A set is a mapping without values: both families keep one row per key, in key order
+(`keyed`) or insertion order (`inserted`), with the statements of `MappingSQL`. This
+module holds the key side of that machinery (membership, length, paged iteration,
+writing rows) and expiry, which works the same for both families.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from tpstore._collection import Collection
+from tpstore._convert import INVALID
+
+if TYPE_CHECKING:
+    from tpstore._engine import Engine
+    from tpstore._schema import CollectionSpec
+
+K = TypeVar("K")
+
+PAGE = 512
+"""Rows fetched per query while iterating: iteration never runs one query per item."""
+
+LOOKUP_CHUNK = 500
+"""Keys per `IN (...)` query; stays below SQLite's oldest limit of 999 bound parameters."""
+
+
+class _Keyed(Collection, Generic[K]):
+    """A collection stored one row per key: the base of the Mapping and Set families.
+
+    Class attribute `has_value` says whether rows carry a value column (mappings) or
+    only the key (sets, whose elements are keys).
+    """
+
+    has_value: ClassVar[bool] = True
+
+    def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
+                 clock: Callable[[], float]) -> None:
+        super().__init__(engine, spec, table, clock)
+        self._sql = engine.dialect.mapping(spec.database, table, self.layout,
+                                           has_value=self.has_value, expiring=self.expiring)
+        # Rows of the `inserted` layout start with `seq`; the key follows it.
+        self._key_at = 0 if self._sql.order == "key" else 1
+
+    # -- hooks of the expiring kinds ---------------------------------------------------------
+
+    def _live(self) -> tuple[float, ...]:
+        """The extra parameter of every read of an expiring table: the current time."""
+        return ()
+
+    def _expiry(self, lifespan: float | None) -> tuple[float | None, ...]:
+        """The `expires` column of a row written now (nothing for non-expiring kinds)."""
+        return ()
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _row_params(self, key: Any, value: Any, lifespan: float | None) -> tuple[Any, ...]:
+        """Validate and encode one row: `(key[, value][, expires])`."""
+        if self.has_value:
+            # The value is checked first, so that a bad value is reported even when the
+            # key is bad too (as for the builtin `dict`, which never sees the value).
+            raw_value = self._value.encode(value, key)  # type: ignore[union-attr]
+            return (self._key.encode(key, key), raw_value,  # type: ignore[union-attr]
+                    *self._expiry(lifespan))
+        return (self._key.encode(key, key), *self._expiry(lifespan))  # type: ignore[union-attr]
+
+    def _put(self, key: Any, value: Any, lifespan: float | None = None) -> Any:
+        """Validate and write one row; returns the encoded key."""
+        params = self._row_params(key, value, lifespan)
+        self._write_row(params)
+        return params[0]
+
+    def _write_row(self, params: tuple[Any, ...]) -> None:
+        self._engine.write(self._sql.upsert, params)
+
+    def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Write many encoded rows; call inside `atomic()`."""
+        self._engine.write_many(self._sql.upsert, rows)
+
+    def _delete_raws(self, raws: list[Any]) -> int:
+        """Delete the rows of these encoded keys; call inside `atomic()`."""
+        live = self._live()
+        return self._engine.write_many(self._sql.delete, [(raw, *live) for raw in raws])
+
+    def clear(self) -> None:
+        """Remove every item in one statement."""
+        self._engine.write(self._sql.clear)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def __contains__(self, key: object) -> bool:
+        raw = self._key.lookup(key)  # type: ignore[union-attr]
+        if raw is INVALID:
+            return False
+        return self._engine.fetchone(self._sql.contains, (raw, *self._live())) is not None
+
+    def __len__(self) -> int:
+        return self._count()
+
+    def __iter__(self) -> Iterator[K]:
+        return self._keys_of(self._scan(keys_only=True))
+
+    def __reversed__(self) -> Iterator[K]:
+        return self._keys_of(self._scan(keys_only=True, descending=True))
+
+    def _keys_of(self, rows: Iterable[Any]) -> Iterator[K]:
+        decode = self._key.decode  # type: ignore[union-attr]
+        at = self._key_at
+        for row in rows:
+            yield decode(row[at])
+
+    def _scan(self, *, keys_only: bool, descending: bool = False,
+              lower: Any = None, upper: Any = None) -> Iterator[Any]:
+        """Every live row in order, fetched a page at a time (keyset pagination)."""
+        bounds: list[str] = []
+        values: list[Any] = []
+        if lower is not None:
+            bounds.append(">=")
+            values.append(lower)
+        if upper is not None:
+            bounds.append("<")
+            values.append(upper)
+        resume = "<" if descending else ">"
+        first = self._sql.scan(keys_only=keys_only, bounds=tuple(bounds), descending=descending)
+        following = self._sql.scan(keys_only=keys_only, bounds=(*bounds, resume),
+                                   descending=descending)
+        rows = self._engine.fetchall(first, (*values, *self._live(), PAGE))
+        while True:
+            yield from rows
+            if len(rows) < PAGE:
+                return
+            rows = self._engine.fetchall(following,
+                                         (*values, rows[-1][0], *self._live(), PAGE))
+
+    def _lookup_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        """`{encoded key: key}` of the keys given, without those of the wrong type."""
+        wanted: dict[Any, Any] = {}
+        lookup = self._key.lookup  # type: ignore[union-attr]
+        for key in keys:
+            raw = lookup(key)
+            if raw is not INVALID:
+                wanted.setdefault(raw, key)
+        return wanted
+
+    def _fetch_many(self, raws: list[Any]) -> list[Any]:
+        """The live rows (key[, value]) of these encoded keys, one query per 500 keys."""
+        found: list[Any] = []
+        live = self._live()
+        for start in range(0, len(raws), LOOKUP_CHUNK):
+            chunk = raws[start:start + LOOKUP_CHUNK]
+            sql = self._sql.get_many.format(marks=", ".join("?" * len(chunk)))
+            found.extend(self._engine.fetchall(sql, (*chunk, *live)))
+        return found
+
+
+class _Expiring:
+    """Expiry for any kind whose table has an `expires` column.
+
+    An item written at time `t` with lifespan `L` is live while `clock() < t + L`.
+    Expired items are absent for every operation, purged or not.
+    """
+
+    expiring = True
+    options = frozenset({"lifespan"})
+    _clock: Callable[[], float]
+    _engine: Engine
+    _spec: CollectionSpec
+    _sql: Any
+    _key: Any
+
+    def _live(self) -> tuple[float, ...]:
+        return (self._clock(),)
+
+    def _expiry(self, lifespan: float | None) -> tuple[float | None, ...]:
+        return (None if lifespan is None else self._clock() + lifespan,)
+
+    def _count(self) -> int:
+        # The catalog counts every row; the expired ones are found through the partial
+        # index on `expires`, so len() reads only the expired rows, never the table.
+        total: int = super()._count()  # type: ignore[misc]
+        expired = self._engine.fetchone(self._sql.count_expired, self._live())
+        return total - int(expired[0])
+
+    def purge(self) -> int:
+        """Delete the expired items now and return how many there were."""
+        return self._engine.write(self._sql.purge, self._live())
+
+    def touch(self, key: Any, lifespan: timedelta | float | None = None) -> None:
+        """Restart the lifespan of `key` (the field's, or `lifespan` if given).
+
+        Raises:
+            KeyError: `key` is absent or expired.
+        """
+        seconds = self._spec.lifespan if lifespan is None else _lifespan(lifespan)
+        raw = self._key.lookup(key)
+        if raw is INVALID or not self._engine.write(
+            self._sql.touch, (*self._expiry(seconds), raw, *self._live())
+        ):
+            raise KeyError(key)
+
+    def expires_at(self, key: Any) -> float | None:
+        """When `key` expires (POSIX seconds), or `None` if it never does.
+
+        Raises:
+            KeyError: `key` is absent or expired.
+        """
+        raw = self._key.lookup(key)
+        row = None if raw is INVALID else self._engine.fetchone(
+            self._sql.expires_at, (raw, *self._live()))
+        if row is None:
+            raise KeyError(key)
+        return row[0]  # type: ignore[no-any-return]
+
+    def _lifespan_of(self, lifespan: timedelta | float | None) -> float | None:
+        """The lifespan of one write: the field's, or the per-item one given."""
+        return self._spec.lifespan if lifespan is None else _lifespan(lifespan)
+
+
+class _ReinsertExpired:
+    """Insertion-ordered expiring kinds: re-writing an expired key moves it to the end.
+
+    The expired row is deleted first (it may not have been purged yet), so the upsert
+    inserts a new row, whose `seq` is past every other one.
+    """
+
+    _engine: Engine
+    _sql: Any
+    _clock: Callable[[], float]
+
+    def _write_row(self, params: tuple[Any, ...]) -> None:
+        with self._engine.atomic():
+            self._engine.write(self._sql.delete_expired_key, (params[0], self._clock()))
+            self._engine.write(self._sql.upsert, params)
+
+    def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        now = self._clock()
+        self._engine.write_many(self._sql.delete_expired_key, [(row[0], now) for row in rows])
+        self._engine.write_many(self._sql.upsert, rows)
+
+
+def _lifespan(lifespan: timedelta | float) -> float:
+    seconds = lifespan.total_seconds() if isinstance(lifespan, timedelta) else lifespan
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ValueError(f"lifespan must be a positive timedelta or seconds, not {lifespan!r}")
+    return float(seconds)

@@ -1,0 +1,448 @@
+"""`Sequence`: a persistent `list`, and the positioned base it shares with `Deque`.
+
+Items live in a `positioned` table (`pos INTEGER PRIMARY KEY, value`) whose positions
+stay contiguous: the item at index `i` is at `min(pos) + i`. Indexing, assignment and
+both ends are O(log n); an insert or delete in the middle moves the rows of the
+shorter side by one, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
+
+from tpstore._collection import Collection
+from tpstore._keyed import PAGE
+from tpstore.errors import CorruptValueError, ValidationError
+
+if TYPE_CHECKING:
+    from tpstore._engine import Engine
+    from tpstore._schema import CollectionSpec
+    from tpstore.codecs import Raw
+
+T = TypeVar("T")
+
+_INDEX_LIMIT = 2**62  # far beyond any real length; keeps position arithmetic in 64 bits
+
+
+class _Positioned(Collection, Generic[T]):
+    """What `Sequence` and `Deque` share: the positioned table and both of its ends."""
+
+    type_params = ("V",)
+    layout = "positioned"
+
+    def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
+                 clock: Callable[[], float]) -> None:
+        super().__init__(engine, spec, table, clock)
+        self._sql = engine.dialect.sequence(spec.database, table)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._count()
+
+    def __iter__(self) -> Iterator[T]:
+        return self._values(self._rows())
+
+    def __reversed__(self) -> Iterator[T]:
+        return self._values(self._rows(descending=True))
+
+    def _bounds(self) -> tuple[int, int]:
+        """`(min(pos), len)` in one statement; `(0, 0)` when empty."""
+        low, high = self._engine.fetchone(self._sql.bounds)
+        return (0, 0) if low is None else (low, high - low + 1)
+
+    def _rows(self, lower: int | None = None, upper: int | None = None, *,
+              step: int = 1, anchor: int = 0, descending: bool = False) -> Iterator[Any]:
+        """`(pos, raw)` rows with `lower <= pos < upper`, a page at a time.
+
+        With `step > 1`, only the positions `anchor + k * step`.
+        """
+        bounds: tuple[str, ...] = ()
+        params: list[Any] = []
+        if lower is not None:
+            bounds, params = (">=", "<"), [lower, upper]
+        stepping = [anchor, step] if step > 1 else []
+        first = self._sql.scan(bounds=bounds, stepped=bool(stepping), descending=descending)
+        following = self._sql.scan(bounds=(*bounds, "<" if descending else ">"),
+                                   stepped=bool(stepping), descending=descending)
+        rows = self._engine.fetchall(first, (*params, *stepping, PAGE))
+        while True:
+            yield from rows
+            if len(rows) < PAGE:
+                return
+            rows = self._engine.fetchall(following, (*params, rows[-1][0], *stepping, PAGE))
+
+    def _values(self, rows: Iterable[Any], low: int | None = None) -> Iterator[T]:
+        decode = self._value.decode  # type: ignore[union-attr]
+        for pos, raw in rows:
+            try:
+                value = decode(raw)
+            except CorruptValueError:
+                self._corrupt(pos, raw, low)
+            yield value
+
+    def _decode(self, pos: int, raw: Raw, low: int | None = None) -> T:
+        try:
+            return self._value.decode(raw)  # type: ignore[union-attr, no-any-return]
+        except CorruptValueError:
+            self._corrupt(pos, raw, low)
+
+    def _corrupt(self, pos: int, raw: Raw, low: int | None) -> NoReturn:
+        """Raise the `CorruptValueError` of the item at `pos`, naming its index."""
+        if low is None:
+            row = self._engine.fetchone(self._sql.bounds)
+            low = pos if row[0] is None else min(row[0], pos)
+        self._value.decode(raw, pos - low)  # type: ignore[union-attr]
+        raise AssertionError("unreachable: the value decoded the second time")  # pragma: no cover
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _encode(self, value: Any, index: Callable[[], int]) -> Raw:
+        """Validate and encode one item; a `ValidationError` names its index.
+
+        The index is worked out only when the value is refused, so a valid write
+        costs no extra query.
+        """
+        column = self._value
+        try:
+            return column.encode(value)  # type: ignore[union-attr]
+        except ValidationError:
+            return column.encode(value, index())  # type: ignore[union-attr]
+
+    def _encode_all(self, values: Iterable[Any]) -> list[Raw]:
+        """Validate every value of a bulk write (no single index is at fault)."""
+        encode = self._value.encode  # type: ignore[union-attr]
+        return [encode(value) for value in values]
+
+    def _pop_end(self, last: bool, empty: str) -> T:
+        """Remove and return the first or last item, atomically, even across processes.
+
+        The row is deleted and decoded in one transaction (`BEGIN IMMEDIATE`, or a
+        savepoint inside one), so two consumers never pop the same item and a value
+        that cannot be decoded stays where it was.
+        """
+        sql = self._sql
+        with self._engine.atomic():
+            if self._engine.features.returning:
+                rows = self._engine.write_returning(sql.pop_last if last else sql.pop_first)
+                row = rows[0] if rows else None
+            else:
+                row = self._engine.fetchone(sql.last if last else sql.first)
+                if row is not None:
+                    self._engine.write(sql.delete_at, (row[0],))
+            if row is None:
+                raise IndexError(empty)
+            return self._decode(row[0], row[1], None if last else row[0])
+
+    def _peek_end(self, last: bool, empty: str) -> T:
+        row = self._engine.fetchone(self._sql.last if last else self._sql.first)
+        if row is None:
+            raise IndexError(empty)
+        return self._decode(row[0], row[1], None if last else row[0])
+
+    def _append_raws(self, raws: list[Raw]) -> None:
+        """Append encoded items at the end; call inside `atomic()` for more than one."""
+        self._engine.write_many(self._sql.append, [(raw,) for raw in raws])
+
+    def append(self, value: T) -> None:
+        """Add `value` at the end (O(log n))."""
+        raw = self._encode(value, self._count)
+        self._engine.write(self._sql.append, (raw,))
+
+    def extend(self, values: Iterable[T]) -> None:
+        """Append every item of `values`, in one transaction.
+
+        Every item is validated first: one invalid item raises `ValidationError`
+        (with `key=None`) and nothing is written.
+        """
+        raws = self._encode_all(values)
+        if raws:
+            with self._engine.atomic():
+                self._append_raws(raws)
+
+    def clear(self) -> None:
+        """Remove every item in one statement."""
+        self._engine.write(self._sql.clear)
+
+    def _move(self, lower: int, upper: int, delta: int, top: int) -> None:
+        """Move the rows with `lower <= pos < upper` by `delta`, onto free positions.
+
+        `top` is the current `max(pos)`. The rows first go past every position in use
+        and past their targets, then to their targets: no step puts two rows on one
+        position (see `SequenceSQL`).
+        """
+        if lower >= upper or delta == 0:
+            return
+        away = top - lower + abs(delta) + 1
+        move = self._sql.move
+        self._engine.write(move, (1, away, lower, upper))
+        self._engine.write(move, (1, delta - away, lower + away, upper + away))
+
+
+class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
+    """A persistent `list`.
+
+    Full `MutableSequence` semantics: negative indexes, slices (reading returns a
+    `list`; assignment and deletion, extended slices included, work as for `list`),
+    `insert`, `append`, `extend`, `pop`, `remove`, `index`, `count`, `reverse`, and
+    `==` against a `list` or another `Sequence` (never a `tuple`, like `list`).
+    Indexing, `append` and `pop()` at either end are O(log n); `len()` reads a count.
+    An insert or delete in the middle moves the rows of the shorter side, in one
+    transaction.
+
+    Example:
+        ```python
+        import tpstore
+
+        class Journal(tpstore.Store):
+            log: tpstore.Sequence[str]
+
+        with Journal(None) as journal:
+            journal.log.extend(["boot", "login", "logout"])
+            journal.log.insert(1, "update")
+            assert journal.log[1:3] == ["update", "login"]
+            assert journal.log.pop() == "logout"
+            del journal.log[::2]
+            assert journal.log == ["update"]
+        ```
+    """
+
+    kind_name = "Sequence"
+
+    # -- indexing --------------------------------------------------------------------------
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return self._get_slice(index)
+        i = _as_index(index)
+        if i >= 0:
+            row = self._engine.fetchone(self._sql.get_from_first, (i,))
+        else:
+            row = self._engine.fetchone(self._sql.get_from_last, (i,))
+        if row is None:
+            raise IndexError("list index out of range")
+        try:
+            return self._value.decode(row[0])  # type: ignore[union-attr, no-any-return]
+        except CorruptValueError:
+            index_of = i if i >= 0 else i + self._count()
+            return self._value.decode(row[0], index_of)  # type: ignore[union-attr, no-any-return]
+
+    def _get_slice(self, index: slice) -> list[T]:
+        with self._engine.transaction(readonly=True):  # bounds and rows from one snapshot
+            low, n = self._bounds()
+            indexes = range(*index.indices(n))
+            if not indexes:
+                return []
+            return list(self._values(self._span(low, indexes), low))
+
+    def _span(self, low: int, indexes: range) -> Iterator[Any]:
+        """The rows at `indexes` (a non-empty range of indexes), in the range's order."""
+        first, last = indexes[0], indexes[-1]
+        return self._rows(low + min(first, last), low + max(first, last) + 1,
+                          step=abs(indexes.step), anchor=low + first,
+                          descending=indexes.step < 0)
+
+    @overload
+    def __setitem__(self, index: int, value: T) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, value: Iterable[T]) -> None: ...
+
+    def __setitem__(self, index: int | slice, value: Any) -> None:
+        if isinstance(index, slice):
+            self._set_slice(index, value)
+            return
+        i = _as_index(index)
+
+        def refused_at() -> int:
+            n = self._count()
+            if not -n <= i < n:
+                raise IndexError("list assignment index out of range")
+            return i % n
+
+        raw = self._encode(value, refused_at)
+        sql = self._sql.set_from_first if i >= 0 else self._sql.set_from_last
+        if not self._engine.write(sql, (raw, i)):
+            raise IndexError("list assignment index out of range")
+
+    def _set_slice(self, index: slice, values: Any) -> None:
+        if not isinstance(values, Iterable):
+            what = "can only assign an iterable" if index.step in (None, 1) else (
+                "must assign iterable to extended slice")
+            raise TypeError(what)
+        raws = self._encode_all(values)
+        with self._engine.atomic():
+            low, n = self._bounds()
+            start, stop, step = index.indices(n)
+            if step == 1:  # a simple slice may change the length, as for list
+                self._splice(low, n, start, max(start, stop), raws)
+                return
+            indexes = range(start, stop, step)
+            if len(raws) != len(indexes):
+                raise ValueError(
+                    f"attempt to assign sequence of size {len(raws)} "
+                    f"to extended slice of size {len(indexes)}"
+                )
+            self._engine.write_many(self._sql.update_at,
+                                    [(raw, low + i) for raw, i in zip(raws, indexes, strict=True)])
+
+    def __delitem__(self, index: int | slice) -> None:
+        with self._engine.atomic():
+            low, n = self._bounds()
+            if isinstance(index, slice):
+                self._delete_slice(low, n, index)
+                return
+            i = _as_index(index)
+            if not -n <= i < n:
+                raise IndexError("list assignment index out of range")
+            i %= n
+            self._splice(low, n, i, i + 1, [])
+
+    def _delete_slice(self, low: int, n: int, index: slice) -> None:
+        start, stop, step = index.indices(n)
+        if step == 1:
+            self._splice(low, n, start, max(start, stop), [])
+            return
+        indexes = range(start, stop, step)
+        if not indexes:
+            return
+        if indexes.step < 0:
+            indexes = indexes[::-1]
+        first, count, stride = low + indexes[0], len(indexes), indexes.step
+        self._engine.write(self._sql.delete_stepped,
+                           (first, low + indexes[-1] + 1, first, stride))
+        # Close the gaps in two steps, past the last position and back (see SequenceSQL).
+        away = n + 1
+        top = low + n - 1
+        self._engine.write(self._sql.close_gaps, (away, count, first, stride, stride, first))
+        self._engine.write(self._sql.move, (1, -away, top + 1, top + away + 1))
+
+    def _splice(self, low: int, n: int, start: int, stop: int, raws: list[Raw]) -> None:
+        """Replace the items `start:stop` with `raws`; call inside `atomic()`.
+
+        The rows on the shorter side of the change move to make room or close the
+        gap, so a change near either end stays O(log n).
+        """
+        delta = len(raws) - (stop - start)
+        if stop > start:
+            self._engine.write(self._sql.delete_range, (low + start, low + stop))
+        top = low + n - 1
+        if n - stop <= start:  # the tail is shorter: it moves
+            self._move(low + stop, low + n, delta, top)
+            at = low + start
+        else:  # the head moves, down by `delta`
+            self._move(low, low + start, -delta, top)
+            at = low - delta + start
+        if raws:
+            self._engine.write_many(self._sql.insert_at,
+                                    [(at + j, raw) for j, raw in enumerate(raws)])
+
+    # -- the rest of MutableSequence -----------------------------------------------------
+
+    def insert(self, index: int, value: T) -> None:
+        """Insert `value` before `index` (clamped like `list.insert`)."""
+        i = _as_index(index)
+        with self._engine.atomic():
+            low, n = self._bounds()
+            if i < 0:
+                i = max(0, i + n)
+            i = min(i, n)
+            raw = self._value.encode(value, i)  # type: ignore[union-attr]
+            self._splice(low, n, i, i, [raw])
+
+    def pop(self, index: int = -1) -> T:
+        """Remove and return the item at `index` (the last by default).
+
+        Raises:
+            IndexError: the sequence is empty or `index` is out of range.
+        """
+        i = _as_index(index)
+        if i == -1:
+            return self._pop_end(True, "pop from empty list")
+        if i == 0:
+            return self._pop_end(False, "pop from empty list")
+        with self._engine.atomic():
+            low, n = self._bounds()
+            if n == 0:
+                raise IndexError("pop from empty list")
+            if not -n <= i < n:
+                raise IndexError("pop index out of range")
+            i %= n
+            row = self._engine.fetchone(self._sql.get_from_first, (i,))
+            value = self._decode(low + i, row[0], low)
+            self._splice(low, n, i, i + 1, [])
+            return value
+
+    def remove(self, value: T) -> None:
+        """Remove the first item equal to `value`; `ValueError` if there is none."""
+        with self._engine.atomic():
+            try:
+                i = self.index(value)
+            except ValueError:
+                raise ValueError("list.remove(x): x not in list") from None
+            low, n = self._bounds()
+            self._splice(low, n, i, i + 1, [])
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        """The index of the first item equal to `value` within `start:stop`.
+
+        Raises:
+            ValueError: no such item.
+        """
+        with self._engine.transaction(readonly=True):
+            low, n = self._bounds()
+            indexes = range(*slice(start, stop).indices(n))
+            if indexes:
+                for pos, raw in self._span(low, indexes):
+                    item = self._decode(pos, raw, low)
+                    if item is value or item == value:
+                        return int(pos - low)
+        raise ValueError(f"{value!r} is not in list")
+
+    def count(self, value: Any) -> int:
+        """How many items equal `value`."""
+        return sum(1 for item in self if item is value or item == value)
+
+    def reverse(self) -> None:
+        """Reverse the items in place, in one transaction (positions only; no value moves)."""
+        with self._engine.atomic():
+            low, n = self._bounds()
+            if n < 2:
+                return
+            top = low + n - 1
+            # pos -> low + top - pos, through the free positions past `top` (two steps).
+            away = n
+            self._engine.write(self._sql.move, (-1, low + top + away, low, top + 1))
+            self._engine.write(self._sql.move, (1, -away, low + away, top + away + 1))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, list | Sequence):
+            return NotImplemented
+        return other is self or (len(self) == len(other) and _same_items(self, other))
+
+
+def _as_index(index: Any) -> int:
+    """`index` as an int, refused as `list` refuses it."""
+    try:
+        i = operator.index(index)
+    except TypeError:
+        raise TypeError(
+            f"list indices must be integers or slices, not {type(index).__name__}"
+        ) from None
+    if not -_INDEX_LIMIT < i < _INDEX_LIMIT:
+        raise IndexError("cannot fit 'int' into an index-sized integer")
+    return i
+
+
+def _same_items(left: Iterable[Any], right: Iterable[Any]) -> bool:
+    """Whether two iterables yield equal items (`is` or `==`, as `list` compares)."""
+    end = object()
+    return all(a is b or a == b for a, b in itertools.zip_longest(left, right, fillvalue=end))
