@@ -9,6 +9,11 @@ from typing import Any, Final
 
 
 class _Missing(enum.Enum):
+    """The type of `tpstore.MISSING`: "not given", where `None` may be a real value.
+
+    It has one member, is falsy, and survives copying and pickling as itself.
+    """
+
     MISSING = "MISSING"
 
     def __repr__(self) -> str:
