@@ -13,7 +13,7 @@ from typing import Any, Final
 import orjson
 import pydantic
 
-from tpstore.codecs import Codec, Raw, strip_annotated
+from tpstore.codecs import Codec, Raw, contains_attrs, strip_annotated
 from tpstore.errors import CorruptValueError, ValidationError
 
 INVALID: Final = object()
@@ -26,11 +26,11 @@ _ARBITRARY = pydantic.ConfigDict(arbitrary_types_allowed=True)
 def make_adapter(declared: Any) -> pydantic.TypeAdapter[Any] | None:
     """A pydantic adapter for `declared`; isinstance-only for types pydantic cannot model.
 
-    Returns `None` for attrs classes, which pydantic cannot validate and whose codec
-    (cattrs) structures them itself.
+    Returns `None` for attrs classes and types holding one (`Optional[A]`,
+    `list[A]`, a dataclass with an attrs field...), which pydantic cannot validate and
+    whose codec (cattrs) structures them itself.
     """
-    bare = strip_annotated(declared)
-    if isinstance(bare, type) and hasattr(bare, "__attrs_attrs__"):
+    if contains_attrs(declared):
         return None
     try:
         return pydantic.TypeAdapter(declared)

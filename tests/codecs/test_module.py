@@ -318,13 +318,19 @@ def test_dumps_returning_neither_text_nor_bytes_is_refused() -> None:
 # -- resolve --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("module", "affinity"), [(marshal, "BLOB"), (json, "TEXT"), (pickle, "BLOB")]
-)
+@pytest.mark.parametrize(("module", "affinity"), [(marshal, "BLOB"), (json, "TEXT")])
 def test_resolve_adapts_modules(module: Any, affinity: str) -> None:
-    """resolve(marshal), resolve(json), resolve(pickle) give working module codecs."""
+    """resolve(marshal), resolve(json) give working module codecs."""
     codec = resolve(module)
     assert isinstance(codec, ModuleCodec)
     assert isinstance(codec, tpstore.codecs.Codec)
     assert codec.affinity == affinity
     assert codec.decode(codec.encode({"a": [1, 2]})) == {"a": [1, 2]}
+
+
+def test_the_stdlib_pickle_module_means_the_builtin_pickle_codec() -> None:
+    """resolve(pickle) is the built-in "pickle" codec; from_module(pickle) still adapts it."""
+    assert resolve(pickle) is tpstore.codecs.pickle
+    adapted = tpstore.codecs.from_module(pickle)
+    assert isinstance(adapted, ModuleCodec)
+    assert adapted.name == "module:pickle"

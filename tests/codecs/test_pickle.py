@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import fractions
 import math
 import pickle as stdlib_pickle
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -168,7 +168,9 @@ def test_never_the_default_codec() -> None:
     with pytest.raises(SchemaError, match="codec='pickle'"):
         tpstore.codecs.default_codec(Opaque)
     with pytest.raises(SchemaError):
-        tpstore.codecs.default_codec(fractions.Fraction)
+        tpstore.codecs.default_codec(list[Opaque])
+    with pytest.raises(SchemaError):
+        tpstore.codecs.default_codec(Callable[[], int])
 
 
 @pytest.mark.parametrize("spec", ["pickle", "module"])

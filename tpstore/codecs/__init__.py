@@ -33,16 +33,18 @@ is given.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import decimal
 import enum
 import importlib
+import pickle as _stdlib_pickle
 import types
 import typing
-import uuid
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from tpstore.errors import SchemaError
+
+if TYPE_CHECKING:
+    from tpstore.codecs._compressed import CompressedCodec
+    from tpstore.codecs._module import ModuleCodec
 
 __all__ = [
     "AFFINITIES",
@@ -125,21 +127,41 @@ def _builtin(name: str) -> Codec:
 def register(type_: Any, codec: Any) -> None:
     """Make `codec` the default codec for values (and keys) declared as `type_`.
 
+    The registry only supplies defaults: `field(codec=...)` and
+    `field(key_codec=...)` still win. A registered class also covers its subclasses
+    (the most recently registered match wins); registering the same type again
+    replaces its codec. Register before the store classes that use the type are
+    declared, since the codec is chosen when the class is created.
+
     Args:
-        type_: a class (subclasses match too) or any other type expression.
+        type_: a class (subclasses match too) or any other type expression
+            (`list[Fraction]`, `Annotated[...]`), matched exactly.
         codec: anything `field(codec=...)` accepts: a `Codec`, a codec name, or a module
             with `dumps`/`loads`.
 
+    Raises:
+        SchemaError: `codec` is not a codec, an unknown name, or a module whose
+            output type cannot be told.
+
     Example:
         ```python
-        import fractions, pickle as stdlib_pickle
+        import fractions
+        import tpstore
         from tpstore import codecs
-        codecs.register(fractions.Fraction, codecs.pickle)
+
+        codecs.register(fractions.Fraction, "pickle")
+
+        class Ledger(tpstore.Store):
+            rates: tpstore.Mapping[str, fractions.Fraction]
+
+        with Ledger(None) as ledger:
+            ledger.rates["third"] = fractions.Fraction(1, 3)
+            assert ledger.rates["third"] == fractions.Fraction(1, 3)
         ```
     """
-    if isinstance(codec, str):
-        _builtin(codec)  # fail now on an unknown name, not at class creation
-    _registered[type_] = codec
+    resolve(codec)  # fail now on an unknown name or a non-codec, not at class creation
+    _registered.pop(type_, None)
+    _registered[type_] = codec  # newest last: _registered_codec prefers it
 
 
 def resolve(spec: Any, declared: Any = Any) -> Codec:
@@ -155,6 +177,10 @@ def resolve(spec: Any, declared: Any = Any) -> Codec:
     """
     if isinstance(spec, str):
         codec: Any = _builtin(spec)
+    elif spec is _stdlib_pickle:
+        # The stdlib module itself names the built-in codec (highest protocol, and the
+        # catalog records "pickle" either way it was asked for).
+        codec = _builtin("pickle")
     elif _is_codec(spec):
         codec = spec
     elif _has_pair(spec, "dumps", "loads") or _has_pair(spec, "dump", "load"):
@@ -178,25 +204,75 @@ def _has_pair(obj: Any, dump: str, load: str) -> bool:
     return callable(getattr(obj, dump, None)) and callable(getattr(obj, load, None))
 
 
-def from_module(obj: Any, *, binary: bool | None = None) -> Codec:
+def from_module(obj: Any, *, binary: bool | None = None) -> ModuleCodec:
     """Adapt any `dumps`/`loads` (or file-style `dump`/`load`) pair into a codec.
+
+    Passing such a module straight to `field(codec=...)` is the same as passing
+    `from_module(module)`. See `tpstore.codecs._module` for the encoding table.
 
     Args:
         obj: a module or object such as `marshal`, the stdlib `json`, a bson module.
         binary: `True` stores BLOB, `False` TEXT; `None` decides by what `dumps`
-            returns (`str` → TEXT, `bytes` → BLOB).
+            returns (`str` → TEXT, `bytes` → BLOB; the stdlib `json` is TEXT).
+
+    Returns:
+        A codec named `"module:<module name>"`, not order-preserving.
+
+    Raises:
+        SchemaError: `obj` has neither pair, or `binary=None` and no probe value could
+            be serialized.
+
+    Example:
+        ```python
+        import marshal
+        import tpstore
+        from tpstore.codecs import from_module
+
+        class Cache(tpstore.Store):
+            blobs: tpstore.Mapping[str, dict[str, int]] = tpstore.field(
+                codec=from_module(marshal)
+            )
+
+        with Cache(None) as cache:
+            cache.blobs["a"] = {"x": 1}
+            assert cache.blobs["a"] == {"x": 1}
+        ```
     """
     from tpstore.codecs._module import ModuleCodec
 
     return ModuleCodec(obj, binary=binary)
 
 
-def compressed(codec: Any, *, level: int = 6) -> Codec:
+def compressed(codec: Any, *, level: int = 6) -> CompressedCodec:
     """Wrap a codec so that its output is compressed with zlib (BLOB affinity).
 
     Args:
         codec: anything `field(codec=...)` accepts.
-        level: the zlib compression level, 0-9.
+        level: the zlib compression level, 0-9 (or -1 for zlib's default).
+
+    Returns:
+        A codec named `"compressed(<inner name>)"`, BLOB, not order-preserving. It
+        specialises its inner codec to the declared type, so `compressed("json")`
+        still validates through pydantic.
+
+    Raises:
+        SchemaError: the inner codec stores INTEGER or REAL values, or is no codec.
+        ValueError: `level` is out of range.
+
+    Example:
+        ```python
+        import tpstore
+        from tpstore.codecs import compressed
+
+        class Docs(tpstore.Store):
+            pages: tpstore.Mapping[str, list[str]] = tpstore.field(
+                codec=compressed("json")
+            )
+
+        with Docs(None) as docs:
+            docs.pages["a"] = ["spam"] * 1000
+            assert docs.pages["a"] == ["spam"] * 1000
+        ```
     """
     from tpstore.codecs._compressed import CompressedCodec
 
@@ -206,16 +282,20 @@ def compressed(codec: Any, *, level: int = 6) -> Codec:
 # -- the default choice -------------------------------------------------------------
 
 _NATIVE_TYPES = (bool, int, float, str, bytes)
-_ORDERED_SCALARS = (datetime.datetime, datetime.date, uuid.UUID)
-_JSON_SCALARS = (datetime.datetime, datetime.date, datetime.time, datetime.timedelta,
-                 uuid.UUID, decimal.Decimal)
+_TypeAliasType: Any = getattr(typing, "TypeAliasType", ())  # Python 3.12's `type X = ...`
 
 
 def strip_annotated(tp: Any) -> Any:
-    """`Annotated[X, ...]` → `X`; anything else unchanged."""
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = typing.get_args(tp)[0]
-    return tp
+    """`Annotated[X, ...]`, `NewType("N", X)`, `type N = X` → `X`; others unchanged."""
+    while True:
+        if typing.get_origin(tp) is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif isinstance(tp, typing.NewType):
+            tp = tp.__supertype__
+        elif isinstance(tp, _TypeAliasType):
+            tp = tp.__value__
+        else:
+            return tp
 
 
 def optional_inner(tp: Any) -> Any | None:
@@ -229,8 +309,20 @@ def optional_inner(tp: Any) -> Any | None:
 
 
 def native_affinity(tp: Any) -> str | None:
-    """The affinity the native codec gives `tp`, or `None` when it cannot store it."""
+    """The affinity the native codec gives `tp`, or `None` when it cannot store it.
+
+    `int`, `bool`, an `Enum` of ints and a `Literal` of ints are INTEGER; `float` is
+    REAL; `str`, an `Enum` of strings and a `Literal` of strings are TEXT; `bytes` is
+    BLOB.
+    """
     tp = strip_annotated(tp)
+    if typing.get_origin(tp) is Literal:
+        kinds = {type(value) for value in typing.get_args(tp)}
+        if kinds == {str}:
+            return "TEXT"
+        if kinds <= {int, bool} and kinds:
+            return "INTEGER"
+        return None
     if isinstance(tp, type):
         if issubclass(tp, enum.Enum):
             values = [member.value for member in tp]
@@ -250,12 +342,16 @@ def native_affinity(tp: Any) -> str | None:
     return None
 
 
-def _registered_codec(tp: Any) -> Any:
-    if tp in _registered:
-        return _registered[tp]
-    if isinstance(tp, type):
-        for registered_type, codec in _registered.items():
-            if isinstance(registered_type, type) and issubclass(tp, registered_type):
+def _registered_codec(tp: Any, bare: Any) -> Any:
+    for candidate in (tp, bare):
+        try:
+            if candidate in _registered:
+                return _registered[candidate]
+        except TypeError:  # an unhashable type expression matches nothing
+            pass
+    if isinstance(bare, type):
+        for registered_type, codec in reversed(_registered.items()):
+            if isinstance(registered_type, type) and issubclass(bare, registered_type):
                 return codec
     return None
 
@@ -264,76 +360,91 @@ def _is_attrs_class(tp: Any) -> bool:
     return isinstance(tp, type) and hasattr(tp, "__attrs_attrs__")
 
 
-def _is_json_type(tp: Any) -> bool:
-    """Whether pydantic can validate `tp` and serialize it to JSON faithfully."""
-    import pydantic
+def contains_attrs(tp: Any) -> bool:
+    """Whether `tp` is an attrs class or holds one (in `Optional`, containers, unions,
+    dataclass fields...): pydantic cannot validate such a type, cattrs can."""
+    return _find_attrs(tp, set())
 
+
+def _find_attrs(tp: Any, seen: set[int]) -> bool:
     tp = strip_annotated(tp)
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return True
-    if origin is Literal:
-        return True
-    if origin is typing.Union or origin is types.UnionType:
-        return all(_is_json_type(arg) for arg in typing.get_args(tp) if arg is not type(None))
-    if origin is not None:
-        # list[X], dict[K, V], tuple[...], set[X], frozenset[X], collections.abc forms
-        return all(arg is Ellipsis or _is_json_type(arg) for arg in typing.get_args(tp))
-    if not isinstance(tp, type):
+    if id(tp) in seen:
         return False
-    return (
-        issubclass(tp, pydantic.BaseModel)
-        or dataclasses.is_dataclass(tp)
-        or typing.is_typeddict(tp)
-        or issubclass(tp, _JSON_SCALARS)
-        or issubclass(tp, list | dict | tuple | set | frozenset)
-        or tp is type(None)
-        or native_affinity(tp) is not None
-    )
-
-
-def _is_tuple_key_type(tp: Any) -> bool:
-    tp = strip_annotated(tp)
-    if tp is type(None) or tp in (int, float, str, bytes, bool):
+    seen.add(id(tp))
+    if _is_attrs_class(tp):
         return True
-    if isinstance(tp, type) and issubclass(tp, _ORDERED_SCALARS):
+    if any(_find_attrs(arg, seen) for arg in typing.get_args(tp) if arg is not Ellipsis):
         return True
-    inner = optional_inner(tp)
-    if inner is not None:
-        return _is_tuple_key_type(inner)
-    if typing.get_origin(tp) is tuple:
-        return all(arg is Ellipsis or _is_tuple_key_type(arg) for arg in typing.get_args(tp))
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        try:
+            hints = typing.get_type_hints(tp)
+        except Exception:  # unresolvable annotations: pydantic will report them
+            return False
+        return any(_find_attrs(hint, seen) for hint in hints.values())
     return False
+
+
+def _tuple_key_codec(tp: Any, bare: Any) -> Codec | None:
+    """The order-preserving tuple_key codec for a key type it can order, else `None`."""
+    if bare is Any:
+        return None  # `Any` keys keep the general JSON codec (insertion-ordered kinds)
+    try:
+        return resolve("tuple_key", tp)
+    except SchemaError:
+        return None
 
 
 def default_codec(tp: Any, *, key: bool = False) -> Codec:
     """The codec tpstore uses for a value (or, with `key=True`, a key) declared as `tp`.
 
+    The choice, first match wins (the table in this module's documentation):
+
+    1. a type given to `register()` (a class also covers its subclasses);
+    2. as a key: the native codec for `int`, `bool`, `float`, `str`, `bytes`, int or
+       str `Enum`s and `Literal`s of one of those; then the order-preserving
+       `tuple_key` codec for tuples, `datetime`, `date`, `UUID`, `None`,
+       `Optional`/unions and `Literal`s of those (nested to any depth);
+    3. as a value: pydantic JSON for a `Literal`; the native codec for the native
+       types above and `Optional` of them (`None` as SQL NULL);
+    4. `cattrs` for attrs classes and any type holding one (`Optional[A]`,
+       `list[A]`, `dict[str, A]`, a dataclass with an attrs field);
+    5. pydantic JSON for everything pydantic can serialize to JSON: models,
+       dataclasses, TypedDicts, containers, unions, `datetime`, `date`, `time`,
+       `timedelta`, `UUID`, `Decimal`...
+
+    Args:
+        tp: the declared type.
+        key: choose a key codec rather than a value codec.
+
     Raises:
         SchemaError: no codec can store `tp`; the message says how to give one.
     """
     bare = strip_annotated(tp)
-    registered = _registered_codec(bare)
+    registered = _registered_codec(tp, bare)
     if registered is not None:
         return resolve(registered, tp)
-    inner = optional_inner(bare)
-    if native_affinity(bare) is not None or (
-        not key and inner is not None and native_affinity(inner) is not None
-    ):
-        return resolve("native", tp)
-    if key and (typing.get_origin(bare) is tuple or (
-        isinstance(bare, type) and issubclass(bare, _ORDERED_SCALARS)
-    )) and _is_tuple_key_type(bare):
-        return resolve("tuple_key", tp)
-    if _is_attrs_class(bare):
+    if key:
+        if native_affinity(bare) is not None:
+            return resolve("native", tp)
+        ordered = _tuple_key_codec(tp, bare)
+        if ordered is not None:
+            return ordered
+    elif typing.get_origin(bare) is not Literal:
+        inner = optional_inner(bare)
+        if native_affinity(bare) is not None or (
+            inner is not None and native_affinity(inner) is not None
+        ):
+            return resolve("native", tp)
+    if contains_attrs(bare):
         return resolve("cattrs", tp)
-    if _is_json_type(bare):
+    try:
         return resolve("json", tp)
-    raise SchemaError(
-        f"no codec can store {_type_name(tp)}: give one with field(codec=...) "
-        f"(for example codec='pickle'), or make one the default with "
-        f"tpstore.codecs.register({_type_name(tp)}, codec)."
-    )
+    except SchemaError as exc:
+        raise SchemaError(
+            f"no codec can store {_type_name(tp)} ({exc}): give one with "
+            "field(codec=...) (or key_codec=...), for example codec='pickle', or make "
+            f"one the default with tpstore.codecs.register({_type_name(tp)}, codec)."
+        ) from exc
 
 
 def _type_name(tp: Any) -> str:
