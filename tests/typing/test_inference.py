@@ -1,0 +1,89 @@
+"""Static checks of the declarative API's inference, run by mypy (not pytest).
+
+`tests/test_typing.py` runs mypy on this file; each `assert_type` fails the check
+when a type checker would not infer what a user expects. Nothing here is a pytest
+test, and importing the module runs no store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import assert_type
+
+from pydantic import BaseModel
+
+from tpstore import Mapping, OrderedMapping, Store, Value, field
+
+
+class User(BaseModel):
+    name: str
+    age: int = 0
+
+
+class Settings(BaseModel):
+    theme: str = "light"
+
+
+class App(Store):
+    users: Mapping[str, User]
+    recent: OrderedMapping[int, User]
+    hits: Mapping[str, int]
+    scores: Mapping[str, float]
+    settings: Value[Settings] = field(default_factory=Settings)
+
+
+def check_mapping(app: App) -> None:
+    assert_type(app.users, Mapping[str, User])
+    assert_type(app.users["a"], User)
+    assert_type(app.users.get("a"), User | None)
+    assert_type(app.users.get_many(["a", "b"]), dict[str, User])
+    assert_type(app.users.peekitem(), tuple[str, User])
+    assert_type(app.users.popitem(), tuple[str, User])
+    assert_type(app.users.setdefault("a", User(name="A")), User)
+    assert_type(app.users.range("a", "z"), Iterator[tuple[str, User]])
+    assert_type(len(app.users), int)
+    assert_type("a" in app.users, bool)
+    for key in app.users:
+        assert_type(key, str)
+    for key in reversed(app.users):
+        assert_type(key, str)
+    for value in app.users.values():
+        assert_type(value, User)
+    for key, value in app.users.items():
+        assert_type(key, str)
+        assert_type(value, User)
+    with app.users.edit("a") as user:
+        assert_type(user, User)
+    app.users["b"] = User(name="B")
+
+
+def check_ordered_mapping(app: App) -> None:
+    assert_type(app.recent[1], User)
+    assert_type(app.recent.peekitem(last=False), tuple[int, User])
+    keys = app.recent.keys()
+    for key in reversed(keys):
+        assert_type(key, int)
+
+
+def check_counters(app: App) -> None:
+    assert_type(app.hits.increment("x"), int)
+    assert_type(app.hits["x"], int)
+    assert_type(app.scores.increment("x", 0.5), float)
+
+
+def check_value(app: App) -> None:
+    assert_type(app.settings.get(), Settings)
+    assert_type(app.settings.value, Settings)
+    assert_type(app.settings.is_set, bool)
+    with app.settings.edit() as settings:
+        assert_type(settings, Settings)
+    app.settings.set(Settings(theme="dark"))
+    app.settings.value = Settings()
+
+
+def check_store() -> None:
+    with App(None) as app:
+        assert_type(app, App)
+        assert_type(app.transaction(), AbstractContextManager[None])
+    assert_type(App("app.db", timeout=1.0), App)
