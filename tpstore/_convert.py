@@ -59,7 +59,9 @@ class Column:
         # The common key and value types skip pydantic when the value already has
         # exactly the declared type: the codec's own checks then suffice.
         self._plain = declared if declared in _PLAIN and codec.name == "native" else None
-        self._normalize_zero = strip_annotated(declared) is float
+        # Keys only: -0.0 and 0.0 are one key in Python. A value keeps its sign where the
+        # codec keeps it (JSON, pickle; test_negative_zero in tests/codecs).
+        self._normalize_zero = strict and strip_annotated(declared) is float
         self._identity = self._plain if self._plain in (str, bytes) else None
 
     # -- write side ---------------------------------------------------------------------

@@ -109,6 +109,7 @@ _BUILTIN_MODULES = {
     "msgpack": "tpstore.codecs.msgpack",
 }
 _named: dict[str, Codec] = {}
+_UNTYPED: Any = object()  # resolve() without a declared type
 _registered: dict[Any, Any] = {}
 
 
@@ -164,13 +165,14 @@ def register(type_: Any, codec: Any) -> None:
     _registered[type_] = codec  # newest last: _registered_codec prefers it
 
 
-def resolve(spec: Any, declared: Any = Any) -> Codec:
+def resolve(spec: Any, declared: Any = _UNTYPED) -> Codec:
     """Turn anything `field(codec=...)` accepts into a codec for the declared type.
 
     Args:
         spec: a `Codec`, a registered codec name, or an object or module with
             `dumps`/`loads` (or `dump`/`load`).
-        declared: the declared value or key type; type-aware codecs specialise to it.
+        declared: the declared value or key type (`Any` included); type-aware codecs
+            specialise to it. Omitted, the codec is returned as it is (untyped).
 
     Raises:
         SchemaError: `spec` is none of the above.
@@ -191,7 +193,7 @@ def resolve(spec: Any, declared: Any = Any) -> Codec:
             "or a module with dumps()/loads()."
         )
     for_type = getattr(codec, "for_type", None)
-    if for_type is not None and declared is not Any:
+    if for_type is not None and declared is not _UNTYPED:
         return typing.cast(Codec, for_type(declared))
     return typing.cast(Codec, codec)
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -114,9 +116,17 @@ class NativeCodec:
         return raw
 
 
-def for_type(tp: Any) -> NativeCodec:
-    """The native codec for a declared type: its affinity, NULL for `Optional`."""
+def for_type(tp: Any) -> NativeCodec | types.ModuleType:
+    """The native codec for a declared type: its affinity, NULL for `Optional`.
+
+    `Any` gives the untyped codec (this module: affinity ANY, any native value).
+
+    Raises:
+        SchemaError: the type is not one the native codec stores.
+    """
     tp = strip_annotated(tp)
+    if tp is Any:
+        return sys.modules[__name__]
     found = native_affinity(tp)
     if found is not None:
         return NativeCodec(found)
