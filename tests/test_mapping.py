@@ -701,9 +701,20 @@ def test_update_accepts_mapping_pairs_and_keywords(store: Any) -> None:
 def test_update_is_one_transaction(store: Any) -> None:
     """An invalid value anywhere in `update()` leaves every item unwritten."""
     store.hits["keep"] = 1
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
         store.hits.update([("a", 1), ("b", "not an int"), ("keep", 2)])
+    assert (caught.value.collection, caught.value.key) == ("hits", "b")
     assert dict(store.hits) == {"keep": 1}
+
+
+def test_views_support_set_operations(store: Any) -> None:
+    """Like `dict` views, `keys()` and `items()` combine with sets into plain sets."""
+    store.hits.update(a=1, b=2)
+    assert store.hits.keys() & {"a", "z"} == {"a"}
+    assert store.hits.keys() | {"z"} == {"a", "b", "z"}
+    assert store.hits.items() - {("a", 1)} == {("b", 2)}
+    assert store.hits.keys() == {"a", "b"}
+    assert store.hits.keys().isdisjoint({"z"})
 
 
 def test_equality_against_other_mappings(store: Any) -> None:

@@ -220,6 +220,40 @@ def test_other_threads_write_waits_then_raises_busy_error(tmp_path: Path, where:
         assert dict(bank.balances) == {"a": 1}
 
 
+def test_other_threads_transaction_waits_then_raises_busy_error_and_recovers(
+    db_path: Path,
+) -> None:
+    """Opening a transaction while another thread holds one: `BusyError`, then usable."""
+    with Bank(db_path, timeout=0.2) as bank:
+        outcome: list[object] = []
+        opened, tried, committed = threading.Event(), threading.Event(), threading.Event()
+
+        def other() -> None:
+            opened.wait(5)
+            try:
+                with bank.transaction():
+                    bank.balances["b"] = 2  # pragma: no cover - must not get here
+            except BusyError as exc:
+                outcome.append(exc)
+            tried.set()
+            committed.wait(5)
+            with bank.transaction():
+                bank.balances["b"] = 2
+            outcome.append("retried")
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        with bank.transaction():
+            bank.balances["a"] = 1
+            opened.set()
+            assert tried.wait(10)
+        committed.set()
+        thread.join(5)
+        assert isinstance(outcome[0], BusyError)
+        assert outcome[1:] == ["retried"]
+        assert dict(bank.balances) == {"a": 1, "b": 2}
+
+
 def test_other_threads_write_proceeds_after_commit(db_path: Path) -> None:
     """A waiting writer in another thread goes ahead once the transaction commits."""
     with Bank(db_path, timeout=5) as bank:
