@@ -174,6 +174,54 @@ class Dialect:
         return (f"SELECT c.count FROM {quote(schema)}.{CATALOG} AS t "
                 f"JOIN {quote(schema)}.{COUNTS} AS c ON c.id = t.id WHERE t.name = ?")
 
+    # -- tools working from the catalog alone (the command line) ------------------------
+
+    def tool(self, schema: str, table: str, layout: str, *, has_key: bool, has_value: bool,
+             expiring: bool) -> ToolSQL:
+        """Layout-generic statements of one collection table, for the command line.
+
+        The command line reads and writes tables knowing only their catalog rows; it
+        writes through the same statements (and so the same count triggers) as the
+        collections do.
+        """
+        return ToolSQL.build(self, schema, table, layout, has_key=has_key,
+                             has_value=has_value, expiring=expiring)
+
+    def integrity_check(self, schema: str) -> str:
+        """SQLite's own consistency check of one file: rows of problems, or `ok`."""
+        return f"PRAGMA {quote(schema)}.integrity_check"
+
+    def tables(self, schema: str) -> str:
+        """The statement listing the names of a file's tables."""
+        return f"SELECT name FROM {quote(schema)}.sqlite_master WHERE type = 'table'"
+
+    def journal_mode(self, schema: str) -> str:
+        """The statement reading a file's journal mode."""
+        return f"PRAGMA {quote(schema)}.journal_mode"
+
+    def pragma(self, schema: str, name: str) -> str:
+        """Read one of a file's numeric pragmas (`page_size`, `page_count`...)."""
+        if name not in ("page_size", "page_count", "freelist_count"):
+            raise ValueError(name)
+        return f"PRAGMA {quote(schema)}.{name}"
+
+    def table_sizes(self, schema: str) -> str:
+        """Bytes used per table, its indexes included (needs SQLite's `dbstat` table).
+
+        One parameter: the schema name.
+        """
+        return (f"SELECT m.tbl_name, sum(s.pgsize) FROM dbstat(?, 1) AS s "
+                f"JOIN {quote(schema)}.sqlite_master AS m ON m.name = s.name "
+                "GROUP BY m.tbl_name")
+
+    def vacuum(self, schema: str) -> str:
+        """The statement rebuilding one file (outside any transaction)."""
+        return f"VACUUM {quote(schema)}"
+
+    def checkpoint(self, schema: str) -> str:
+        """The statement copying the WAL into the file and truncating it (no-op without WAL)."""
+        return f"PRAGMA {quote(schema)}.wal_checkpoint(TRUNCATE)"
+
 
 @dataclass(frozen=True)
 class SingleSQL:
@@ -286,6 +334,63 @@ class MappingSQL:
         direction = "DESC" if descending else "ASC"
         return (f"SELECT {columns} FROM {self.table}{where} "
                 f"ORDER BY {self.order} {direction} LIMIT ?")
+
+
+@dataclass(frozen=True)
+class ToolSQL:
+    """Statements of one collection table of any layout, for the command line.
+
+    `rows` selects the key (when the layout has one), the value (when it has one) and
+    the expiry time (expiring tables), in that order, for every live row in the
+    collection's order; an expiring table takes the current time as its parameter.
+    `put` writes one item as the collection would: mappings set (an existing key keeps
+    its place), sets add, sequences and deques append, a `Value` is set. Its parameters
+    are the key, the value and the expiry time, each when the layout has it.
+    `before_put` (insertion-ordered expiring tables) deletes the expired row of a key
+    first, taking the key and the current time, so that re-setting it places it at the
+    end. `trim` (sequences and deques) drops items from the left until at most its
+    one parameter remain, as appending past a deque's `maxlen` does.
+    """
+
+    rows: str
+    count_rows: str
+    count_expired: str | None
+    purge: str | None
+    put: str
+    before_put: str | None
+    trim: str | None
+
+    @classmethod
+    def build(cls, dialect: Dialect, schema: str, table: str, layout: str, *,
+              has_key: bool, has_value: bool, expiring: bool) -> ToolSQL:
+        """Write the statements of one table."""
+        name = f"{quote(schema)}.{quote(table)}"
+        columns = [c for c, present in (("key", has_key), ("value", has_value),
+                                        ("expires", expiring)) if present]
+        order = {"keyed": "key", "inserted": "seq", "positioned": "pos", "single": "id"}[layout]
+        live = " WHERE expires IS NULL OR expires > ?" if expiring else ""
+        count_expired = purge = before_put = trim = None
+        if layout in ("keyed", "inserted"):
+            mapping = MappingSQL.build(dialect, schema, table, layout, has_value=has_value,
+                                       expiring=expiring)
+            put = mapping.upsert
+            count_expired, purge = mapping.count_expired, mapping.purge
+            if layout == "inserted" and expiring:
+                before_put = mapping.delete_expired_key
+        elif layout == "positioned":
+            sequence = SequenceSQL.build(schema, table)
+            put, trim = sequence.append, sequence.trim_first
+        else:
+            put = dialect.single(schema, table).set
+        return cls(
+            rows=f"SELECT {', '.join(columns)} FROM {name}{live} ORDER BY {order}",
+            count_rows=f"SELECT count(*) FROM {name}",
+            count_expired=count_expired,
+            purge=purge,
+            put=put,
+            before_put=before_put,
+            trim=trim,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,572 @@
+"""The `tpstore` command line, run as a real subprocess on stores made by the tests."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import pickle
+import pty
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+import tpstore
+from tpstore import _cli_codecs
+from tpstore._cli_file import KINDS
+
+pytestmark = pytest.mark.slow  # every test here starts Python processes
+
+
+class User(BaseModel):
+    name: str
+    email: str
+    age: int = 0
+
+
+class Settings(BaseModel):
+    theme: str = "light"
+
+
+class Opener:
+    """Pickled as a call to `open(path, "w")`: unpickling it creates a file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (self.path, "w"))
+
+
+class App(tpstore.Store):
+    users: tpstore.Mapping[str, User]
+    hits: tpstore.Mapping[str, int]
+    flags: tpstore.Mapping[int, bool]
+    recent: tpstore.OrderedMapping[tuple[str, int], bytes]
+    days: tpstore.Mapping[date, float]
+    sessions: tpstore.ExpiringMapping[str, str] = tpstore.field(lifespan=timedelta(hours=1))
+    queue: tpstore.ExpiringOrderedMapping[str, int]
+    settings: tpstore.Value[Settings] = tpstore.field(default_factory=Settings)
+    unset: tpstore.Value[int]
+    tags: tpstore.Set[str]
+    seen: tpstore.OrderedSet[tuple[str, int]]
+    tokens: tpstore.ExpiringSet[str] = tpstore.field(lifespan=600)
+    recent_ids: tpstore.ExpiringOrderedSet[int]
+    log: tpstore.Sequence[str]
+    jobs: tpstore.Deque[dict[str, int]] = tpstore.field(maxlen=3)
+    packed: tpstore.Mapping[str, list[str]] = tpstore.field(
+        codec=tpstore.codecs.compressed("json"))
+    blobs: tpstore.Mapping[str, object] = tpstore.field(codec="pickle")
+
+
+def fill(app: App) -> None:
+    """Items of every kind, including some that have already expired."""
+    app.users["ada"] = User(name="Ada", email="ada@example.org", age=36)
+    app.users["bob"] = {"name": "Bob", "email": "bob@example.org"}
+    app.hits.increment("home", 3)
+    app.hits["big"] = 2**62
+    app.flags[1] = True
+    app.flags[2] = False
+    app.recent[("b", 2)] = b"\x00\xff"
+    app.recent[("a", -1)] = b""
+    app.days[date(2024, 2, 29)] = float("inf")
+    app.days[date(2023, 1, 1)] = -0.5
+    app.sessions["live"] = "ada"
+    app.sessions.set("gone", "bob", lifespan=0.001)
+    app.queue["z"] = 1
+    app.queue["a"] = 2
+    app.settings.value = Settings(theme="dark")
+    app.tags.update(["b", "a", "c"])
+    app.seen.add(("x", 2))
+    app.seen.add(("x", 1))
+    app.tokens.add("t1")
+    app.recent_ids.add(3)
+    app.recent_ids.add(1)
+    app.log.extend(["first", "second", "third"])
+    for n in range(5):
+        app.jobs.append({"n": n})
+    app.jobs.appendleft({"n": -1})
+    app.packed["words"] = ["spam"] * 50
+    app.blobs["numbers"] = {1, 2, 3}
+    time.sleep(0.01)  # "gone" expires
+
+
+def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    """`python -m tpstore ARGS...` in a subprocess, with its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "tpstore", *args], input=stdin, capture_output=True,
+        text=True, timeout=120, env={**os.environ, **(env or {})}, check=False,
+    )
+
+
+def records(output: str) -> list[dict[str, Any]]:
+    """The records of a jsonl dump."""
+    return [json.loads(line) for line in output.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store file holding items of every kind."""
+    path = tmp_path_factory.mktemp("cli") / "source.db"
+    with App(path) as app:
+        fill(app)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dumped(source: Path) -> list[dict[str, Any]]:
+    """`tpstore dump` of the source store."""
+    result = run("dump", str(source))
+    assert result.returncode == 0, result.stderr
+    return records(result.stdout)
+
+
+def by_collection(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["collection"], []).append(row)
+    return grouped
+
+
+# -- info --------------------------------------------------------------------------------
+
+
+def test_info_lists_every_collection_with_kind_codecs_and_live_counts(source: Path) -> None:
+    result = run("info", str(source))
+    assert result.returncode == 0, result.stderr
+    lines = {line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()
+             if "\t" in line}
+    assert lines["collection"] == ["collection", "kind", "key", "value", "items", "size",
+                                   "options"]
+    assert lines["users"][1:5] == ["Mapping", "str · native", "User · json", "2"]
+    assert lines["sessions"][4] == "1 (+1 expired)"
+    assert lines["sessions"][6] == "lifespan 1 h"
+    assert lines["jobs"][1] == "Deque"
+    assert lines["jobs"][4] == "3"
+    assert lines["jobs"][6] == "maxlen 3"
+    assert lines["seen"][2] == "tuple[str, int] · tuple_key"
+    assert lines["unset"][4] == "0"
+    assert set(lines) - {"collection"} == set(App.__tpstore_fields__)
+
+
+def test_info_on_a_terminal_draws_a_table(source: Path) -> None:
+    """With a terminal on stdout the output is a rich table, not tab-separated text."""
+    leader, follower = pty.openpty()
+    chunks = []
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "tpstore", "info", str(source)], stdout=follower,
+            stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
+        ) as process:
+            os.close(follower)
+            follower = -1
+            while True:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the terminal closes when the child exits
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            assert process.wait(timeout=60) == 0, process.stderr
+    finally:
+        os.close(leader)
+        if follower != -1:
+            os.close(follower)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "┃" in screen or "│" in screen
+    assert "\t" not in screen
+    assert "ExpiringOrderedSet" in screen
+
+
+# -- dump --------------------------------------------------------------------------------
+
+
+def test_dump_writes_the_record_format_of_the_design(dumped: list[dict[str, Any]]) -> None:
+    grouped = by_collection(dumped)
+    assert grouped["users"] == [
+        {"collection": "users", "key": "ada",
+         "value": {"name": "Ada", "email": "ada@example.org", "age": 36}},
+        {"collection": "users", "key": "bob",
+         "value": {"name": "Bob", "email": "bob@example.org", "age": 0}},
+    ]
+    assert [r["value"] for r in grouped["flags"]] == [True, False]
+    # insertion order, tuple keys as arrays, bytes marked
+    assert grouped["recent"] == [
+        {"collection": "recent", "key": ["b", 2], "value": {"$bytes": "AP8="}},
+        {"collection": "recent", "key": ["a", -1], "value": {"$bytes": ""}},
+    ]
+    assert [(r["key"], r["value"]) for r in grouped["days"]] == [
+        ("2023-01-01", -0.5), ("2024-02-29", {"$float": "inf"})]
+    # sets, sequences and deques have values only, in their order
+    assert grouped["tags"] == [{"collection": "tags", "value": v} for v in "abc"]
+    assert [r["value"] for r in grouped["seen"]] == [["x", 2], ["x", 1]]
+    assert [r["value"] for r in grouped["log"]] == ["first", "second", "third"]
+    # five appends to a deque of maxlen 3 keep 2, 3, 4; appendleft then drops the right end
+    assert [r["value"] for r in grouped["jobs"]] == [{"n": -1}, {"n": 2}, {"n": 3}]
+    assert grouped["settings"] == [{"collection": "settings", "value": {"theme": "dark"}}]
+    assert "unset" not in grouped
+
+
+def test_dump_gives_expiring_items_expires_at_and_skips_expired_ones(
+        dumped: list[dict[str, Any]]) -> None:
+    grouped = by_collection(dumped)
+    sessions = {r["key"]: r for r in grouped["sessions"]}
+    assert set(sessions) == {"live"}
+    assert sessions["live"]["expires_at"] == pytest.approx(time.time() + 3600, abs=600)
+    assert [r["expires_at"] for r in grouped["queue"]] == [None, None]  # no lifespan
+    assert all("expires_at" in r for r in grouped["tokens"] + grouped["queue"])
+    assert all("expires_at" not in r for r in grouped["users"] + grouped["tags"])
+
+
+def test_dump_keeps_pickles_as_stored_without_unpickling(tmp_path: Path) -> None:
+    marker = tmp_path / "unpickled"
+    path = tmp_path / "p.db"
+    with App(path) as app:
+        app.blobs["evil"] = Opener(str(marker))
+    result = run("dump", str(path), "blobs")
+    assert result.returncode == 0, result.stderr
+    (record,) = records(result.stdout)
+    assert set(record["value"]) == {"$pickle"}
+    assert "--unsafe-pickle" in result.stderr
+    assert run("check", str(path)).returncode == 0
+    assert not marker.exists()
+    assert run("dump", str(path), "blobs", "--unsafe-pickle").returncode == 0
+    assert marker.exists()
+
+
+def test_dump_json_maps_each_collection_to_its_records(source: Path,
+                                                       dumped: list[dict[str, Any]]) -> None:
+    result = run("dump", str(source), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    expected = {name: [{k: v for k, v in r.items() if k != "collection"} for r in rows]
+                for name, rows in by_collection(dumped).items()}
+    assert {name: rows for name, rows in document.items() if rows} == expected
+    assert document["unset"] == []
+
+
+def test_dump_of_one_collection(source: Path) -> None:
+    result = run("dump", str(source), "log")
+    assert [r["value"] for r in records(result.stdout)] == ["first", "second", "third"]
+
+
+# -- load --------------------------------------------------------------------------------
+
+
+def test_dump_then_load_into_an_empty_store_gives_the_same_store(
+        tmp_path: Path, source: Path, dumped: list[dict[str, Any]]) -> None:
+    target = tmp_path / "target.db"
+    App(target).close()
+    grouped = by_collection(dumped)
+    for name, rows in grouped.items():
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # Loads of different collections may run at once: each waits for the write lock.
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = dict(zip(grouped, pool.map(
+            lambda name: run("load", str(target), name, str(tmp_path / f"{name}.jsonl")),
+            grouped), strict=True))
+    for name, result in results.items():
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"loaded {len(grouped[name])} items into {name}"
+    again = run("dump", str(target))
+    assert records(again.stdout) == dumped
+    # the store's own program reads what was loaded, and len() agrees (count triggers)
+    with App(source, mode="ro") as original, App(target, mode="ro") as copy:
+        for name in App.__tpstore_fields__:
+            mine, theirs = getattr(original, name), getattr(copy, name)
+            if isinstance(mine, tpstore.Value):
+                assert mine.is_set == theirs.is_set
+                assert mine.get(None) == theirs.get(None)
+            else:
+                assert len(mine) == len(theirs), name
+                assert list(mine) == list(theirs), name
+        assert dict(copy.recent) == dict(original.recent)
+        assert copy.jobs.maxlen == 3
+        assert copy.queue.expires_at("z") is None
+        assert copy.sessions.expires_at("live") == original.sessions.expires_at("live")
+    assert run("check", str(target)).returncode == 0
+
+
+def test_load_writes_pickles_back_byte_for_byte(tmp_path: Path, source: Path) -> None:
+    target = tmp_path / "target.db"
+    App(target).close()
+    result = run("dump", str(source), "blobs")
+    assert run("load", str(target), "blobs", "-", stdin=result.stdout).returncode == 0
+    query = "SELECT key, value FROM blobs"
+    with sqlite3.connect(source) as a, sqlite3.connect(target) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+    with App(target) as app:
+        assert app.blobs["numbers"] == {1, 2, 3}
+
+
+def test_load_follows_collection_semantics(tmp_path: Path) -> None:
+    """Mappings set (last wins, place kept), sets add, deques append past maxlen."""
+    path = tmp_path / "s.db"
+    with App(path) as app:
+        app.recent[("k", 1)] = b"old"
+        app.recent[("k", 2)] = b"two"
+        app.tags.add("a")
+        app.jobs.append({"n": 0})
+    lines = [
+        {"key": ["k", 1], "value": {"$bytes": "bmV3"}},
+        {"key": ["k", 0], "value": "plain text"},
+    ]
+    stdin = "".join(json.dumps(line) + "\n" for line in lines)
+    assert run("load", str(path), "recent", "-", stdin=stdin).returncode == 0
+    assert run("load", str(path), "tags", "-", stdin='{"value": "a"}\n{"value": "b"}\n'
+               ).returncode == 0
+    jobs = "".join(json.dumps({"value": {"n": n}}) + "\n" for n in range(1, 5))
+    assert run("load", str(path), "jobs", "-", stdin=jobs).returncode == 0
+    with App(path) as app:
+        assert list(app.recent.items()) == [(("k", 1), b"new"), (("k", 2), b"two"),
+                                            (("k", 0), b"plain text")]
+        assert list(app.tags) == ["a", "b"]
+        assert list(app.jobs) == [{"n": 2}, {"n": 3}, {"n": 4}]
+        assert app.sessions.get("x") is None
+
+
+def test_load_gives_items_without_expires_at_the_collection_lifespan(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    App(path).close()
+    before = time.time()
+    assert run("load", str(path), "sessions", "-", stdin='{"key": "a", "value": "x"}\n'
+               ).returncode == 0
+    with App(path) as app:
+        assert app.sessions.expires_at("a") == pytest.approx(before + 3600, abs=60)
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"key": "c", "value": {"name": "C"}}', "'email' is a required property"),
+    ('{"key": 5, "value": {"name": "C", "email": "c"}}', "not a str"),
+    ('{"value": {"name": "C", "email": "c"}}', "no 'key'"),
+    ('{"collection": "hits", "key": "c", "value": 1}', "belongs to collection 'hits'"),
+    ('{"key": "c", "value": {"name": "C", "email": "c"}, "extra": 1}', "unexpected field"),
+    ("[1, 2]", "a record is a JSON object"),
+    ("{not json", "not JSON"),
+])
+def test_a_bad_record_loads_nothing_and_names_its_line(tmp_path: Path, line: str,
+                                                       message: str) -> None:
+    path = tmp_path / "s.db"
+    with App(path) as app:
+        app.users["ada"] = User(name="Ada", email="a")
+    good = '{"key": "bob", "value": {"name": "Bob", "email": "b"}}\n'
+    result = run("load", str(path), "users", "-", stdin=good + good + line + "\n")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("tpstore: error: line 3: ")
+    assert message in result.stderr
+    with App(path) as app:
+        assert list(app.users) == ["ada"]
+
+
+# -- check -------------------------------------------------------------------------------
+
+
+def test_check_passes_then_lists_values_corrupted_with_sqlite3(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with App(path) as app:
+        fill(app)
+    result = run("check", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("ok: ")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE users SET value = '{\"name\": 5}' WHERE key = 'ada'")
+        conn.execute("""UPDATE jobs SET value = '{"n": "x"}'
+                        WHERE pos = (SELECT max(pos) FROM jobs)""")
+        conn.execute("UPDATE packed SET value = x'00'")
+    result = run("check", str(path))
+    assert result.returncode == 1
+    problems = result.stdout.splitlines()
+    assert any(line.startswith('users["ada"]: value does not match its schema')
+               for line in problems)
+    assert any(line.startswith("jobs[2]: value does not match its schema: n: 'x' is not of")
+               for line in problems)
+    assert any(line.startswith('packed["words"]: value') for line in problems)
+    assert problems[-1].startswith("3 problems found")
+
+
+def test_check_reports_a_count_the_triggers_did_not_keep(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with App(path) as app:
+        app.tags.add("a")
+    with sqlite3.connect(path) as conn:
+        conn.execute('DROP TRIGGER "tags/count+"')
+        conn.execute("INSERT INTO tags (key) VALUES ('b')")
+    result = run("check", str(path))
+    assert result.returncode == 1
+    assert "tags: the catalog counts 1 items but the table holds 2" in result.stdout
+
+
+def test_dump_keeps_undecodable_values_as_raw_and_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with App(path) as app:
+        app.users["ada"] = User(name="Ada", email="a")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE users SET value = 'not json'")
+    result = run("dump", str(path), "users")
+    assert result.returncode == 1
+    assert records(result.stdout) == [
+        {"collection": "users", "key": "ada", "value": {"$raw": "not json"}}]
+    assert 'users["ada"]: is not valid JSON' in result.stderr
+
+
+def test_check_and_load_name_the_extra_when_jsonschema_is_missing(source: Path) -> None:
+    code = ("import sys; sys.modules['jsonschema'] = None\n"
+            "from tpstore.__main__ import main\n"
+            f"sys.exit(main(['check', {str(source)!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 1
+    assert "pip install 'tpstore[cli]'" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+# -- purge and vacuum --------------------------------------------------------------------
+
+
+def test_purge_deletes_expired_items_and_keeps_counts(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    with App(path, clock=lambda: time.time() - 7200) as app:  # written two hours ago
+        app.sessions["old"] = "x"
+        app.tokens.add("old")
+    with App(path) as app:
+        app.sessions["new"] = "y"
+    result = run("purge", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "purged 2 expired items"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT key FROM sessions").fetchall() == [("new",)]
+    assert run("check", str(path)).returncode == 0
+
+
+def test_vacuum_returns_free_space(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    with App(path) as app:
+        app.log.extend(["x" * 1000] * 500)
+        app.log.clear()
+        app.checkpoint()
+    before = path.stat().st_size
+    result = run("vacuum", str(path))
+    assert result.returncode == 0, result.stderr
+    assert path.stat().st_size < before / 4
+    assert result.stdout.startswith(f"vacuumed {path}: ")
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def bad_files(tmp_path: Path) -> dict[str, Path]:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    plain = tmp_path / "plain.db"
+    with sqlite3.connect(plain) as conn:
+        conn.execute("CREATE TABLE t (a)")
+    return {"text": text, "plain": plain}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["info", "{missing}"], "does not exist"),
+    (["dump", "{text}"], "is not an SQLite database"),
+    (["check", "{plain}"], "not a tpstore file"),
+    (["dump", "{source}", "nosuch"], "has no collection named 'nosuch'"),
+    (["load", "{source}", "users", "{missing}"], "does not exist"),
+    (["info", "{tmp}"], "is a folder"),
+    (["frobnicate", "{source}"], "invalid choice"),
+    (["dump"], "required: FILE"),
+    (["dump", "{source}", "--format", "xml"], "invalid choice: 'xml'"),
+    (["load", "{source}", "users"], "required: INPUT"),
+    ([], "required: COMMAND"),
+])
+def test_errors_are_one_line_and_a_nonzero_exit(tmp_path: Path, source: Path,
+                                                args: list[str], message: str) -> None:
+    files = bad_files(tmp_path)
+    names = {"missing": tmp_path / "missing.db", "source": source, "tmp": tmp_path, **files}
+    before = files["text"].read_bytes()
+    result = run(*(arg.format(**names) for arg in args))
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.startswith("tpstore: error: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert files["text"].read_bytes() == before
+
+
+def test_help_and_version() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("info", "dump", "load", "check", "vacuum", "purge"):
+        assert command in result.stdout
+    assert run("--version").stdout.strip() == f"tpstore {tpstore.__version__}"
+
+
+def test_the_console_script_runs(source: Path) -> None:
+    """The installed `tpstore` command is the same program as `python -m tpstore`."""
+    script = Path(sys.executable).with_name("tpstore")
+    if not script.exists():
+        pytest.skip("the package is not installed with its console script here")
+    result = subprocess.run([str(script), "dump", str(source), "log"], capture_output=True,
+                            text=True, check=False)
+    assert [r["value"] for r in records(result.stdout)] == ["first", "second", "third"]
+
+
+# -- the pieces, in-process --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [name for name in tpstore.__all__
+                                  if isinstance(getattr(tpstore, name), type)
+                                  and getattr(getattr(tpstore, name), "kind_name", "")])
+def test_the_kind_table_agrees_with_the_collection_classes(kind: str) -> None:
+    cls = getattr(tpstore, kind)
+    known = KINDS[cls.kind_name]
+    assert known.layout == cls.layout
+    assert known.has_key == ("K" in cls.type_params)
+    assert known.has_value == ("V" in cls.type_params)
+    assert known.expiring == cls.expiring
+
+
+@pytest.mark.parametrize("declared", [
+    int, bool, float, str, bytes, int | None, tuple[str, int], tuple[int, ...],
+    tuple[tuple[int, str], bytes | None], datetime, date,
+])
+def test_declared_types_are_rebuilt_from_their_json_schema(declared: Any) -> None:
+    from pydantic import TypeAdapter
+
+    schema = json.dumps(TypeAdapter(declared).json_schema())
+    rebuilt = _cli_codecs.declared_type(schema)
+    assert TypeAdapter(rebuilt).json_schema() == TypeAdapter(declared).json_schema()
+
+
+def test_marked_json_round_trips_bytes_floats_and_big_ints() -> None:
+    value = {"b": b"\x00", "f": [float("-inf"), 0.5], "n": 2**100, "t": (1, "x")}
+    marked = _cli_codecs.jsonable(value)
+    text = _cli_codecs.dumps_json(marked)
+    assert _cli_codecs.unmark(_cli_codecs.parse_json(text)) == {
+        "b": b"\x00", "f": [float("-inf"), 0.5], "n": 2**100, "t": [1, "x"]}
+
+
+def test_tuple_keys_load_to_the_bytes_the_store_writes() -> None:
+    codec = tpstore.codecs.tuple_key.for_type(tuple[str, datetime])
+    key = ("job", datetime(2024, 5, 1, 12, 30, tzinfo=timezone(timedelta(hours=2))))
+    from pydantic import TypeAdapter
+
+    schema = json.dumps(TypeAdapter(tuple[str, datetime]).json_schema())
+    translator = _cli_codecs.translator("tuple_key", "BLOB", schema)
+    raw = codec.encode(key)
+    assert translator.load(translator.dump(raw)) == raw
+
+
+def test_pickle_opcodes_are_checked_without_unpickling() -> None:
+    translator = _cli_codecs.translator("pickle", "BLOB", None)
+    good = pickle.dumps(Opener("/nonexistent/never-created"))
+    assert translator.check(good) is _cli_codecs.UNCHECKED
+    with pytest.raises(_cli_codecs.ProblemError):
+        translator.check(good[:-1])

@@ -1,0 +1,379 @@
+"""A store file seen by the command line: its catalog, and its collections as records.
+
+Everything here works from the file alone. The catalog (`tpstore._catalog.read`) names
+each collection's kind, codecs, affinities and schemas; `KINDS` maps a kind to its
+table layout; the statements come from `tpstore._sqlite.Dialect.tool`, so rows are
+written exactly as the collections write them (and the count triggers see them).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tpstore._catalog import Entry, read
+from tpstore._cli_codecs import ProblemError, Translator, jsonable, parse_json, translator
+from tpstore._engine import Engine
+from tpstore._sqlite import CATALOG, ToolSQL
+from tpstore.errors import TpStoreError
+
+
+class CliError(Exception):
+    """An error the command line reports as one line and exit status 1."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the command line needs to know of a collection kind."""
+
+    layout: str
+    has_key: bool
+    has_value: bool
+    expiring: bool = False
+
+    @property
+    def family(self) -> str:
+        """`"mapping"` (records with a key), `"set"`, `"sequence"` or `"value"`."""
+        if self.has_key:
+            return "mapping" if self.has_value else "set"
+        return "value" if self.layout == "single" else "sequence"
+
+
+KINDS: dict[str, Kind] = {
+    "Mapping": Kind("keyed", True, True),
+    "OrderedMapping": Kind("inserted", True, True),
+    "ExpiringMapping": Kind("keyed", True, True, expiring=True),
+    "ExpiringOrderedMapping": Kind("inserted", True, True, expiring=True),
+    "Set": Kind("keyed", True, False),
+    "OrderedSet": Kind("inserted", True, False),
+    "ExpiringSet": Kind("keyed", True, False, expiring=True),
+    "ExpiringOrderedSet": Kind("inserted", True, False, expiring=True),
+    "Sequence": Kind("positioned", False, True),
+    "Deque": Kind("positioned", False, True),
+    "Value": Kind("single", False, True),
+}
+"""Every kind a catalog can name (`tests/test_cli.py` checks it against the classes)."""
+
+CHUNK = 1000
+"""Items converted and written per batch by `load`, and per progress step."""
+
+
+@dataclass
+class Collection:
+    """One collection of the file: its catalog row, translators and statements."""
+
+    entry: Entry
+    kind: Kind
+    key: Translator | None
+    value: Translator | None
+    sql: ToolSQL
+    exists: bool
+
+    @property
+    def name(self) -> str:
+        """The collection's name: its table name (with the namespace, if any)."""
+        return self.entry.name
+
+    @property
+    def element(self) -> Translator:
+        """The translator of a record's `"value"` (a set's elements are its keys)."""
+        found = self.value if self.kind.has_value else self.key
+        assert found is not None
+        return found
+
+    def where(self, key: Any = None, index: int | None = None) -> str:
+        """`name`, `name[key]` or `name[index]`, for messages."""
+        if self.kind.family == "mapping":
+            return f"{self.name}[{_show(key)}]"
+        if self.kind.family == "set":
+            return f"{self.name} element {_show(key)}"
+        if self.kind.family == "sequence":
+            return f"{self.name}[{index}]"
+        return self.name
+
+
+def _show(value: Any) -> str:
+    from tpstore._cli_codecs import dumps_json
+
+    text = dumps_json(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass
+class Record:
+    """One item as the dump format has it, plus what went wrong decoding it."""
+
+    fields: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+
+
+class StoreFile:
+    """An open tpstore file, for the command line.
+
+    Args:
+        path: the file; it must exist and hold a tpstore catalog.
+        write: open for writing (load, purge, vacuum). The journal mode is kept as the
+            file has it, so a file of a store with attachments stays in rollback mode.
+        unsafe_pickle: decode pickles (only for trusted files).
+
+    Raises:
+        CliError: the file is missing, a folder, or not a tpstore file.
+    """
+
+    def __init__(self, path: str, *, write: bool = False, unsafe_pickle: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        if not os.path.exists(path):
+            raise CliError(f"{path} does not exist")
+        if os.path.isdir(path):
+            raise CliError(f"{path} is a folder, not a store file")
+        try:
+            engine = Engine(path, mode="ro")
+        except TpStoreError as exc:
+            raise CliError(str(exc)) from exc
+        try:
+            conn = engine.raw_connection()
+            self.entries = read(conn, "main")
+            journal = str(conn.execute(engine.dialect.journal_mode("main")).fetchone()[0])
+            tables = {row[0] for row in conn.execute(engine.dialect.tables("main"))}
+        except TpStoreError as exc:
+            engine.close()
+            raise CliError(f"cannot read {path}: {exc}") from exc
+        except BaseException:
+            engine.close()
+            raise
+        if CATALOG not in tables:
+            engine.close()
+            raise CliError(f"{path} is an SQLite database but not a tpstore file "
+                           "(it has no tpstore catalog)")
+        self.journal_mode = journal.lower()
+        if write:
+            engine.close()
+            # The file's own journal mode, not the store default: opening it for
+            # writing must not switch a multi-file store out of rollback mode.
+            try:
+                engine = Engine(path, mode="rw", wal=self.journal_mode == "wal")
+            except TpStoreError as exc:
+                raise CliError(str(exc)) from exc
+        self.engine = engine
+        self.collections: dict[str, Collection] = {}
+        for name, entry in self.entries.items():
+            kind = KINDS.get(entry.kind)
+            if kind is None:
+                continue  # a kind of a newer tpstore; `unknown_kinds` reports it
+            self.collections[name] = Collection(
+                entry=entry,
+                kind=kind,
+                key=_translator(entry.key_codec, entry.key_affinity, entry.key_schema,
+                                unsafe_pickle) if kind.has_key else None,
+                value=_translator(entry.value_codec, entry.value_affinity,
+                                  entry.value_schema, unsafe_pickle)
+                if kind.has_value else None,
+                sql=engine.dialect.tool("main", name, kind.layout, has_key=kind.has_key,
+                                        has_value=kind.has_value, expiring=kind.expiring),
+                exists=name in tables,
+            )
+        self.unknown_kinds = {name: entry.kind for name, entry in self.entries.items()
+                              if entry.kind not in KINDS}
+
+    def close(self) -> None:
+        """Close the file."""
+        self.engine.close()
+
+    def __enter__(self) -> StoreFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def collection(self, name: str) -> Collection:
+        """The collection called `name`; `CliError` naming the others if there is none."""
+        found = self.collections.get(name)
+        if found is not None:
+            return found
+        if name in self.unknown_kinds:
+            raise CliError(f"{name} is a {self.unknown_kinds[name]}, a kind this tpstore "
+                           "does not know; upgrade tpstore")
+        names = ", ".join(self.collections) or "none"
+        raise CliError(f"{self.path} has no collection named {name!r} (it has: {names})")
+
+    # -- reading --------------------------------------------------------------------------
+
+    def live_count(self, collection: Collection, now: float) -> tuple[int, int]:
+        """`(live items, expired items not yet purged)` without scanning the table."""
+        total = collection.entry.count
+        if collection.sql.count_expired is None or not collection.exists:
+            return total, 0
+        expired = int(self.engine.fetchone(collection.sql.count_expired, (now,))[0])
+        return total - expired, expired
+
+    def rows(self, collection: Collection, now: float) -> Iterator[tuple[Any, ...]]:
+        """Every live row, in the collection's order, as stored."""
+        if not collection.exists:
+            return
+        params = (now,) if collection.kind.expiring else ()
+        cursor = self.engine.raw_connection().execute(collection.sql.rows, params)
+        while True:
+            batch = cursor.fetchmany(CHUNK)
+            if not batch:
+                return
+            yield from batch
+
+    def records(self, collection: Collection, now: float) -> Iterator[Record]:
+        """Every live item as a dump record (`collection` field not included).
+
+        A key or value that does not decode is written in its stored form
+        (`{"$raw": ...}`), and the record says what went wrong.
+        """
+        kind = collection.kind
+        for index, row in enumerate(self.rows(collection, now)):
+            record = Record({})
+            at = 0
+            key = None
+            if kind.has_key:
+                assert collection.key is not None
+                key = _dumped(collection.key, row[0], record,
+                              lambda: f"{collection.name}: a stored key")
+                if kind.has_value:
+                    record.fields["key"] = key
+                else:
+                    record.fields["value"] = key
+                at = 1
+            if kind.has_value:
+                assert collection.value is not None
+                record.fields["value"] = _dumped(
+                    collection.value, row[at], record,
+                    lambda: collection.where(key, index))  # noqa: B023 - called at once
+                at += 1
+            if kind.expiring:
+                record.fields["expires_at"] = row[at]
+            yield record
+
+    # -- writing --------------------------------------------------------------------------
+
+    def load(self, collection: Collection, lines: Iterable[tuple[int, str]],
+             validate: Callable[[Collection, str, Any], str | None],
+             progress: Callable[[int], None] = lambda n: None) -> int:
+        """Write every record of `lines` (`(line number, text)`) in one transaction.
+
+        Returns the number of items written. Any bad record rolls back everything and
+        raises `CliError` naming its line.
+        """
+        if not collection.exists:
+            raise CliError(f"the table of {collection.name} is missing from the file; "
+                           "open the store with its program once to create it")
+        written = 0
+        with self.engine.transaction():
+            batch: list[tuple[Any, ...]] = []
+            for number, text in lines:
+                if not text.strip():
+                    continue
+                try:
+                    batch.append(self._row(collection, text, validate))
+                except ProblemError as exc:
+                    raise CliError(f"line {number}: {exc}; nothing was loaded") from exc
+                if len(batch) >= CHUNK:
+                    self._write(collection, batch)
+                    written += len(batch)
+                    progress(len(batch))
+                    batch = []
+            self._write(collection, batch)
+            written += len(batch)
+            progress(len(batch))
+            maxlen = collection.entry.options.get("maxlen")
+            if collection.sql.trim is not None and maxlen is not None:
+                self.engine.write(collection.sql.trim, (int(maxlen),))
+        return written
+
+    def _row(self, collection: Collection, text: str,
+             validate: Callable[[Collection, str, Any], str | None]) -> tuple[Any, ...]:
+        try:
+            record = parse_json(text)
+        except ValueError as exc:
+            raise ProblemError(f"not JSON ({exc})") from exc
+        if not isinstance(record, dict):
+            raise ProblemError("a record is a JSON object")
+        kind = collection.kind
+        allowed = {"collection", "value"}
+        if kind.family == "mapping":
+            allowed.add("key")
+        if kind.expiring:
+            allowed.add("expires_at")
+        extra = sorted(set(record) - allowed)
+        if extra:
+            raise ProblemError(f"unexpected field {extra[0]!r} for a {collection.entry.kind} "
+                               f"(fields: {', '.join(sorted(allowed))})")
+        named = record.get("collection", collection.name)
+        if named != collection.name:
+            raise ProblemError(f"the record belongs to collection {named!r}, not "
+                               f"{collection.name!r}")
+        for required in ("key", "value") if kind.family == "mapping" else ("value",):
+            if required not in record:
+                raise ProblemError(f"the record has no {required!r}")
+        params: list[Any] = []
+        if kind.has_key:
+            assert collection.key is not None
+            key = record["key"] if kind.has_value else record["value"]
+            params.append(self._encode(collection, collection.key, "key", key, validate))
+        if kind.has_value:
+            assert collection.value is not None
+            params.append(self._encode(collection, collection.value, "value",
+                                       record["value"], validate))
+        if kind.expiring:
+            params.append(self._expires(collection, record))
+        return tuple(params)
+
+    @staticmethod
+    def _encode(collection: Collection, side: Translator, what: str, value: Any,
+                validate: Callable[[Collection, str, Any], str | None]) -> Any:
+        label = "element" if what == "key" and not collection.kind.has_value else what
+        try:
+            raw = side.load(value)
+        except ProblemError as exc:
+            raise ProblemError(f"the {label} {_show(value)} cannot be stored: {exc}") from exc
+        # What is written is what `check` reads: decode it again and validate it
+        # against the recorded schema, so load never writes a value the store's program
+        # would refuse to read.
+        try:
+            instance = side.check(raw)
+        except ProblemError as exc:
+            raise ProblemError(f"the {label} {_show(value)}: {exc}") from exc
+        problem = validate(collection, what, instance)
+        if problem is not None:
+            raise ProblemError(f"the {label} {_show(value)} is invalid: {problem}")
+        return raw
+
+    def _expires(self, collection: Collection, record: dict[str, Any]) -> float | None:
+        if "expires_at" in record:
+            expires = record["expires_at"]
+            if expires is not None and (isinstance(expires, bool)
+                                        or not isinstance(expires, int | float)):
+                raise ProblemError("expires_at is POSIX seconds (a number) or null")
+            return None if expires is None else float(expires)
+        lifespan = collection.entry.options.get("lifespan")
+        return None if lifespan is None else self.clock() + float(lifespan)
+
+    def _write(self, collection: Collection, batch: list[tuple[Any, ...]]) -> None:
+        if not batch:
+            return
+        if collection.sql.before_put is not None:
+            now = self.clock()
+            self.engine.write_many(collection.sql.before_put, [(row[0], now) for row in batch])
+        self.engine.write_many(collection.sql.put, batch)
+
+
+def _translator(codec: str | None, affinity: str | None, schema: str | None,
+                unsafe_pickle: bool) -> Translator:
+    return translator(codec or "native", affinity, schema, unsafe_pickle=unsafe_pickle)
+
+
+def _dumped(side: Translator, raw: Any, record: Record, where: Callable[[], str]) -> Any:
+    try:
+        return side.dump(raw)
+    except ProblemError as exc:
+        record.problems.append(f"{where()}: {exc}")
+        return {"$raw": jsonable(raw)}
