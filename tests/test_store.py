@@ -64,6 +64,8 @@ def _declare(annotation: Any, value: Any = MISSING, name: str = "Broken") -> typ
         pytest.param(Mapping[Point, int], MISSING, "no codec", id="no-codec-key"),
         pytest.param(Mapping[frozenset[int], int], MISSING, "order", id="unordered-key"),
         pytest.param(Mapping[User, int], MISSING, "order", id="model-key"),
+        pytest.param(Mapping[str, int], field(key_codec="json"), "order",
+                     id="unordered-key-codec"),
         pytest.param(Mapping[str, int], field(lifespan=5), "lifespan", id="lifespan"),
         pytest.param(Value[int], field(lifespan=5), "lifespan", id="lifespan-on-value"),
         pytest.param(Mapping[str, int], field(maxlen=3), "maxlen", id="maxlen"),
@@ -179,6 +181,20 @@ def test_future_annotations_of_a_plain_dict_are_refused(tmp_path: Path) -> None:
     """
     with pytest.raises(SchemaError, match=r"Typo\.things"):
         _import_source(tmp_path, "tpstore_future_typo", source)
+
+
+def test_future_annotations_may_name_types_local_to_a_function() -> None:
+    """A store class made in a function can use that function's own models."""
+
+    class Local(BaseModel):
+        x: int
+
+    class Inner(Store):  # this module's annotations are strings
+        things: Mapping[str, Local]
+
+    with Inner(None) as inner:
+        inner.things["a"] = {"x": "1"}  # type: ignore[assignment]
+        assert inner.things["a"] == Local(x=1)
 
 
 class Base(Store):

@@ -55,8 +55,13 @@ class CollectionSpec:
         return {"lifespan": self.lifespan, "maxlen": self.maxlen}
 
 
-def read_fields(cls: type, reserved: set[str]) -> dict[str, CollectionSpec]:
-    """The collections declared by `cls` and its bases, in declaration order."""
+def read_fields(cls: type, reserved: set[str],
+                caller: dict[str, Any] | None = None) -> dict[str, CollectionSpec]:
+    """The collections declared by `cls` and its bases, in declaration order.
+
+    `caller` holds the local names of the function the class is created in, so that
+    string annotations may name types defined there too (as pydantic allows).
+    """
     from tpstore._collection import Collection
 
     fields: dict[str, CollectionSpec] = {}
@@ -65,7 +70,7 @@ def read_fields(cls: type, reserved: set[str]) -> dict[str, CollectionSpec]:
     own = inspect.get_annotations(cls)
     module = sys.modules.get(cls.__module__)
     globalns = dict(vars(module)) if module else {}
-    localns = dict(vars(cls))
+    localns = {**(caller or {}), **vars(cls)}
     localns.setdefault(cls.__name__, cls)
     for name, annotation in own.items():
         where = f"{cls.__qualname__}.{name}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -28,7 +29,11 @@ class StoreMeta(type):
             cls.__tpstore_fields__ = {}  # type: ignore[attr-defined]
             return cls
         reserved = {attr for attr in dir(Store) if not attr.startswith("__")}
-        fields = read_fields(cls, reserved)
+        # The frame running the class statement: a class made inside a function may
+        # name that function's local types in string annotations.
+        caller = sys._getframe(1)
+        local_names = caller.f_locals if caller.f_locals is not caller.f_globals else None
+        fields = read_fields(cls, reserved, local_names)
         for field_name in fields:
             if field_name in cls.__dict__:
                 delattr(cls, field_name)  # the instance's collection takes its place
