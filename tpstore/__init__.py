@@ -20,6 +20,7 @@ from tpstore.errors import (
     ReadOnlyError,
     SchemaError,
     TpStoreError,
+    TpStoreWarning,
     ValidationError,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "Set",
     "Store",
     "TpStoreError",
+    "TpStoreWarning",
     "ValidationError",
     "Value",
     "__version__",

@@ -132,7 +132,8 @@ def ensure(engine: Engine, owner: str, bindings: list[tuple[CollectionSpec, str]
                 elif not writable:
                     problems.append(
                         f"{where}: the file has no such collection, and a store opened "
-                        f"with mode={engine.mode!r} cannot create it"
+                        f"with mode={engine.mode!r} cannot create it; open the file once "
+                        "with mode='rw' (which creates it, empty) and then read-only"
                     )
             elif recorded.layout() != declared.layout():
                 problems.append(

@@ -11,9 +11,19 @@ shared between connections without SQLite's shared-cache mode, whose table locks
 not honour the busy timeout). Its threads take turns through a re-entrant lock, held
 for a whole transaction; waiting longer than `timeout` raises `BusyError`.
 
-Processes: a store object used in a child after `os.fork()` opens new connections;
-the parent's are abandoned, never closed, because closing a copied connection can
-disturb the locks and WAL files the parent still uses.
+Processes: a store object used in a child after `os.fork()` opens new connections of
+its own; it never runs a statement on a copy of the parent's. SQLite keeps per-process
+bookkeeping of the locks each open file holds, and the child inherits a copy of it that
+no longer matches the locks the child really holds (POSIX locks are not inherited).
+A child that kept those copies would believe it holds locks it does not, and the parent
+could then, for instance, delete the WAL the child is still writing to. So right after
+a fork (`os.register_at_fork`) the child closes its copies of the parent's connections,
+which is safe when no thread of the parent was inside SQLite or inside a transaction
+at that moment: no lock is held then, and closing only frees the stale bookkeeping. If
+one was, the copies are kept open forever instead (closing one that is inside a
+transaction would roll the parent's transaction back underneath it), and the files
+involved cannot be used in the child: that raises `TpStoreError`
+(test_processes.py::test_forked_child_does_not_lose_writes_when_the_parent_closes).
 """
 
 from __future__ import annotations
@@ -21,21 +31,42 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import threading
+import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
+from tpstore import _files
 from tpstore._sqlite import Dialect, Features
-from tpstore.errors import BusyError, ClosedError, ReadOnlyError, TpStoreError
+from tpstore.errors import (
+    BusyError,
+    ClosedError,
+    ReadOnlyError,
+    TpStoreError,
+    TpStoreWarning,
+    ValidationError,
+)
 
 Params = Sequence[Any]
 
-# Connections copied into a forked child: kept referenced so that garbage collection
-# never closes them (see the module docstring).
+# Connections copied into a forked child that could not be closed safely: kept open
+# and referenced for ever (see the module docstring and `_keep_forever`).
 _abandoned: list[sqlite3.Connection] = []
 
-_SQLITE_HEADER = b"SQLite format 3\x00"
+# Every open engine, so that a forked child can deal with its copies at once.
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+# Files (real paths) whose SQLite lock bookkeeping this process inherited mid-use from
+# its parent; they cannot be used safely here. Maps each to the reason.
+_tainted: dict[str, str] = {}
+
+# Whether another thread of the parent was running engine code when it forked (set
+# just before the fork, read in the child).
+_busy_at_fork = False
 
 
 @dataclass
@@ -67,6 +98,8 @@ class Engine:
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         if not isinstance(timeout, int | float) or timeout < 0:
             raise ValueError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+        if wal not in (None, True, False):
+            raise ValueError(f"wal must be None, True or False, not {wal!r}")
         self.path = path
         self.attach = dict(attach or {})
         self.mode = mode
@@ -86,25 +119,44 @@ class Engine:
         self._turn: threading.RLock | None = threading.RLock() if self.memory else None
         self._guard = _Turn(self._turn, self.timeout) if self._turn else _NoTurn()
         self._shared: _Connection | None = None
-        for file in ([path] if path else []) + list(self.attach.values()):
-            _check_file(file, mode)
+        # Why the store cannot be used in this process (set in a forked child).
+        self._unusable: str | None = None
+        files = ([path] if path else []) + list(self.attach.values())
+        missing = [file for file in files if not _files.check(file, mode)]
+        twice = _files.same_files(files)
+        if twice is not None:
+            raise ValueError(f"{twice} is given twice; each file of a store must be distinct")
+        for file in files:
+            reason = _tainted.get(os.path.realpath(file))
+            if reason is not None:
+                raise TpStoreError(reason)
+        for file in missing:
+            # A new file is made whole under another name and then linked into place,
+            # so no process ever finds it empty (test_files.py::test_new_files_...).
+            _files.create(file, self.dialect.create_catalog("main"))
+        if mode != "immutable":
+            for file in files:
+                _files.warn_if_network(file, wal=self.wal)
+        if mode == "immutable":
+            for file in files:
+                _check_no_wal(file)
         # The journal mode is written into the file, so it is switched only once the
         # store has checked its catalog (`settle_journal`): a file refused with
         # SchemaError keeps its bytes (test_foreign_table_of_the_same_name_...).
         self._journal_settled = False
         self._conn()  # open now, so that a bad file fails here and not on first use
+        _engines.add(self)
 
     # -- connections --------------------------------------------------------------------
 
     def _open(self) -> _Connection:
-        if self.memory:
-            target, uri = ":memory:", False
-        else:
-            target, uri = _uri(str(self.path), self.mode), True
+        # Always a URI, so that ATTACH takes URIs (and modes) even where SQLite was not
+        # built to accept them by default; "file::memory:" is a private in-memory database.
+        target = "file::memory:" if self.memory else _files.uri(str(self.path), self.mode)
         try:
             raw = sqlite3.connect(
                 target, timeout=self.timeout, isolation_level=None,
-                check_same_thread=False, cached_statements=256, uri=uri,
+                check_same_thread=False, cached_statements=256, uri=True,
             )
         except sqlite3.Error as exc:
             raise translate(exc, f"cannot open {self.path}") from exc
@@ -118,12 +170,20 @@ class Engine:
     def _configure(self, raw: sqlite3.Connection) -> None:
         try:
             for name, file in self.attach.items():
-                raw.execute("ATTACH DATABASE ? AS " + _quote(name), (_uri(file, self.mode),))
+                raw.execute("ATTACH DATABASE ? AS " + _quote(name),
+                            (_files.uri(file, self.mode),))
             if self._journal_settled:
                 self._set_journal(raw)
-            synchronous = "FULL" if self.durability == "full" else "NORMAL"
+            # durability="normal" relaxes syncing only with WAL, where SQLite guarantees
+            # that a power loss can lose the newest commits but never corrupt the file.
+            # With the rollback journal, NORMAL can corrupt a file on power loss (SQLite's
+            # documentation of PRAGMA synchronous), so those files stay at FULL.
+            relaxed = self.durability == "normal" and self.wal
+            synchronous = "NORMAL" if relaxed else "FULL"
             for schema in self.schemas:
                 raw.execute(f"PRAGMA {_quote(schema)}.synchronous = {synchronous}")
+            # On macOS, fsync() does not reach the disk's platter; F_FULLFSYNC does.
+            raw.execute(f"PRAGMA fullfsync = {'OFF' if relaxed else 'ON'}")
             if self.mode != "rw":
                 raw.execute("PRAGMA query_only = ON")
             # Reading the schema forces SQLite to read the file header: a file that is
@@ -134,14 +194,34 @@ class Engine:
             raise translate(exc, f"cannot open {self.path}") from exc
 
     def _set_journal(self, raw: sqlite3.Connection) -> None:
-        if self.mode != "rw" or self.memory:
+        if self.mode != "rw":
             return
         journal = "WAL" if self.wal else "DELETE"
-        for schema in self.schemas:
+        for schema, file in zip(self.schemas, (self.path, *self.attach.values()), strict=True):
+            if file is None:  # the in-memory main database has a journal of its own
+                continue
             current = raw.execute(f"PRAGMA {_quote(schema)}.journal_mode").fetchone()
             if current and str(current[0]).upper() == journal:
                 continue
-            raw.execute(f"PRAGMA {_quote(schema)}.journal_mode = {journal}")
+            try:
+                row = raw.execute(f"PRAGMA {_quote(schema)}.journal_mode = {journal}").fetchone()
+            except sqlite3.Error as exc:
+                if _primary(exc) not in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                    raise
+                # Leaving WAL needs the file to itself: another connection has it open.
+                raise BusyError(
+                    f"cannot switch {file} to the {journal} journal: another connection "
+                    f"has it open in {str(current[0]).upper() if current else '?'} mode. "
+                    "Stores that use a file at the same time must agree on its journal: "
+                    "with attached files tpstore uses the rollback journal (DELETE), "
+                    "without them WAL; pass the same wal= to all of them"
+                ) from exc
+            if not row or str(row[0]).upper() != journal:
+                warnings.warn(
+                    f"SQLite kept {file} in the {row[0] if row else '?'} journal instead of "
+                    f"{journal}; the filesystem may not support it",
+                    TpStoreWarning, stacklevel=2,
+                )
 
     def settle_journal(self) -> None:
         """Switch every file to the store's journal mode (after the catalog check)."""
@@ -154,6 +234,8 @@ class Engine:
             raise ClosedError("the store is closed; open it again to use it")
         if os.getpid() != self._pid:
             self._after_fork()
+        if self._unusable is not None:
+            raise TpStoreError(self._unusable)
         if self.memory:
             if self._shared is None:
                 self._shared = self._open()
@@ -168,15 +250,46 @@ class Engine:
         return conn
 
     def _after_fork(self) -> None:
+        """First use in a child the fork hook did not see (a fork made from C code)."""
+        self._forked(close=False)
+
+    def _forked(self, *, close: bool) -> None:
+        """Drop the parent's connections in a forked child (see the module docstring).
+
+        Args:
+            close: whether closing the copies is safe (no thread of the parent was
+                inside SQLite or a transaction); otherwise they are kept for ever and
+                the store's files become unusable in this process.
+        """
+        copies, self._all = self._all, []
         if self.memory:
-            raise TpStoreError(
+            for conn in copies:
+                _keep_forever(conn.raw)
+            self._unusable = (
                 "an in-memory store cannot be used in a forked child process; "
                 "give the store a file to share it between processes"
             )
-        _abandoned.extend(conn.raw for conn in self._all)
-        self._all = []
+        elif close:
+            for conn in copies:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.raw.close()
+        elif copies:
+            for conn in copies:
+                _keep_forever(conn.raw)
+            self._unusable = (
+                "this process was forked while a thread of its parent was using "
+                f"{self.path} (inside SQLite or a transaction), so SQLite's lock state for "
+                "the file is unreliable here; fork while the stores are idle, or use the "
+                "'spawn' start method of multiprocessing"
+            )
+            for file in (self.path, *self.attach.values()):
+                _tainted[os.path.realpath(str(file))] = self._unusable
+        self._shared = None
         self._local = threading.local()
         self._registry_lock = threading.Lock()
+        if self._turn is not None:
+            self._turn = threading.RLock()
+            self._guard = _Turn(self._turn, self.timeout)
         self._pid = os.getpid()
 
     def _turn_taken(self) -> _Turn | _NoTurn:
@@ -189,7 +302,8 @@ class Engine:
             return
         self._closed = True
         if os.getpid() != self._pid:
-            _abandoned.extend(conn.raw for conn in self._all)
+            for conn in self._all:
+                _keep_forever(conn.raw)
         else:
             for conn in self._all:
                 with contextlib.suppress(sqlite3.Error):
@@ -213,6 +327,8 @@ class Engine:
                 return conn.raw.execute(sql, params).fetchone()
             except sqlite3.Error as exc:
                 raise translate(exc) from exc
+            except (UnicodeEncodeError, OverflowError) as exc:
+                raise _unbindable(exc) from exc
 
     def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         """Run a query (or a statement with RETURNING) and return all its rows."""
@@ -222,6 +338,8 @@ class Engine:
                 return conn.raw.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise translate(exc) from exc
+            except (UnicodeEncodeError, OverflowError) as exc:
+                raise _unbindable(exc) from exc
 
     def write(self, sql: str, params: Params = ()) -> int:
         """Run one writing statement (atomic by itself) and return the rows changed."""
@@ -232,6 +350,8 @@ class Engine:
                 return conn.raw.execute(sql, params).rowcount
             except sqlite3.Error as exc:
                 raise translate(exc) from exc
+            except (UnicodeEncodeError, OverflowError) as exc:
+                raise _unbindable(exc) from exc
 
     def write_returning(self, sql: str, params: Params = ()) -> list[Any]:
         """Run one writing statement with RETURNING and return its rows."""
@@ -242,6 +362,8 @@ class Engine:
                 return conn.raw.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise translate(exc) from exc
+            except (UnicodeEncodeError, OverflowError) as exc:
+                raise _unbindable(exc) from exc
 
     def write_many(self, sql: str, rows: Iterator[Params] | Sequence[Params]) -> int:
         """Run one writing statement for many parameter rows; call inside `atomic()`."""
@@ -252,12 +374,21 @@ class Engine:
                 return conn.raw.executemany(sql, rows).rowcount
             except sqlite3.Error as exc:
                 raise translate(exc) from exc
+            except (UnicodeEncodeError, OverflowError) as exc:
+                raise _unbindable(exc) from exc
 
     def _check_writable(self, conn: _Connection) -> None:
         if self.mode != "rw":
             raise ReadOnlyError(f"the store was opened with mode={self.mode!r}; it cannot write")
         if conn.readonly and conn.readonly[-1]:
             raise ReadOnlyError("cannot write inside a transaction(readonly=True)")
+        if conn.depth and not conn.raw.in_transaction:
+            # After some errors (a full disk, an I/O error) SQLite rolls the whole
+            # transaction back by itself; a write now would run outside of it.
+            raise TpStoreError(
+                "SQLite rolled this transaction back after an earlier error; leave the "
+                "transaction() block and start again"
+            )
 
     def check_writable(self) -> None:
         """Raise `ReadOnlyError` if the calling thread may not write now."""
@@ -274,6 +405,7 @@ class Engine:
     def transaction(self, *, readonly: bool = False) -> Iterator[None]:
         """Open a transaction, or a SAVEPOINT when one is already open on this thread."""
         conn = self._conn()
+        pid = os.getpid()
         with self._turn_taken():
             outer_readonly = bool(conn.readonly) and conn.readonly[-1]
             if not readonly:
@@ -290,8 +422,10 @@ class Engine:
                 # the transaction can lose no update to another process.
                 self._run(conn, "BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
                 if readonly:
-                    # A deferred transaction starts its snapshot at the first read.
-                    self._run(conn, "SELECT 1 FROM sqlite_master LIMIT 1")
+                    # A deferred transaction starts its snapshot of each file at its first
+                    # read of it: read every file now, so they are all read as of now.
+                    for schema in self.schemas:
+                        self._run(conn, f"SELECT 1 FROM {_quote(schema)}.sqlite_master LIMIT 1")
             else:
                 self._run(conn, f"SAVEPOINT tpstore_{level}")
             conn.depth += 1
@@ -299,10 +433,12 @@ class Engine:
             try:
                 yield
             except BaseException:
+                _check_same_process(pid)
                 conn.depth -= 1
                 conn.readonly.pop()
                 self._rollback(conn, level)
                 raise
+            _check_same_process(pid)
             conn.depth -= 1
             conn.readonly.pop()
             if level == 0:
@@ -325,7 +461,7 @@ class Engine:
             if level == 0:
                 if conn.raw.in_transaction:
                     conn.raw.execute("ROLLBACK")
-            else:
+            elif conn.raw.in_transaction:  # (else SQLite already rolled it all back)
                 conn.raw.execute(f"ROLLBACK TO tpstore_{level}")
                 conn.raw.execute(f"RELEASE tpstore_{level}")
         except sqlite3.Error as exc:  # pragma: no cover - rollback fails only on I/O errors
@@ -388,49 +524,155 @@ class _NoTurn:
 
 
 def translate(exc: sqlite3.Error, context: str | None = None) -> TpStoreError:
-    """Turn an sqlite3 exception into the tpstore error a user can act on."""
+    """Turn an sqlite3 exception into the tpstore error a user can act on.
+
+    Decided by SQLite's result code (`sqlite_errorname`), falling back to the message
+    for errors that carry none.
+    """
     message = str(exc)
-    lowered = message.lower()
     prefix = f"{context}: " if context else ""
-    if "locked" in lowered or "busy" in lowered:
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    primary = _primary(exc)
+    if primary in ("SQLITE_BUSY", "SQLITE_LOCKED"):
         return BusyError(
             f"{prefix}the database stayed locked by another connection past the timeout "
             f"({message}); retry, or open the store with a longer timeout"
         )
-    if "readonly" in lowered or "read-only" in lowered:
-        return ReadOnlyError(f"{prefix}the database cannot be written ({message})")
-    if "not a database" in lowered or "file is encrypted" in lowered:
+    if name == "SQLITE_READONLY_ROLLBACK":
+        return TpStoreError(
+            f"{prefix}a writer stopped in the middle of a transaction and left its journal "
+            f"behind, which a read-only store cannot roll back ({message}); open the file "
+            "once with mode='rw' to recover it"
+        )
+    if name == "SQLITE_READONLY_DBMOVED":
+        return TpStoreError(f"{prefix}the file was moved or deleted while open ({message})")
+    if primary == "SQLITE_READONLY":
+        return ReadOnlyError(
+            f"{prefix}the database cannot be written ({message}); check the permissions of "
+            "the file and its folder, or open the store with mode='ro'"
+        )
+    if primary == "SQLITE_NOTADB":
         return TpStoreError(f"{prefix}the file is not an SQLite database ({message})")
+    if primary == "SQLITE_FULL" or (primary == "SQLITE_IOERR" and "full" in message.lower()):
+        return TpStoreError(
+            f"{prefix}the disk is full, or the file reached its size limit ({message}); "
+            "the operation was not written, and earlier commits are intact"
+        )
+    if primary == "SQLITE_IOERR":
+        return TpStoreError(
+            f"{prefix}the operating system reported an I/O error ({message}); the operation "
+            "was not written, and earlier commits are intact"
+        )
+    if primary == "SQLITE_CORRUPT":
+        hint = (" It may have been written by a newer SQLite (STRICT tables need 3.37);"
+                if "malformed database schema" in message else "")
+        return TpStoreError(
+            f"{prefix}the database file is damaged ({message}).{hint} Check it with "
+            "`tpstore check`, or restore it from a backup"
+        )
+    if primary == "SQLITE_CANTOPEN":
+        return TpStoreError(
+            f"{prefix}SQLite cannot open the file ({message}); check that it and its folder "
+            "exist and are readable (and writable, for mode='rw')"
+        )
+    if primary == "SQLITE_TOOBIG":
+        return TpStoreError(f"{prefix}a value is larger than SQLite allows ({message})")
+    if not name:  # errors raised by the sqlite3 module itself carry no result code
+        lowered = message.lower()
+        if "locked" in lowered or "busy" in lowered:
+            return BusyError(f"{prefix}the database stayed locked ({message}); retry")
+        if "not a database" in lowered:
+            return TpStoreError(f"{prefix}the file is not an SQLite database ({message})")
     return TpStoreError(f"{prefix}{message}")
+
+
+def _primary(exc: sqlite3.Error) -> str:
+    """SQLite's primary result code name of `exc` (`SQLITE_IOERR` for `SQLITE_IOERR_WRITE`)."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return "_".join(name.split("_")[:2])
+
+
+def _unbindable(exc: UnicodeEncodeError | OverflowError) -> ValidationError:
+    """A parameter sqlite3 could not bind (the codecs normally refuse these first)."""
+    if isinstance(exc, UnicodeEncodeError):
+        problem = "a string holds a lone surrogate, which cannot be stored as UTF-8"
+    else:
+        problem = "an integer does not fit in SQLite's 64 bits"
+    return ValidationError(f"invalid value: {problem} ({exc})")
+
+
+def _check_same_process(pid: int) -> None:
+    """Refuse to finish, in a forked child, a transaction its parent opened."""
+    if os.getpid() != pid:
+        raise TpStoreError(
+            "a transaction opened before os.fork() cannot be finished in the child process; "
+            "it stays the parent's"
+        )
+
+
+def _keep_forever(raw: sqlite3.Connection) -> None:
+    """Never close `raw`, not even when the interpreter exits (see the module docstring)."""
+    _abandoned.append(raw)
+    try:  # garbage collection at exit would close it: hold a reference nothing releases
+        import ctypes
+
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(raw))
+    except (ImportError, AttributeError):  # pragma: no cover - not CPython
+        pass
+
+
+def _check_no_wal(path: str) -> None:
+    """Refuse an immutable open of a file whose WAL holds commits SQLite would not see."""
+    wal = os.path.abspath(path) + "-wal"
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.getsize(wal) > 0:
+            raise TpStoreError(
+                f"{path} has a non-empty WAL file ({wal}), which mode='immutable' would "
+                "ignore, reading an old state; let its writers finish (or call "
+                "checkpoint()) first, or open it with mode='ro'"
+            )
+
+
+def _threads_inside_engine() -> bool:
+    """Whether a thread other than the calling one is running this module's code."""
+    frames = getattr(sys, "_current_frames", None)
+    if frames is None:  # pragma: no cover - not CPython: assume the worst
+        return True
+    current = threading.get_ident()
+    for ident, top in frames().items():
+        frame: FrameType | None = top
+        while frame is not None and ident != current:
+            if frame.f_code.co_filename == __file__:
+                return True
+            frame = frame.f_back
+    return False
+
+
+def _before_fork() -> None:
+    global _busy_at_fork
+    _busy_at_fork = _threads_inside_engine()
+
+
+def _after_fork_in_child() -> None:
+    engines = list(_engines)
+    busy = _busy_at_fork or any(
+        conn.depth or _in_transaction(conn.raw) for engine in engines for conn in engine._all
+    )
+    for engine in engines:
+        if not engine.closed:
+            engine._forked(close=not busy)
+
+
+def _in_transaction(raw: sqlite3.Connection) -> bool:
+    try:
+        return raw.in_transaction
+    except sqlite3.Error:
+        return False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _uri(path: str, mode: str) -> str:
-    from urllib.parse import quote as url_quote
-
-    absolute = os.path.abspath(path)
-    query = {"rw": "mode=rwc", "ro": "mode=ro", "immutable": "immutable=1"}[mode]
-    return f"file:{url_quote(absolute)}?{query}"
-
-
-def _check_file(path: str, mode: str) -> None:
-    """Refuse, before SQLite touches it, a path that cannot be a store file."""
-    absolute = os.path.abspath(path)
-    parent = os.path.dirname(absolute)
-    if not os.path.isdir(parent):
-        raise FileNotFoundError(f"the folder {parent} does not exist (needed for {path})")
-    if not os.path.exists(absolute):
-        if mode != "rw":
-            raise FileNotFoundError(f"{path} does not exist (mode={mode!r} cannot create it)")
-        return
-    if os.path.isdir(absolute):
-        raise IsADirectoryError(f"{path} is a folder, not a store file")
-    with open(absolute, "rb") as file:
-        header = file.read(len(_SQLITE_HEADER))
-    # A 0-byte file would be taken by SQLite as an empty database and written to;
-    # refuse it like any other file that is not a database, leaving it untouched.
-    if header != _SQLITE_HEADER:
-        raise TpStoreError(f"{path} is not an SQLite database; it was left unchanged")

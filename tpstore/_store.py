@@ -11,12 +11,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from tpstore import _catalog
+from tpstore import _catalog, _files
 from tpstore._collection import Collection
 from tpstore._engine import Engine, translate
 from tpstore._schema import CollectionSpec, check_name, read_fields
 from tpstore._sqlite import quote
-from tpstore.errors import SchemaError
+from tpstore.errors import ClosedError, SchemaError
 
 
 class StoreMeta(type):
@@ -53,14 +53,15 @@ class Store(metaclass=StoreMeta):
             in-memory store.
         attach: `{schema_name: path}` of extra files; fields declared with
             `field(database=schema_name)` live there, and one transaction spans all.
-        namespace: a prefix for every table, so several stores share one file.
+        namespace: a prefix for every table (`"{namespace}.{table}"`), so several
+            stores share one file; it cannot contain `.`.
         mode: `"rw"` (create or open), `"ro"` (read only, sees others' commits) or
             `"immutable"` (never locked or written; only for files nobody writes).
         wal: `None` chooses the WAL journal without attachments and the rollback journal
             with them (multi-file commits are atomic only then); `True`/`False` force it.
         durability: `"full"`: a commit that returned survives power loss;
             `"normal"`: faster, and after power loss the newest commits may be lost
-            (never corrupted).
+            (never corrupted). With the rollback journal it is the same as `"full"`.
         timeout: seconds to wait for another writer's lock before `BusyError`.
         clock: a zero-argument callable returning POSIX seconds, used for expiry.
 
@@ -68,7 +69,13 @@ class Store(metaclass=StoreMeta):
         FileNotFoundError: the parent folder is missing, or the file is missing in
             `"ro"`/`"immutable"` mode.
         TpStoreError: the file is not an SQLite database (it is left unchanged).
-        SchemaError: the declaration disagrees with the file's catalog.
+        SchemaError: the declaration disagrees with the file's catalog, a field lives in
+            a database that is not attached, or a name is reserved or invalid.
+        BusyError: another connection held a lock the open needed past `timeout`.
+
+    A file on a network filesystem opens with a `tpstore.TpStoreWarning`. A store
+    pickles as the recipe to open it again (its path and options), so it can be passed
+    to processes started with `multiprocessing`'s spawn method.
 
     Example:
         ```python
@@ -105,6 +112,10 @@ class Store(metaclass=StoreMeta):
     ) -> None:
         if namespace is not None:
             check_name(namespace, "namespace")
+            if "." in namespace:
+                # Tables are named "{namespace}.{table}": a dot would make two
+                # namespaces' tables collide ("a.b" + "c" and "a" + "b.c").
+                raise SchemaError(f"namespace name {namespace!r} cannot contain '.'")
         for schema in attach or {}:
             check_name(schema, "attached database")
             if schema.lower() in ("main", "temp"):
@@ -115,6 +126,10 @@ class Store(metaclass=StoreMeta):
             raise TypeError("clock must be a zero-argument callable returning POSIX seconds")
         self._clock: Callable[[], float] = clock or time.time
         self._namespace = namespace
+        self._options: dict[str, Any] = {
+            "attach": files, "namespace": namespace, "mode": mode, "wal": wal,
+            "durability": durability, "timeout": timeout, "clock": clock,
+        }
         self._engine = Engine(file, attach=files, mode=mode, wal=wal,
                               durability=durability, timeout=timeout)
         try:
@@ -192,6 +207,16 @@ class Store(metaclass=StoreMeta):
                  traceback: TracebackType | None) -> None:
         self.close()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._engine.memory:
+            raise TypeError(
+                "an in-memory store cannot be pickled (its data lives in this process); "
+                "give it a file to share it with other processes"
+            )
+        if self.closed:
+            raise ClosedError("the store is closed; a closed store cannot be pickled")
+        return (_reopen, (type(self), self._engine.path, self._options))
+
     def __repr__(self) -> str:
         where = self._engine.path or ":memory:"
         state = " (closed)" if self.closed else ""
@@ -206,12 +231,23 @@ class Store(metaclass=StoreMeta):
             return sum(c.purge() for c in expiring)  # type: ignore[attr-defined]
 
     def vacuum(self) -> None:
-        """Rebuild every file of the store, returning free pages to the file system."""
+        """Rebuild every file of the store, returning free pages to the file system.
+
+        Runs outside any transaction and needs a moment when no other connection is
+        writing (it waits up to `timeout` for one). With WAL, the rebuilt pages go
+        through the WAL, so the file shrinks at the checkpoint that `vacuum()` runs
+        right after.
+
+        Raises:
+            ReadOnlyError: the store is not opened with mode `"rw"`.
+            TpStoreError: called inside a transaction.
+        """
         self._engine.check_writable()
 
         def run(conn: sqlite3.Connection) -> None:
             for schema in self._engine.schemas:
                 conn.execute(f"VACUUM {quote(schema)}")
+                conn.execute(f"PRAGMA {quote(schema)}.wal_checkpoint(TRUNCATE)").fetchall()
 
         self._engine.run_outside_transaction(run)
 
@@ -221,7 +257,17 @@ class Store(metaclass=StoreMeta):
         self._engine.run_outside_transaction(lambda conn: conn.execute("PRAGMA optimize"))
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database file and truncate it (no-op without WAL)."""
+        """Copy the WAL into the database file and truncate it (no-op without WAL).
+
+        SQLite checkpoints by itself as the WAL grows; call this before copying the
+        files by other means, or to give the WAL's disk space back. It waits (up to
+        `timeout`) for readers still using the old pages, and leaves the WAL as it is
+        if they stay longer.
+
+        Raises:
+            ReadOnlyError: the store is not opened with mode `"rw"`.
+        """
+        self._engine.check_writable()
 
         def run(conn: sqlite3.Connection) -> None:
             for schema in self._engine.schemas:
@@ -233,27 +279,71 @@ class Store(metaclass=StoreMeta):
         """Write a consistent copy of one file of the store to `path`, online.
 
         Other threads and processes may keep writing meanwhile; the copy is a snapshot
-        of one committed state.
+        of one committed state, and opens as a store like the original. It is written
+        under a temporary name next to `path` and renamed into place, so `path` never
+        holds a half-written copy. With WAL, writers go on while the copy is made; with
+        the rollback journal (attached files) they wait for it, up to their `timeout`.
 
         Args:
-            path: the destination file (replaced if it exists).
+            path: the destination file; an existing SQLite file there is replaced.
             database: `"main"` or the name of an attached database.
+
+        Raises:
+            ValueError: `database` is not one of the store's, or `path` is one of the
+                store's own files.
+            FileNotFoundError: the destination folder does not exist.
+            TpStoreError: `path` exists and is not an SQLite database (it is left
+                alone), or the copy failed; called inside a transaction.
+
+        Example:
+            ```python
+            import os, tempfile
+            import tpstore
+
+            class Notes(tpstore.Store):
+                notes: tpstore.Mapping[str, str]
+
+            folder = tempfile.mkdtemp()
+            with Notes(os.path.join(folder, "notes.db")) as notes:
+                notes.notes["a"] = "first"
+                notes.backup(os.path.join(folder, "copy.db"))
+            with Notes(os.path.join(folder, "copy.db"), mode="ro") as copy:
+                assert copy.notes["a"] == "first"
+            ```
         """
         if database not in self._engine.schemas:
             raise ValueError(f"no database named {database!r}; the store has "
                              f"{', '.join(self._engine.schemas)}")
         target_path = os.fspath(path)
-        if os.path.abspath(target_path) == os.path.abspath(str(self._engine.path)):
-            raise ValueError("cannot back a store up onto its own file")
+        own = [self._engine.path, *self._engine.attach.values()]
+        if any(file is not None and os.path.realpath(file) == os.path.realpath(target_path)
+               for file in own):
+            raise ValueError(f"cannot back a store up onto one of its own files ({target_path})")
+        _files.check(target_path, "rw")  # the folder exists; a file there is a database
+        folder, name = os.path.split(os.path.abspath(target_path))
+        temporary = os.path.join(folder, f".{name}.{os.getpid()}-{id(self):x}.backup")
 
         def run(conn: sqlite3.Connection) -> None:
-            target = sqlite3.connect(target_path)
+            target = sqlite3.connect(temporary)
             try:
+                # One step (pages=-1) copies one snapshot; a copy in several steps would
+                # start again each time another process writes.
                 conn.backup(target, name=database)
             finally:
                 target.close()
 
         try:
             self._engine.run_outside_transaction(run)
+            os.replace(temporary, target_path)
+            _files.sync_folder(folder)
         except sqlite3.Error as exc:  # pragma: no cover - raised by the destination file
             raise translate(exc, f"backup to {target_path} failed") from exc
+        finally:
+            for leftover in (temporary, temporary + "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
+
+
+def _reopen(cls: type[Store], path: str, options: dict[str, Any]) -> Store:
+    """Open a store again from its pickled recipe (see `Store.__reduce__`)."""
+    return cls(path, **options)

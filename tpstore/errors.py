@@ -17,6 +17,10 @@ Missing keys raise `KeyError`, bad indexes `IndexError` and wrong operations
 exception (pydantic's, sqlite3's, a codec's) keep it as `__cause__`.
 
 All exceptions here can be pickled, so they cross process boundaries intact.
+
+Besides the errors, one warning category: `TpStoreWarning` (a `UserWarning`, not part
+of the error tree) for conditions that work but put data at risk, such as a store file
+on a network filesystem.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "ReadOnlyError",
     "SchemaError",
     "TpStoreError",
+    "TpStoreWarning",
     "ValidationError",
 ]
 
@@ -119,6 +124,17 @@ class ClosedError(TpStoreError):
 
 class BusyError(TpStoreError):
     """Another connection held the database lock for longer than the store's `timeout`."""
+
+
+class TpStoreWarning(UserWarning):
+    """A store works, but in a way that puts its data at risk.
+
+    Issued when a store file lies on a network filesystem (NFS, SMB/CIFS, 9p, sshfs...),
+    where SQLite's locks are unreliable and the WAL journal cannot be shared between
+    machines, and when SQLite could not switch a file to the journal mode tpstore chose.
+    Silence it with `warnings.filterwarnings("ignore", category=tpstore.TpStoreWarning)`
+    once you have made sure only one process on one machine uses the file.
+    """
 
 
 def _rebuild(cls: type[Exception], message: str, attributes: dict[str, Any]) -> Exception:
