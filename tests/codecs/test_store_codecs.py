@@ -6,6 +6,7 @@ reopening the file. Affinities and JSON text are checked from outside with plain
 `sqlite3` (the table of a collection is named after its field).
 """
 
+import dataclasses
 import datetime
 import json
 import marshal
@@ -547,6 +548,66 @@ def test_json_dict_keys_that_do_not_come_back_are_refused() -> None:
         store.maybe[2] = {3: 4}
         store.plain[2] = {3: "x"}
         assert (store.pairs[2], store.maybe[2], store.plain[2]) == ({}, {3: 4}, {3: "x"})
+
+
+class MaybeFloat(pydantic.BaseModel):
+    """A float that JSON's null would silently turn into None."""
+
+    x: float | None = None
+
+
+class Tree(pydantic.BaseModel):
+    """A recursive model."""
+
+    weight: float = 0.0
+    children: list["Tree"] = []
+
+
+class Loose(pydantic.BaseModel):
+    """A model keeping extra fields."""
+
+    model_config = pydantic.ConfigDict(extra="allow")
+    name: str = ""
+
+
+@dataclasses.dataclass
+class Sample:
+    """A dataclass with a float."""
+
+    value: float
+
+
+@pytest.mark.parametrize(
+    ("declared", "bad"),
+    [
+        (MaybeFloat, {"x": math.nan}),
+        (list[MaybeFloat], [{"x": 1.0}, {"x": math.inf}]),
+        (dict[str, Optional[float]], {"a": -math.inf}),  # noqa: UP045
+        (Tree, {"children": [{"children": [{"weight": math.nan}]}]}),
+        (Loose, {"name": "x", "extra": [math.nan]}),
+        (Sample, {"value": math.inf}),
+        (tuple[int, float | None], (1, math.nan)),
+        (Any, {"a": [math.nan]}),
+    ],
+    ids=repr,
+)
+def test_json_refuses_inf_and_nan_wherever_they_hide(declared: Any, bad: Any) -> None:
+    """inf/NaN anywhere in a JSON value is refused (JSON would write null), nothing written."""
+
+    class Floats(Store):
+        floats: Mapping[int, declared]  # type: ignore[valid-type]
+
+    with Floats(None) as store:
+        with pytest.raises(ValidationError):
+            store.floats[1] = bad
+        assert 1 not in store.floats
+        if declared is MaybeFloat:
+            instance = MaybeFloat(x=1.0)
+            instance.x = math.nan  # no validate_assignment: the instance now holds NaN
+            with pytest.raises(ValidationError):
+                store.floats[1] = instance
+            store.floats[1] = MaybeFloat()
+            assert store.floats[1] == MaybeFloat(x=None)
 
 
 # -- affinities and JSON from outside -------------------------------------------------

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import decimal
 import math
-import re
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -43,9 +45,6 @@ name = "json"
 affinity = "TEXT"
 order_preserving = False
 
-# Pydantic writes inf/NaN as `null` by default, or as bare `Infinity`/`NaN` tokens, so
-# output without these markers cannot hold a changed float.
-_SUSPECT = re.compile(rb"null|Infinity|NaN")
 
 
 def encode(value: Any) -> Raw:
@@ -106,19 +105,19 @@ class PydanticJsonCodec:
             ) from exc
         self._model = declared if _is_model(declared) else None
         self._validator = self.adapter.validator
-        self._serializer = self.adapter.serializer
         scan = _Scan(self.adapter.core_schema)
         if scan.unserializable:
             raise SchemaError(
                 f"{_type_name(declared)} has no JSON form: pydantic cannot serialize "
                 f"its {scan.unserializable} part"
             )
-        # Most declared types cannot hold a float or a datetime at all; they skip the
-        # checks, which keeps the common path as fast as pydantic itself.
-        self._may_hold_float = bool(scan.types & _FLOAT_CARRIERS)
-        self._may_hold_time = bool(scan.types & _TIME_CARRIERS)
+        self._serializer = self.adapter.serializer
+        # A check compiled from the schema visits only the parts of a value that can
+        # hold a float or a datetime; most declared types have none and skip it, which
+        # keeps the common path as fast as pydantic itself.
+        self._check_value = _Checks(self.adapter.core_schema).compile()
         self._verify = scan.needs_read_back
-        self._checked = self._may_hold_float or self._may_hold_time or self._verify
+        self._checked = self._check_value is not None or self._verify
 
     def encode(self, value: Any) -> Raw:
         """Encode a value already validated against the declared type.
@@ -170,8 +169,8 @@ class PydanticJsonCodec:
             raise ValueError(f"this value has no JSON form: {_first_line(exc)}") from exc
 
     def _check_faithful(self, raw: bytes, value: Any, back: Any) -> None:
-        if self._may_hold_float and _SUSPECT.search(raw):
-            _refuse_non_finite(self.adapter.dump_python(value, warnings=False))
+        if self._check_value is not None:
+            self._check_value(value)
         if self._verify:
             if back is None:
                 try:
@@ -187,8 +186,6 @@ class PydanticJsonCodec:
                     "declare the exact type, or give another codec such as "
                     "codec='msgpack' or codec='pickle'"
                 )
-        elif self._may_hold_time and _AWARE_TIME.search(raw):
-            _refuse_inexact_offsets(value)
 
     def __repr__(self) -> str:
         return f"<json codec for {self.declared!r}>"
@@ -231,14 +228,210 @@ class _Scan:
 # Key schemas whose JSON object key (a string) pydantic reads back as the same key.
 _SAFE_KEY_TYPES = frozenset({"str", "int", "float", "bool", "enum", "uuid", "date",
                              "datetime", "time", "timedelta", "decimal", "literal", "bytes"})
-_FLOAT_CARRIERS = frozenset({"float", "any", "function-plain", "function-wrap", "complex",
-                             "json-or-python", "is-instance", "definition-ref"})
-_TIME_CARRIERS = frozenset({"datetime", "time", "any", "function-plain", "function-wrap",
-                            "json-or-python", "definition-ref"})
 _UNSERIALIZABLE = frozenset({"callable", "is-subclass", "is-instance"})
-# An aware datetime or time as pydantic writes it: `...12:00:00Z"` or `...12:00-00:16"`.
-_AWARE_TIME = re.compile(rb'\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)"')
 _MINUTE = datetime.timedelta(minutes=1)
+
+
+_Check = Callable[[Any], None]
+# Node types whose values hold no float and no datetime: nothing to check.
+_NOTHING = frozenset({"int", "str", "bool", "bytes", "none", "uuid", "decimal", "date",
+                      "timedelta", "enum", "literal", "url", "multi-host-url"})
+_ITEMS = frozenset({"list", "set", "frozenset"})
+
+
+class _Checks:
+    """Compiles a core schema into a check of the values it validates.
+
+    The check raises `ValueError` for a float JSON cannot hold (inf, NaN) or an aware
+    datetime or time whose UTC offset has seconds, and looks only where the schema
+    says such values can be (`Order.placed`, `Order.lines[*].price`). Parts it does not
+    understand (unions, custom validators or serializers, `Any`...) are walked whole by
+    `_refuse_unfaithful`.
+    """
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self.definitions: dict[str, Any] = {}
+        self.compiling: set[str] = set()
+
+    def compile(self) -> _Check | None:
+        return self._node(self.schema)
+
+    def _node(self, node: Any) -> _Check | None:
+        if not isinstance(node, dict):
+            return _walk_all
+        kind = node.get("type")
+        if kind == "definitions":
+            for definition in node.get("definitions", ()):
+                self.definitions[definition["ref"]] = definition
+            return self._node(node["schema"])
+        if kind == "definition-ref":
+            ref = node["schema_ref"]
+            if ref in self.compiling or ref not in self.definitions:
+                return _walk_all  # a recursive type: walk it whole
+            self.compiling.add(ref)
+            try:
+                return self._node(self.definitions[ref])
+            finally:
+                self.compiling.discard(ref)
+        if "serialization" in node and kind not in _NOTHING:
+            return _walk_all  # written by a custom serializer: look at everything
+        if kind in _NOTHING:
+            return None
+        if kind == "float":
+            return _check_float
+        if kind in ("datetime", "time"):
+            return _check_offset
+        if kind in ("default", "nullable"):
+            inner = self._node(node["schema"])
+            if inner is None or kind == "default":
+                return inner
+            if inner is _check_float:
+                return _check_optional_float
+            return lambda value: None if value is None else inner(value)
+        if kind in _ITEMS:
+            item = self._node(node.get("items_schema"))
+            if item is None:
+                return None
+            return _items_check(item)
+        if kind == "dict":
+            keys = self._node(node.get("keys_schema"))
+            values = self._node(node.get("values_schema"))
+            if keys is None and values is None:
+                return None
+            return _dict_check(keys, values)
+        if kind == "model":
+            return self._model(node)
+        return _walk_all
+
+    def _model(self, node: dict[str, Any]) -> _Check | None:
+        fields_node = node.get("schema", {})
+        if (fields_node.get("type") != "model-fields" or fields_node.get("computed_fields")
+                or fields_node.get("extras_schema") or node.get("root_model")):
+            return _walk_all
+        floats: list[str] = []  # fields checked inline: the commonest case, kept cheap
+        others: list[tuple[str, _Check]] = []
+        for name, field_node in fields_node.get("fields", {}).items():
+            check = self._node(field_node.get("schema"))
+            if check is _check_float or check is _check_optional_float:
+                floats.append(name)
+            elif check is not None:
+                others.append((name, check))
+        extra = node.get("config", {}).get("extra_fields_behavior") == "allow"
+        if not floats and not others and not extra:
+            return None
+        cls, float_names, pairs = node.get("cls"), tuple(floats), tuple(others)
+
+        def check_model(value: Any) -> None:
+            if type(value) is not cls and not isinstance(value, pydantic.BaseModel):
+                _walk_all(value)
+                return
+            for name in float_names:
+                number = getattr(value, name)
+                # x - x is NaN for inf and NaN, 0 for every finite number.
+                if number is not None and number - number != 0:
+                    _check_float(number)
+            for name, check in pairs:
+                check(getattr(value, name))
+            if extra and value.__pydantic_extra__:
+                _walk_all(value.__pydantic_extra__)
+
+        return check_model
+
+
+def _items_check(item: _Check) -> _Check:
+    def check_items(value: Any) -> None:
+        for x in value:
+            item(x)
+
+    return check_items
+
+
+def _dict_check(keys: _Check | None, values: _Check | None) -> _Check:
+    def check_dict(value: Any) -> None:
+        if keys is not None:
+            for key in value:
+                keys(key)
+        if values is not None:
+            for item in value.values():
+                values(item)
+
+    return check_dict
+
+
+def _check_float(value: Any) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{value} has no JSON representation")
+
+
+def _check_optional_float(value: Any) -> None:
+    if value is not None:
+        _check_float(value)
+
+
+def _walk_all(value: Any) -> None:
+    _refuse_unfaithful(value, floats=True, times=True)
+
+
+# Types a value walk skips at once: they hold neither floats nor datetimes.
+_INERT = frozenset({str, int, bool, type(None), bytes, uuid.UUID, decimal.Decimal,
+                    datetime.date, datetime.timedelta})
+
+
+def _refuse_unfaithful(value: Any, *, floats: bool, times: bool) -> None:
+    """Raise `ValueError` if `value` holds what pydantic's JSON would change.
+
+    With `floats`: inf or NaN (written as `null`). With `times`: an aware datetime or
+    time whose UTC offset has seconds (pydantic writes `+HH:MM` and reads no seconds
+    there, so the value would come back as another instant). Walks the validated value
+    once, dispatching on exact types first: this runs on the write path.
+    """
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind in _INERT:
+            continue
+        if kind is float:
+            if floats and not math.isfinite(item):
+                raise ValueError(f"{item} has no JSON representation")
+        elif kind is list or kind is tuple or kind is set or kind is frozenset:
+            extend(item)
+        elif kind is dict:
+            extend(item.keys())
+            extend(item.values())
+        elif kind is datetime.datetime or kind is datetime.time:
+            if times:
+                _check_offset(item)
+        elif hasattr(kind, "__pydantic_fields__") and isinstance(item, pydantic.BaseModel):
+            extend(item.__dict__.values())
+            if item.__pydantic_extra__:
+                extend(item.__pydantic_extra__.values())
+        elif dataclasses.is_dataclass(kind):
+            extend(getattr(item, f.name) for f in dataclasses.fields(item))
+        elif isinstance(item, float):
+            stack.append(float(item))
+        elif isinstance(item, datetime.datetime | datetime.time):
+            if times:
+                _check_offset(item)
+        elif isinstance(item, dict):
+            extend(item.keys())
+            extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            extend(item)
+
+
+def _check_offset(value: Any) -> None:
+    if not isinstance(value, datetime.datetime | datetime.time):
+        return  # not a datetime (a mutated model field): validation refuses it
+    offset = value.utcoffset()
+    if offset is not None and offset % _MINUTE:
+        raise ValueError(
+            f"{value.isoformat()} has a UTC offset with seconds ({offset}), which JSON "
+            "(ISO 8601 as pydantic writes and reads it) cannot keep; convert it first, for "
+            "example with .astimezone(datetime.timezone.utc)"
+        )
 
 
 def _safe_key(schema: Any) -> bool:
@@ -257,36 +450,6 @@ def _describe_node(node: dict[str, Any]) -> str:
     if isinstance(cls, type):
         return f"{cls.__qualname__} ({node['type']})"
     return str(node["type"])
-
-
-def _refuse_inexact_offsets(value: Any) -> None:
-    """Raise `ValueError` for an aware datetime or time whose UTC offset has seconds.
-
-    pydantic writes offsets as `+HH:MM`, dropping seconds and microseconds, which
-    would move the stored instant.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, datetime.datetime | datetime.time):
-            offset = item.utcoffset()
-            if offset is not None and offset % _MINUTE:
-                raise ValueError(
-                    f"{item.isoformat()} has a UTC offset with seconds ({offset}), which "
-                    "JSON (ISO 8601 as pydantic writes it) cannot keep; convert it first, "
-                    "for example with .astimezone(datetime.timezone.utc)"
-                )
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
-            stack.extend(item)
-        elif isinstance(item, pydantic.BaseModel):
-            stack.extend(vars(item).values())
-            if item.__pydantic_extra__:
-                stack.extend(item.__pydantic_extra__.values())
-        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
 
 
 def same(a: Any, b: Any) -> bool:
