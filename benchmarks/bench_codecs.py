@@ -19,9 +19,9 @@ Each figure is the best of `--repeat` rounds of `--number` encode+decode pairs, 
 microseconds per pair; in each round every contender of a value runs once, in turn,
 so load from other processes hits them alike. A ratio is tpstore time / baseline
 time, so below 1.0 means the tpstore path is cheaper. Inputs are plain dicts (what
-`m[k] = {...}` passes) and, for the model, also model instances (tpstore re-validates those; `by hand` then
-re-validates with `model_validate(v.model_dump())`). The machine is printed with the
-results. The target checked at the end: the default JSON path costs at most 1.2x
+`m[k] = {...}` passes) and, for the model, also model instances (tpstore re-validates
+those; `by hand` then re-validates with `model_validate(v.model_dump())`). The machine
+is printed with the results. The target checked at the end: the default JSON path costs at most 1.2x
 `by hand`.
 """
 
