@@ -185,6 +185,7 @@ def test_info_on_a_terminal_draws_a_table(source: Path) -> None:
     assert "┃" in screen or "│" in screen
     assert "\t" not in screen
     assert "ExpiringOrderedSet" in screen
+    assert "tuple[str, int] · tuple_key" in screen   # cells are text, not rich markup
 
 
 # -- dump --------------------------------------------------------------------------------
@@ -443,6 +444,7 @@ def test_purge_deletes_expired_items_and_keeps_counts(tmp_path: Path) -> None:
     result = run("purge", str(path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "purged 2 expired items"
+    assert run("purge", str(path)).stdout.splitlines()[-1] == "purged 0 expired items"
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT key FROM sessions").fetchall() == [("new",)]
     assert run("check", str(path)).returncode == 0

@@ -118,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _silence_stdout() -> None:
     # Python flushes stdout at exit; after a broken pipe that would print another error.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -236,10 +240,10 @@ def _dump(args: argparse.Namespace, ui: Ui) -> int:
                 else:
                     problems = _dump_json(ui, store, chosen, now, advance)
         if problems > MAX_WARNINGS:
-            ui.warn(f"{problems - MAX_WARNINGS} more items could not be decoded")
+            ui.warn(f"{_count(problems - MAX_WARNINGS, 'more item')} could not be decoded")
         if problems:
-            ui.warn(f"{problems} items were dumped as stored ({{\"$raw\": ...}}) because "
-                    f"they do not decode; run 'tpstore check {args.file}'")
+            ui.warn(f"{_count(problems, 'item')} that do not decode dumped as stored "
+                    f"({{\"$raw\": ...}}); run 'tpstore check {args.file}'")
             return 1
     return 0
 
@@ -309,7 +313,7 @@ def _load(args: argparse.Namespace, ui: Ui) -> int:
         finally:
             if args.input != "-":
                 stream.close()
-    ui.line(f"loaded {written} items into {collection.name}")
+    ui.line(f"loaded {_count(written, 'item')} into {collection.name}")
     return 0
 
 
@@ -370,11 +374,11 @@ def _check(args: argparse.Namespace, ui: Ui) -> int:
     for problem in checker.problems:
         ui.line(problem)
     if checker.problems:
-        ui.line(f"{len(checker.problems)} problems found in {args.file} "
-                f"({checker.checked} items checked)")
+        ui.line(f"{_count(len(checker.problems), 'problem')} found in {args.file} "
+                f"({_count(checker.checked, 'item')} checked)")
         return 1
-    ui.line(f"ok: {args.file} ({len(store.collections)} collections, {checker.checked} "
-            "items checked)")
+    ui.line(f"ok: {args.file} ({_count(len(store.collections), 'collection')}, "
+            f"{_count(checker.checked, 'item')} checked)")
     return 0
 
 
@@ -452,7 +456,7 @@ def _purge(args: argparse.Namespace, ui: Ui) -> int:
         return 0
     ui.table(["collection", "purged"], [[name, str(n)] for name, n in counts],
              right=("purged",))
-    ui.line(f"purged {sum(n for _, n in counts)} expired items")
+    ui.line(f"purged {_count(sum(n for _, n in counts), 'expired item')}")
     return 0
 
 

@@ -47,6 +47,7 @@ class Ui:
                 import rich.console
                 import rich.progress
                 import rich.table
+                import rich.text
             except ImportError:
                 pass
             else:
@@ -74,7 +75,7 @@ class Ui:
             grid.add_column(style="bold")
             grid.add_column()
             for name, value in pairs:
-                grid.add_row(name, value)
+                grid.add_row(name, self._text(value))
             self._console().print(grid)
             return
         self._note_missing_rich()
@@ -98,13 +99,17 @@ class Ui:
                 table.add_column(column, justify="right" if column in right else "left",
                                  overflow="fold")
             for row in rows:
-                table.add_row(*row)
+                table.add_row(*(self._text(cell) for cell in row))
             self._console().print(table)
             return
         self._note_missing_rich()
         self.line("\t".join(columns))
         for row in rows:
             self.line("\t".join(cell.replace("\t", " ") for cell in row))
+
+    def _text(self, cell: str) -> Any:
+        # Text, not markup: "tuple[str, int]" must not be read as a style tag.
+        return self._rich.text.Text(cell)
 
     def _console(self) -> Any:
         return self._rich.console.Console(file=self.stdout, highlight=False)
