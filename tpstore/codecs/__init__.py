@@ -4,30 +4,38 @@ A codec is any object with the five members of the `Codec` protocol. The built-i
 codec families live in the submodules of this package, and each submodule is itself a
 codec, so `tpstore.codecs.native`, `tpstore.codecs.json`, ... can be passed wherever a
 codec is accepted (`field(codec=...)`, `compressed()`, `register()`), as can their
-registered names (`"native"`, `"json"`, ...).
+registered names (`"native"`, `"json"`, `"pickle"`, `"cattrs"`, `"tuple_key"`,
+`"msgpack"`) and any module or object with `dumps`/`loads` (`from_module()`; the
+stdlib `pickle` module itself means the built-in `"pickle"` codec).
 
 Some codecs are *type-aware*: besides the protocol they have a
 `for_type(tp) -> Codec` method that returns a codec specialised for one declared
 type (the native codec picks the column affinity from it; the JSON codec uses
 pydantic's serializer for it). tpstore calls `for_type` when a field is declared.
 
-The default codec for a declared type (used when `field(codec=...)` is not given):
+The default codec for a declared type (used when `field(codec=...)` or
+`field(key_codec=...)` is not given), first match wins:
 
 | declared type | codec | affinity |
 |---|---|---|
-| `int`, `bool`, int `Enum` | native | INTEGER |
+| a type given to `register()` (or a subclass of one) | the registered codec | the codec's |
+| `int`, `bool`, int `Enum`, `Literal` of ints | native | INTEGER |
 | `float` | native | REAL |
-| `str`, str `Enum` | native | TEXT |
+| `str`, str `Enum`, `Literal` of strings (keys; `Literal` values are JSON) | native | TEXT |
 | `bytes` | native | BLOB |
-| `Optional[X]` for X above | native, `None` as SQL NULL | as X |
-| `tuple[...]`, `datetime`, `date`, `UUID` as a key | tuple_key (order-preserving) | BLOB |
-| pydantic models, dataclasses, TypedDict, containers, unions, `Literal`, | json | TEXT |
-| datetime, date, UUID, Decimal (as values) | json | TEXT |
-| attrs classes | cattrs | TEXT |
-| a type given to `register()` | the registered codec | the codec's |
+| `Optional[X]` for X above, as a value | native, `None` as SQL NULL | as X |
+| keys: `tuple[...]`, `datetime`, `date`, `UUID`, `Optional`/unions ¹ | tuple_key | BLOB |
+| attrs classes, and types holding one ² | cattrs | TEXT |
+| models, dataclasses, TypedDict, containers, unions, `Literal`, `Any` | json | TEXT |
+| `datetime`, `date`, `time`, `timedelta`, `UUID`, `Decimal` as values | json | TEXT |
 
-Anything else raises `SchemaError` when the store class is created, unless a codec
-is given.
+¹ Tuples fixed or variable in length, nested, of any key type in this table; the
+tuple_key codec is order-preserving, so key-ordered collections iterate in Python's
+order. ² `Optional[A]`, `list[A]`, `dict[str, A]`, a dataclass with an attrs field.
+
+Anything else (a class pydantic cannot serialize, a callable...) raises `SchemaError`
+when the store class is created, with a hint: give a codec with `field(codec=...)`
+(`pickle` is opt-in only) or make one the default with `register()`.
 """
 
 from __future__ import annotations

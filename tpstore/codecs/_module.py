@@ -1,8 +1,12 @@
 """A codec made from any `dumps`/`loads` (or file-style `dump`/`load`) pair.
 
 `tpstore.codecs.from_module(obj)` builds one, and so does passing such a module
-straight to `field(codec=...)`: `marshal`, the stdlib `json`, `pickle`, a bson
-module, or any object with those methods.
+straight to `field(codec=...)`: `marshal`, the stdlib `json`, a bson module, or any
+object with those methods. (The stdlib `pickle` module passed to `field(codec=...)`
+means the built-in `"pickle"` codec instead; `from_module(pickle)` still adapts it
+as `"module:pickle"`.) The codec is exactly as faithful as the module: `marshal`
+keeps every type it knows; the stdlib `json` turns tuples into lists, which
+validation turns back into the declared type.
 
 | Python value | stored as | affinity |
 |---|---|---|

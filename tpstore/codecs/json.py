@@ -1,24 +1,55 @@
 """The JSON codec: pydantic-serialized JSON text, readable by SQLite's JSON functions.
 
+The default codec for pydantic models, dataclasses, TypedDicts, containers, unions,
+`Literal`s and the scalar types below when they are values (not keys).
+
 | Python value | stored as | affinity |
 |---|---|---|
 | pydantic model, dataclass, TypedDict | JSON object of its fields (pydantic) | TEXT |
-| `list`, `tuple`, `set`, `frozenset` | JSON array | TEXT |
-| `dict` | JSON object (keys as strings) | TEXT |
-| `str`, `int`, `float`, `bool`, `None` | JSON string, number, `true`/`false`, `null` | TEXT |
-| `datetime`, `date`, `time` | ISO 8601 string | TEXT |
-| `timedelta` | ISO 8601 duration string | TEXT |
-| `UUID`, `Decimal` | string | TEXT |
-| `bytes` | string (UTF-8 text; base64 if the field says so) | TEXT |
+| `list`, `tuple`, `set`, `frozenset`, `deque` | JSON array | TEXT |
+| `dict` | JSON object; keys as strings, read back as the declared key type | TEXT |
+| `str` | JSON string (lone surrogates are refused) | TEXT |
+| `int` | JSON number, any size (SQLite's `json_extract` reads beyond 64 bits as REAL) | TEXT |
+| `float` | JSON number, exact, `-0.0` kept; `inf` and `NaN` are refused | TEXT |
+| `bool`, `None` | `true`/`false`, `null` | TEXT |
+| `Enum`, `Literal` | the member's value / the literal | TEXT |
+| `datetime`, `time` | ISO 8601 string; aware ones with `Z` or `+HH:MM` | TEXT |
+| `date` | ISO 8601 date string | TEXT |
+| `timedelta` | ISO 8601 duration string (`P1DT2H`) | TEXT |
+| `UUID`, `Decimal`, `Fraction`, `Path`, IP addresses | string | TEXT |
+| `bytes` | string of the bytes as UTF-8 (other bytes are refused; `Base64Bytes` for any) | TEXT |
+| under `Any`: JSON values only (`dict` with `str` keys, `list`, scalars) | as above | TEXT |
 
 Values are stored as TEXT so `json_extract()` and the other JSON functions of SQLite
-read them. `inf` and `NaN` have no JSON form and are refused with `ValidationError`
-rather than silently stored as `null`.
+read them.
+
+**Nothing is silently changed.** A value that would not come back as it was written
+is refused with `ValidationError` when it is written:
+
+- `inf` and `NaN`, wherever they sit (pydantic would write `null`, which reads back as
+  `None` in an `Optional[float]`);
+- an aware `datetime` or `time` whose UTC offset has seconds or microseconds (common
+  in zones' local mean time before 1900, `-00:16:08`): pydantic writes `+HH:MM` and
+  reads no seconds there, so the instant would move. Convert such values to UTC first.
+  Whole-minute offsets are kept exactly. What JSON does not record either way: a
+  `ZoneInfo`'s name (the value reads back with a fixed offset, equal and at the same
+  instant) and the `fold` attribute;
+- bytes that are not UTF-8 text, strings with lone surrogates;
+- under `Any` (and in dict keys that are not str, int, float, bool, enum, date/time,
+  UUID or Decimal), anything JSON would give back as another type: a tuple (read back
+  as a list), a set, `{1: x}` (read back as `{"1": x}`), a `datetime` or `Decimal`
+  (read back as a string). Such types are checked by reading the JSON back on every
+  write; declare the exact type to skip that, or use `msgpack` or `pickle`.
+
+A type pydantic cannot serialize at all (a callable, a class, an arbitrary class
+without a serializer) raises `SchemaError` when the store class is created.
 
 Specialised to a declared type (what tpstore does for every field), the codec uses
 pydantic's own JSON serializer and parser for that type, so encoding, decoding and
-validation are done in one pass. Used without a declared type (the module itself as a
-codec), it stores any value orjson can serialize.
+validation are done in one pass; the checks above are compiled once from the type's
+core schema and only visit the parts of a value that can hold a float or a datetime.
+Used without a declared type (the module itself as a codec), it stores any value
+orjson can serialize (inf and NaN refused).
 """
 
 from __future__ import annotations

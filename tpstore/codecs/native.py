@@ -1,19 +1,27 @@
 """The native codec: SQLite's own INTEGER, REAL, TEXT and BLOB values.
 
+The default codec for the types below, as keys and as values (`Optional` as values
+only: a key cannot be NULL, so `Optional` keys go to `tuple_key`).
+
 | Python value | stored as | affinity |
 |---|---|---|
-| `int` (64-bit), `bool`, int `Enum` | integer (`bool` as 0/1, an `Enum` as its value) | INTEGER |
-| `float` | real; NaN is refused (SQLite would store NULL); `-0.0` reads back as `0.0` | REAL |
-| `str`, str `Enum` | text (UTF-8; lone surrogates are refused) | TEXT |
+| `int` (64-bit), `bool` | integer (`bool` as 0/1) | INTEGER |
+| int `Enum`, `Literal` of ints | integer: the member's value / the literal | INTEGER |
+| `float` | real; NaN is refused (SQLite would store NULL); `inf` is kept | REAL |
+| `str` | text (UTF-8; lone surrogates are refused) | TEXT |
+| str `Enum`, `Literal` of strings | text: the member's value / the literal | TEXT |
 | `bytes`, `bytearray`, `memoryview` | blob | BLOB |
-| `None` in an `Optional[X]` | SQL NULL | as X |
+| `None` in an `Optional[X]` value | SQL NULL | as X |
 
-An `int` outside the signed 64-bit range is refused with `ValidationError`. All four
-affinities sort in Python's order, so the codec is order-preserving and serves as a
-key codec in key-ordered collections.
+A stored `-0.0` reads back as `0.0` (SQLite's doing). `Annotated[X, ...]` and
+`NewType("N", X)` are stored as `X`. An `int` outside the
+signed 64-bit range is refused with `ValidationError`. All four affinities sort in
+Python's order (TEXT in code point order, BLOB bytewise), so the codec is
+order-preserving and serves as a key codec in key-ordered collections. Values read
+back are validated into the declared type, so an `Enum` or `bool` comes back as one.
 
-Used without a declared type (the module itself as a codec) it stores any of the
-values above with affinity ANY.
+Used without a declared type (the module itself as a codec, or a field declared
+`Any` with `codec="native"`) it stores any of the values above with affinity ANY.
 """
 
 from __future__ import annotations

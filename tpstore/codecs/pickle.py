@@ -5,7 +5,8 @@
     pickled values that came from an untrusted source (downloaded, uploaded, shared
     with a less trusted process) can run arbitrary code the moment a value is read.
     This is why tpstore never picks this codec by itself: it is used only where you
-    ask for it with `field(codec="pickle")` or `register(type_, "pickle")`. Prefer
+    ask for it with `field(codec="pickle")` (or `codec=pickle`, the stdlib module) or
+    `register(type_, "pickle")`. Prefer
     the `json` or `cattrs` codec whenever the type allows it; their data is inert.
 
 | Python value | stored as | affinity |
