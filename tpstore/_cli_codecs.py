@@ -281,6 +281,8 @@ def _label(schema: Any, depth: int) -> str:
             return f"tuple[{inner}]"
         items = schema.get("items")
         return f"array[{_label(items, depth + 1)}]" if items else "array"
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return f"dict[str, {_label(schema['additionalProperties'], depth + 1)}]"
     if isinstance(kind, str):
         return _LABELS.get(kind, kind)
     return "any" if not schema else "?"
