@@ -277,7 +277,9 @@ def test_dump_then_load_into_an_empty_store_gives_the_same_store(
             grouped), strict=True))
     for name, result in results.items():
         assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == f"loaded {len(grouped[name])} items into {name}"
+        count = len(grouped[name])
+        noun = "item" if count == 1 else "items"
+        assert result.stdout.strip() == f"loaded {count} {noun} into {name}"
     again = run("dump", str(target))
     assert records(again.stdout) == dumped
     # the store's own program reads what was loaded, and len() agrees (count triggers)
