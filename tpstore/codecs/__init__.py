@@ -154,18 +154,24 @@ def register(type_: Any, codec: Any) -> None:
 
     Example:
         ```python
-        import fractions
         import tpstore
         from tpstore import codecs
 
-        codecs.register(fractions.Fraction, "pickle")
+        class Point:  # no pydantic, attrs or dataclass: no default codec
+            def __init__(self, x: int, y: int) -> None:
+                self.x, self.y = x, y
 
-        class Ledger(tpstore.Store):
-            rates: tpstore.Mapping[str, fractions.Fraction]
+            def __eq__(self, other: object) -> bool:
+                return isinstance(other, Point) and (other.x, other.y) == (self.x, self.y)
 
-        with Ledger(None) as ledger:
-            ledger.rates["third"] = fractions.Fraction(1, 3)
-            assert ledger.rates["third"] == fractions.Fraction(1, 3)
+        codecs.register(Point, "pickle")
+
+        class Shapes(tpstore.Store):
+            corners: tpstore.Mapping[str, Point]
+
+        with Shapes(None) as shapes:
+            shapes.corners["a"] = Point(1, 2)
+            assert shapes.corners["a"] == Point(1, 2)
         ```
     """
     resolve(codec)  # fail now on an unknown name or a non-codec, not at class creation
