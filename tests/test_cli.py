@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import marshal
 import os
 import pickle
 import pty
@@ -11,10 +12,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import attrs
 import pytest
 from pydantic import BaseModel
 
@@ -574,3 +577,53 @@ def test_pickle_opcodes_are_checked_without_unpickling() -> None:
     assert translator.check(good) is _cli_codecs.UNCHECKED
     with pytest.raises(_cli_codecs.ProblemError):
         translator.check(good[:-1])
+
+
+@attrs.define
+class Point:
+    x: int
+    y: int
+
+
+class Codecs(tpstore.Store):
+    marshalled: tpstore.Mapping[str, list[int]] = tpstore.field(codec=marshal)
+    packed: tpstore.Mapping[str, dict[str, bytes]] = tpstore.field(codec="msgpack")
+    squeezed: tpstore.Mapping[str, str] = tpstore.field(
+        codec=tpstore.codecs.compressed("native"))
+    points: tpstore.OrderedMapping[str, Point]
+    pickled: tpstore.Mapping[str, complex] = tpstore.field(
+        codec=tpstore.codecs.compressed("pickle"))
+    stamped: tpstore.Mapping[tuple[datetime, bool, float], int | None]
+
+
+def test_every_codec_round_trips_through_dump_and_load(tmp_path: Path) -> None:
+    source, target = tmp_path / "codecs.db", tmp_path / "copy.db"
+    with Codecs(source) as app:
+        app.marshalled["m"] = [1, 2, 3]
+        app.packed["p"] = {"raw": b"\x00\x01"}
+        app.squeezed["s"] = "spam " * 100
+        app.points["o"] = Point(0, 0)
+        app.pickled["c"] = 1 + 2j
+        app.stamped[(datetime(2024, 1, 1, tzinfo=UTC), True, 1.0)] = None
+        app.stamped[(datetime(2024, 1, 1), False, float("-inf"))] = 7
+    Codecs(target).close()
+    dumped = run("dump", str(source))
+    assert dumped.returncode == 0, dumped.stderr
+    grouped = by_collection(records(dumped.stdout))
+    assert grouped["marshalled"][0]["value"] == {"$raw": {"$bytes": mock.ANY}}
+    assert grouped["packed"][0]["value"] == {"raw": {"$bytes": "AAE="}}
+    assert grouped["points"][0]["value"] == {"x": 0, "y": 0}
+    assert set(grouped["pickled"][0]["value"]) == {"$pickle"}
+    assert [r["key"] for r in grouped["stamped"]] == [
+        ["2024-01-01T00:00:00", False, {"$float": "-inf"}],
+        ["2024-01-01T00:00:00+00:00", True, 1.0]]
+    for name, rows in grouped.items():
+        stdin = "".join(json.dumps(r) + "\n" for r in rows)
+        result = run("load", str(target), name, "-", stdin=stdin)
+        assert result.returncode == 0, result.stderr
+    assert records(run("dump", str(target)).stdout) == records(dumped.stdout)
+    with Codecs(source, mode="ro") as a, Codecs(target, mode="ro") as b:
+        for name in Codecs.__tpstore_fields__:
+            assert dict(getattr(a, name)) == dict(getattr(b, name)), name
+    unsafe = run("dump", str(source), "marshalled", "--unsafe-pickle")
+    assert records(unsafe.stdout)[0]["value"] == [1, 2, 3]

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from tpstore._cli_codecs import UNCHECKED, ProblemError, dumps_json, type_label
+from tpstore._cli_codecs import UNCHECKED, ProblemError, dumps_json, parse_json, type_label
 from tpstore._cli_file import CliError, Collection, StoreFile
 from tpstore._cli_ui import EXTRA_HINT, Ui
 from tpstore._version import __version__
@@ -265,18 +265,16 @@ def _dump_json(ui: Ui, store: StoreFile, chosen: list[Collection], now: float,
                advance: Any) -> int:
     problems = 0
     ui.write("{")
-    current: Collection | None = None
-    first_item = True
     for index, collection in enumerate(chosen):
         ui.write(("," if index else "") + "\n" + dumps_json(collection.name) + ": [")
-        current, first_item = collection, True
+        first_item = True
         for record in store.records(collection, now):
             problems += _report(ui, record.problems, problems)
             ui.write(("" if first_item else ",") + "\n  " + dumps_json(record.fields))
             first_item = False
             advance(1)
         ui.write("]" if first_item else "\n]")
-    ui.write("\n}\n" if current is not None else "}\n")
+    ui.write("\n}\n" if chosen else "}\n")
     return problems
 
 
@@ -336,8 +334,6 @@ class _Validators:
             return None
         validator = self._validators.get(schema_text)
         if validator is None:
-            from tpstore._cli_codecs import parse_json
-
             schema = parse_json(schema_text)
             cls = self._jsonschema.validators.validator_for(
                 schema, default=self._jsonschema.Draft202012Validator)

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpstore._catalog import Entry, read
-from tpstore._cli_codecs import ProblemError, Translator, jsonable, parse_json, translator
+from tpstore._cli_codecs import (
+    ProblemError,
+    Translator,
+    dumps_json,
+    jsonable,
+    parse_json,
+    translator,
+)
 from tpstore._engine import Engine
 from tpstore._sqlite import CATALOG, ToolSQL
 from tpstore.errors import TpStoreError
@@ -96,8 +103,6 @@ class Collection:
 
 
 def _show(value: Any) -> str:
-    from tpstore._cli_codecs import dumps_json
-
     text = dumps_json(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
