@@ -977,6 +977,16 @@ def test_forced_fallbacks_switch_every_feature_off(monkeypatch: pytest.MonkeyPat
     assert detected.returning == (version >= (3, 35, 0))
 
 
+def test_an_sqlite_older_than_3_34_is_refused_clearly(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a store on SQLite 3.33 raises TpStoreError naming both versions."""
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 33, 0))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.33.0")
+    with pytest.raises(TpStoreError, match=r"3\.34\.0 or newer.*3\.33\.0"):
+        Main(tmp_path / "x.db")
+    assert not (tmp_path / "x.db").exists()
+
+
 @pytest.mark.parametrize("fallbacks", ["0", "1"])
 def test_tables_are_strict_only_when_the_feature_is_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fallbacks: str

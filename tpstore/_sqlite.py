@@ -18,6 +18,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Final
 
+from tpstore.errors import TpStoreError
+
 CATALOG: Final = "_tpstore_catalog"
 """The catalog table tpstore keeps in every file it writes."""
 
@@ -27,6 +29,9 @@ rewrite one row per change, and a row holding only two integers is cheap to rewr
 
 RESERVED_PREFIX: Final = "_tpstore_"
 """Table names starting with this belong to tpstore itself."""
+
+MIN_SQLITE: Final = (3, 34, 0)
+"""The oldest SQLite tpstore runs on (DESIGN.md §2)."""
 
 FORMAT_VERSION: Final = 1
 """The layout version of the tables tpstore creates, recorded per collection."""
@@ -42,10 +47,20 @@ class Features:
 
     @classmethod
     def detect(cls) -> Features:
-        """The features of the linked SQLite, all off when fallbacks are forced."""
+        """The features of the linked SQLite, all off when fallbacks are forced.
+
+        Raises:
+            TpStoreError: the linked SQLite is older than 3.34.
+        """
+        version = sqlite3.sqlite_version_info
+        if version < MIN_SQLITE:
+            raise TpStoreError(
+                f"tpstore needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer, but this "
+                f"Python uses SQLite {sqlite3.sqlite_version}; use a Python built with a "
+                "newer SQLite"
+            )
         if os.environ.get("TPSTORE_SQLITE_FALLBACKS", "") not in ("", "0"):
             return cls(strict=False, returning=False, unixepoch=False)
-        version = sqlite3.sqlite_version_info
         return cls(
             strict=version >= (3, 37, 0),
             returning=version >= (3, 35, 0),
