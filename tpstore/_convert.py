@@ -14,6 +14,7 @@ import orjson
 import pydantic
 
 from tpstore.codecs import Codec, Raw, contains_attrs, strip_annotated
+from tpstore.codecs.json import needs_read_back, same
 from tpstore.errors import CorruptValueError, ValidationError
 
 INVALID: Final = object()
@@ -63,6 +64,14 @@ class Column:
         # codec keeps it (JSON, pickle; test_negative_zero in tests/codecs).
         self._normalize_zero = strict and strip_annotated(declared) is float
         self._identity = self._plain if self._plain in (str, bytes) else None
+        # Codecs that do not validate themselves (msgpack, module codecs...) can give a
+        # value back as another type under `Any` (a tuple as a list, True as 1): for such
+        # declared types every write reads its value back and compares it, so nothing is
+        # silently changed (test_any_values_that_would_change_are_refused in tests/codecs).
+        # Pickles (also compressed, or of pickle-like modules) are exact by construction,
+        # and reading one back would run its code: they are never read back.
+        self._read_back = (not fused and self.adapter is not None
+                           and "pickle" not in codec.name and needs_read_back(self.adapter))
 
     # -- write side ---------------------------------------------------------------------
 
@@ -89,7 +98,10 @@ class Column:
             value = self.validate(value)
             if self._normalize_zero and value == 0.0:
                 value = 0.0  # -0.0 and 0.0 are one key in Python
-            return self.codec.encode(value)
+            raw = self.codec.encode(value)
+            if self._read_back:
+                self._check_read_back(raw, value)
+            return raw
         except pydantic.ValidationError as exc:
             # Through JSON so the list holds plain data and pickles; the stdlib parser
             # because pydantic writes an inf or NaN input as `Infinity`/`NaN`, which
@@ -98,6 +110,19 @@ class Column:
             raise self._refused(key, _describe(errors), errors) from exc
         except (ValueError, TypeError, OverflowError) as exc:
             raise self._refused(key, _first_line(exc), None) from exc
+
+    def _check_read_back(self, raw: Raw, value: Any) -> None:
+        assert self.adapter is not None
+        try:
+            back = self.adapter.validate_python(self.codec.decode(raw))
+        except Exception as exc:
+            raise ValueError(f"this value would not read back: {_first_line(exc)}") from exc
+        if not same(back, value):
+            raise ValueError(
+                f"this value would not read back unchanged through the {self.codec.name} "
+                "codec (under Any, a codec may give another type back); declare the exact "
+                "type, or use another codec"
+            )
 
     def lookup(self, key: Any) -> Raw | object:
         """Encode a key used to read: `INVALID` when its type cannot match any key."""

@@ -610,6 +610,24 @@ def test_json_refuses_inf_and_nan_wherever_they_hide(declared: Any, bad: Any) ->
             assert store.floats[1] == MaybeFloat(x=None)
 
 
+@pytest.mark.parametrize("spec", ["msgpack", json, codecs.compressed("msgpack"), "native"],
+                         ids=["msgpack", "json module", "compressed(msgpack)", "native"])
+def test_any_values_that_would_change_are_refused(spec: Any) -> None:
+    """Codecs that do not validate (msgpack, modules, untyped native) refuse a changing Any."""
+
+    class Loose(Store):
+        loose: Mapping[int, Any] = field(codec=spec)
+
+    changing = True if spec == "native" else (1, 2)  # native stores True as 1
+    with Loose(None) as store:
+        with pytest.raises(ValidationError, match="would not read back"):
+            store.loose[1] = changing
+        assert 1 not in store.loose
+        kept = 5 if spec == "native" else {"a": [1, "x", None]}
+        store.loose[2] = kept
+        assert store.loose[2] == kept
+
+
 # -- affinities and JSON from outside -------------------------------------------------
 
 

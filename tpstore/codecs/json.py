@@ -222,6 +222,15 @@ class PydanticJsonCodec:
         return f"<json codec for {self.declared!r}>"
 
 
+def needs_read_back(adapter: pydantic.TypeAdapter[Any]) -> bool:
+    """Whether values of the adapter's type can come back from a codec as another type.
+
+    True for types holding `Any` (JSON, msgpack and module codecs give a tuple back as
+    a list) or dict keys that JSON object keys cannot carry back.
+    """
+    return _Scan(adapter.core_schema).needs_read_back
+
+
 class _Scan:
     """What a pydantic core schema can hold, found by one walk over it."""
 
