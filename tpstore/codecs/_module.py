@@ -6,7 +6,8 @@ object with those methods. (The stdlib `pickle` module passed to `field(codec=..
 means the built-in `"pickle"` codec instead; `from_module(pickle)` still adapts it
 as `"module:pickle"`.) The codec is exactly as faithful as the module: `marshal`
 keeps every type it knows; the stdlib `json` turns tuples into lists, which
-validation turns back into the declared type.
+validation turns back into the declared type. Where the declared type holds `Any`,
+tpstore reads each written value back and refuses one that would change.
 
 | Python value | stored as | affinity |
 |---|---|---|

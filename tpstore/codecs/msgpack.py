@@ -21,7 +21,10 @@ without `ormsgpack` installed raises `ImportError` saying so.
 
 Reads return plain msgpack values (dicts, lists, strings...): tpstore validates them
 against the declared type, which turns them back into models, tuples, datetimes and
-so on. The codec is not order-preserving.
+so on. Where the declared type holds `Any`, validation cannot tell a tuple from the
+list it came back as, so tpstore reads each written value back and refuses one that
+would change (a tuple, a set, a datetime under `Any`). The codec is not
+order-preserving.
 """
 
 from __future__ import annotations
