@@ -682,6 +682,47 @@ def test_a_failed_open_leaves_no_connection_behind(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_writes_after_sqlite_rolled_the_transaction_back_are_refused(tmp_path: Path) -> None:
+    """When SQLite aborts the whole transaction, later writes in the block raise.
+
+    A trigger with RAISE(ROLLBACK) makes SQLite roll back by itself, as it may after a
+    full disk; a write after it would otherwise run outside the transaction and stay.
+    """
+    path = tmp_path / "x.db"
+    Main(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TRIGGER boom BEFORE INSERT ON m WHEN NEW.key = 'boom' "
+                 "BEGIN SELECT RAISE(ROLLBACK, 'boom refused'); END")
+    conn.commit()
+    conn.close()
+    with Main(path) as store:
+
+        def body() -> None:
+            with store.transaction():
+                store.m["a"] = 1
+                with pytest.raises(TpStoreError, match="boom refused"):
+                    store.m["boom"] = 1
+                with pytest.raises(TpStoreError, match="rolled this transaction back"):
+                    store.m["b"] = 2
+
+        with pytest.raises(TpStoreError):
+            body()
+        assert dict(store.m) == {}
+
+        def nested() -> None:
+            with store.transaction():
+                store.m["a"] = 1
+                with store.transaction():
+                    store.m["boom"] = 1
+
+        # The savepoint is gone with the transaction: its error is the one that surfaces.
+        with pytest.raises(TpStoreError, match="boom refused"):
+            nested()
+        assert dict(store.m) == {}
+        store.m["c"] = 3
+        assert dict(store.m) == {"c": 3}
+
+
 # -- modes ------------------------------------------------------------------------------
 
 
