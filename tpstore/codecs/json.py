@@ -342,6 +342,16 @@ class _Checks:
             return _dict_check(keys, values)
         if kind == "model":
             return self._model(node)
+        if kind in ("tuple", "union", "tagged-union"):
+            # Checked whole unless no part can hold a float or a datetime at all.
+            parts = node.get("items_schema") if kind == "tuple" else node.get("choices")
+            if isinstance(parts, dict):
+                parts = list(parts.values())
+            if isinstance(parts, list) and all(
+                self._node(part[0] if isinstance(part, tuple) else part) is None
+                for part in parts
+            ):
+                return None
         return _walk_all
 
     def _model(self, node: dict[str, Any]) -> _Check | None:
