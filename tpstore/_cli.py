@@ -165,7 +165,7 @@ def _info(args: argparse.Namespace, ui: Ui) -> int:
             rows.append([name, f"{kind} (unknown kind)", "", "", "?", "?", ""])
         ui.line()
         ui.table(["collection", "kind", "key", "value", "items", "size", "options"], rows,
-                 right=("items", "size"))
+                 right=("items", "size"), whole=("collection", "kind", "size"))
     return 0
 
 

@@ -44,6 +44,7 @@ class Ui:
         self._noted = False
         if self._tty_out or self._tty_err:
             try:
+                import rich.box
                 import rich.console
                 import rich.progress
                 import rich.table
@@ -83,7 +84,8 @@ class Ui:
             self.line(f"{name}: {value}")
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], *,
-              title: str | None = None, right: Sequence[str] = ()) -> None:
+              title: str | None = None, right: Sequence[str] = (),
+              whole: Sequence[str] = ()) -> None:
         """A table; tab-separated lines (header first) when not on a terminal.
 
         Args:
@@ -91,13 +93,18 @@ class Ui:
             rows: the cells, as text.
             title: shown above the table on a terminal.
             right: the columns to align right (numbers).
+            whole: the columns never wrapped on a narrow terminal (names); the others
+                wrap between words.
         """
         if self._rich is not None and self._tty_out:
+            # No vertical rules: more room for the cells on a narrow terminal.
             table = self._rich.table.Table(title=title, title_justify="left",
-                                           header_style="bold")
+                                           header_style="bold", pad_edge=False,
+                                           collapse_padding=True, show_edge=False,
+                                           box=self._rich.box.SIMPLE_HEAD)
             for column in columns:
                 table.add_column(column, justify="right" if column in right else "left",
-                                 overflow="fold")
+                                 no_wrap=column in whole, overflow="fold")
             for row in rows:
                 table.add_row(*(self._text(cell) for cell in row))
             self._console().print(table)
