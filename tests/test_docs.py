@@ -1,5 +1,7 @@
 """The documentation's examples run, and its API reference names the whole public API.
 
+The examples in the docstrings of the public API (rendered in the reference) run too.
+
 Every ```python block of `docs/**/*.md` runs, page by page: the blocks of one page run
 in order, each in a fresh namespace, in one temporary folder that is the current
 directory (so a later block can reopen a file an earlier one wrote). A block with a
@@ -10,17 +12,22 @@ reason: ```python norun="why".
 
 from __future__ import annotations
 
+import inspect
 import re
 import shlex
 import sys
+import textwrap
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import tpstore
+import tpstore.__main__
+import tpstore.codecs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -119,3 +126,43 @@ def test_the_fence_parser_reads_options_and_line_numbers(tmp_path: Path) -> None
     found = list(blocks(page))
     assert [(b.language, b.options, b.code, b.line) for b in found] == [
         ("python", {"title": "m.py"}, "x = 1\n", 4), ("sh", {}, "ls\n", 8)]
+
+
+_DOC_FENCE = re.compile(r"^(?P<indent> *)```python\n(?P<body>.*?)^(?P=indent)```", re.M | re.S)
+
+
+def docstring_examples() -> list[tuple[str, str]]:
+    """`(name, code)` of every python example in the docstrings of the public API."""
+    found: list[tuple[str, str]] = []
+    seen: set[int] = set()
+
+    def visit(obj: Any, name: str, depth: int) -> None:
+        if id(obj) in seen or depth > 2:
+            return
+        seen.add(id(obj))
+        for match in _DOC_FENCE.finditer(inspect.getdoc(obj) or ""):
+            found.append((name, textwrap.dedent(match["body"])))
+        if isinstance(obj, type):
+            for attr in vars(obj):
+                if not attr.startswith("_"):
+                    visit(getattr(obj, attr), f"{name}.{attr}", depth + 1)
+        elif isinstance(obj, types.ModuleType):
+            for attr in getattr(obj, "__all__", []):
+                visit(getattr(obj, attr), f"{name}.{attr}", depth + 1)
+
+    for name in tpstore.__all__:
+        visit(getattr(tpstore, name), f"tpstore.{name}", 0)
+    for name in ("native", "json", "tuple_key", "cattrs", "pickle"):
+        visit(getattr(tpstore.codecs, name), f"tpstore.codecs.{name}", 0)
+    visit(tpstore.__main__.main, "tpstore.__main__.main", 0)
+    return found
+
+
+@pytest.mark.parametrize(("name", "code"), docstring_examples(),
+                         ids=[name for name, _ in docstring_examples()])
+def test_the_docstring_examples_run(name: str, code: str, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    module = types.ModuleType("docstring_example")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(code, name, "exec", dont_inherit=True), module.__dict__)
