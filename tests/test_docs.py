@@ -61,6 +61,13 @@ def blocks(page: Path) -> Iterator[Block]:
         yield Block(page, text.count("\n", 0, match.start()) + 2, words[0], options, code)
 
 
+@pytest.fixture(autouse=True)
+def _own_codec_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Examples register codecs for their own types; keep those out of other tests."""
+    monkeypatch.setattr(tpstore.codecs, "_registered",
+                        dict(tpstore.codecs._registered))  # type: ignore[attr-defined]
+
+
 def pages() -> list[Path]:
     return sorted(DOCS.rglob("*.md"))
 
