@@ -263,6 +263,17 @@ def test_dump_of_one_collection(source: Path) -> None:
     assert [r["value"] for r in records(result.stdout)] == ["first", "second", "third"]
 
 
+def test_dump_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    """`tpstore dump FILE | head -1`: no traceback, no error about the pipe."""
+    path = tmp_path / "big.db"
+    with App(path) as app:
+        app.log.extend(["x" * 200] * 5000)  # far more than a pipe buffers
+    result = subprocess.run(f"{sys.executable} -m tpstore dump {path} | head -1",
+                            shell=True, capture_output=True, text=True, check=False)
+    assert result.stdout.startswith('{"collection":"log"')
+    assert result.stderr == ""
+
+
 # -- load --------------------------------------------------------------------------------
 
 

@@ -124,8 +124,11 @@ def _count(n: int, noun: str) -> str:
 
 def _silence_stdout() -> None:
     # Python flushes stdout at exit; after a broken pipe that would print another error.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (an in-process caller's buffer)
+        pass
 
 
 # -- info --------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ def _dump(args: argparse.Namespace, ui: Ui) -> int:
                     "not know: it is not dumped")
         for collection in chosen:
             for side in (collection.key, collection.value):
-                if side is not None and side.note:
+                if side is not None and side.note and collection.entry.count:
                     ui.warn(f"{collection.name}: {side.note}")
         problems = 0
         # One read transaction: the dump is one consistent snapshot of the file.
@@ -400,11 +403,11 @@ class _Checker:
         sides = [(what, side) for what, side in (("key", collection.key),
                                                  ("value", collection.value))
                  if side is not None]
-        for what, side in sides:
-            if side.note:
-                self.notes.append(f"{collection.name}: {what}s are not validated: {side.note}")
         count = 0
         for index, row in enumerate(store.rows(collection, now)):
+            if index == 0:  # only collections with items need the note
+                self.notes.extend(f"{collection.name}: {what}s are not validated: {side.note}"
+                                  for what, side in sides if side.note)
             key_shown: Any = None
             for at, (what, side) in enumerate(sides):
                 label = "element" if what == "key" and not collection.kind.has_value else what
