@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import json
 import marshal
 import os
@@ -638,3 +639,24 @@ def test_every_codec_round_trips_through_dump_and_load(tmp_path: Path) -> None:
             assert dict(getattr(a, name)) == dict(getattr(b, name)), name
     unsafe = run("dump", str(source), "marshalled", "--unsafe-pickle")
     assert records(unsafe.stdout)[0]["value"] == [1, 2, 3]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_without_rich_a_terminal_gets_plain_tables_and_one_note(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tpstore._cli_ui import Ui
+
+    monkeypatch.setitem(sys.modules, "rich", None)
+    out, err = _Terminal(), _Terminal()
+    ui = Ui(out, err)
+    ui.table(["a", "b"], [["1", "2"]])
+    ui.facts([("file", "x.db")])
+    assert out.getvalue() == "a\tb\n1\t2\nfile: x.db\n"
+    assert err.getvalue() == ("tpstore: note: pip install 'tpstore[cli]' for tables and "
+                              "progress bars\n")
+    with ui.progress("dumping", 10**6) as advance:
+        advance(10)                                   # no bar, no error
