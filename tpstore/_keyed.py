@@ -18,6 +18,7 @@ from tpstore._convert import INVALID
 if TYPE_CHECKING:
     from tpstore._engine import Engine
     from tpstore._schema import CollectionSpec
+    from tpstore._sqlite import MappingSQL
 
 K = TypeVar("K")
 
@@ -40,8 +41,8 @@ class _Keyed(Collection, Generic[K]):
     def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
                  clock: Callable[[], float]) -> None:
         super().__init__(engine, spec, table, clock)
-        self._sql = engine.dialect.mapping(spec.database, table, self.layout,
-                                           has_value=self.has_value, expiring=self.expiring)
+        self._sql: MappingSQL = engine.dialect.mapping(
+            spec.database, table, self.layout, has_value=self.has_value, expiring=self.expiring)
         # Rows of the `inserted` layout start with `seq`; the key follows it.
         self._key_at = 0 if self._sql.order == "key" else 1
 

@@ -21,6 +21,7 @@ from tpstore.errors import CorruptValueError, ValidationError
 if TYPE_CHECKING:
     from tpstore._engine import Engine
     from tpstore._schema import CollectionSpec
+    from tpstore._sqlite import SequenceSQL
     from tpstore.codecs import Raw
 
 T = TypeVar("T")
@@ -37,7 +38,7 @@ class _Positioned(Collection, Generic[T]):
     def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
                  clock: Callable[[], float]) -> None:
         super().__init__(engine, spec, table, clock)
-        self._sql = engine.dialect.sequence(spec.database, table)
+        self._sql: SequenceSQL = engine.dialect.sequence(spec.database, table)
 
     # -- reading ---------------------------------------------------------------------------
 

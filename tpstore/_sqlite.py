@@ -462,8 +462,8 @@ class SequenceSQL:
             get_from_last=f"SELECT value FROM {name} WHERE pos = {high} + 1 + ?",
             set_from_first=f"UPDATE {name} SET value = ? WHERE pos = {low} + ?",
             set_from_last=f"UPDATE {name} SET value = ? WHERE pos = {high} + 1 + ?",
-            first=f"SELECT pos, value FROM {name} ORDER BY pos ASC LIMIT 1",
-            last=f"SELECT pos, value FROM {name} ORDER BY pos DESC LIMIT 1",
+            first=f"SELECT pos, value FROM {name} WHERE pos = {low}",
+            last=f"SELECT pos, value FROM {name} WHERE pos = {high}",
             append=f"INSERT INTO {name} (pos, value) "
             f"VALUES ((SELECT coalesce(max(pos) + 1, 0) FROM {name}), ?)",
             appendleft=f"INSERT INTO {name} (pos, value) "

@@ -1,0 +1,431 @@
+"""`Deque` against `collections.deque`, and as a work queue between processes.
+
+Stateful machines run a `Deque` against `collections.deque` unbounded and with
+`maxlen`, with nested transactions rolled back against a snapshot of the model.
+Process tests check the work-queue promise: every item appended is popped exactly
+once, by exactly one consumer.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import multiprocessing
+import os
+import queue
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from tpstore import CorruptValueError, Deque, SchemaError, Store, ValidationError, field
+
+
+class RollbackError(Exception):
+    """Raised inside a transaction to roll it back."""
+
+
+class Queues(Store):
+    d: Deque[int]
+    bounded: Deque[int] = field(maxlen=3)
+    empty: Deque[int] = field(maxlen=0)
+
+
+values = st.integers(-3, 3)
+bad_values = st.sampled_from(["x", 1.5, None, [1], 2**63])
+
+
+def _outcome(action: Any) -> Any:
+    try:
+        return ("ok", action())
+    except IndexError as exc:
+        return (IndexError, str(exc))
+
+
+class DequeMachine(RuleBasedStateMachine):
+    """A persistent `Deque` and a `collections.deque` agree after every step."""
+
+    name = "d"
+    maxlen: int | None = None
+    on_file = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = tempfile.mkdtemp(prefix="tpstore-deque-") if self.on_file else None
+        self.store = self._open()
+        self.model: collections.deque[int] = collections.deque(maxlen=self.maxlen)
+        self.levels: list[tuple[contextlib.AbstractContextManager[None],
+                                collections.deque[int]]] = []
+
+    def _open(self) -> Queues:
+        path = None if self.folder is None else str(Path(self.folder) / "d.db")
+        return Queues(path, durability="normal")
+
+    @property
+    def d(self) -> Deque[int]:
+        return getattr(self.store, self.name)  # type: ignore[no-any-return]
+
+    def teardown(self) -> None:
+        while self.levels:
+            self.levels.pop()[0].__exit__(None, None, None)
+        self.store.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def same(self, action_on: Any) -> None:
+        assert _outcome(lambda: action_on(self.d)) == _outcome(lambda: action_on(self.model))
+
+    @invariant()
+    def agrees_with_model(self) -> None:
+        assert len(self.d) == len(self.model)
+        assert list(self.d) == list(self.model)
+        assert list(reversed(self.d)) == list(reversed(self.model))
+        assert self.d.maxlen == self.model.maxlen
+
+    @rule(value=values)
+    def append(self, value: int) -> None:
+        self.d.append(value)
+        self.model.append(value)
+
+    @rule(value=values)
+    def appendleft(self, value: int) -> None:
+        self.d.appendleft(value)
+        self.model.appendleft(value)
+
+    @rule(given=st.lists(values, max_size=5))
+    def extend(self, given: list[int]) -> None:
+        self.d.extend(given)
+        self.model.extend(given)
+
+    @rule(given=st.lists(values, max_size=5))
+    def extendleft(self, given: list[int]) -> None:
+        self.d.extendleft(iter(given))
+        self.model.extendleft(given)
+
+    @rule()
+    def extend_with_itself(self) -> None:
+        self.d.extend(self.d)
+        self.model.extend(list(self.model))
+
+    @rule()
+    def pop(self) -> None:
+        self.same(lambda d: d.pop())
+
+    @rule()
+    def popleft(self) -> None:
+        self.same(lambda d: d.popleft())
+
+    @rule()
+    def peeks(self) -> None:
+        if self.model:
+            assert self.d.peek() == self.model[-1]
+            assert self.d.peekleft() == self.model[0]
+        else:
+            for peek in (self.d.peek, self.d.peekleft):
+                with pytest.raises(IndexError, match=r"^peek from an empty deque$"):
+                    peek()
+
+    @rule(n=st.none() | st.integers(-7, 7))
+    def rotate(self, n: int | None) -> None:
+        if n is None:
+            self.d.rotate()
+            self.model.rotate()
+        else:
+            self.d.rotate(n)
+            self.model.rotate(n)
+
+    @rule()
+    def clear(self) -> None:
+        self.d.clear()
+        self.model.clear()
+
+    @rule(value=values, change=st.booleans())
+    def contains_and_equality(self, value: int, change: bool) -> None:
+        assert (value in self.d) == (value in self.model)
+        other = collections.deque([*self.model, 9]) if change else collections.deque(self.model)
+        assert (self.d == other) is not change
+        assert self.d == self.d
+        assert self.d != list(self.model)  # like collections.deque
+
+    @rule(bad=bad_values, how=st.sampled_from(["append", "appendleft", "extend", "extendleft"]))
+    def invalid_write_changes_nothing(self, bad: Any, how: str) -> None:
+        given = bad if how in ("append", "appendleft") else [1, bad]
+        with pytest.raises(ValidationError) as caught:
+            getattr(self.d, how)(given)
+        expected = {"append": len(self.model), "appendleft": 0}.get(how)
+        assert caught.value.key == expected
+
+    @precondition(lambda self: len(self.levels) < 3)
+    @rule()
+    def begin(self) -> None:
+        manager = self.store.transaction()
+        manager.__enter__()
+        self.levels.append((manager, collections.deque(self.model, maxlen=self.maxlen)))
+
+    @precondition(lambda self: bool(self.levels))
+    @rule()
+    def commit(self) -> None:
+        self.levels.pop()[0].__exit__(None, None, None)
+
+    @precondition(lambda self: bool(self.levels))
+    @rule()
+    def rollback(self) -> None:
+        manager, snapshot = self.levels.pop()
+        assert not manager.__exit__(RollbackError, RollbackError(), None)
+        self.model = snapshot
+
+
+class BoundedDequeMachine(DequeMachine):
+    """With `maxlen=3`, appending past it drops from the other end."""
+
+    name = "bounded"
+    maxlen = 3
+
+
+class FileDequeMachine(BoundedDequeMachine):
+    """The bounded machine on a file, closed and reopened between steps."""
+
+    on_file = True
+
+    @precondition(lambda self: not self.levels)
+    @rule()
+    def reopen(self) -> None:
+        self.store.close()
+        self.store = self._open()
+
+
+TestDeque = DequeMachine.TestCase
+TestDeque.settings = settings(stateful_step_count=40)
+TestBoundedDeque = BoundedDequeMachine.TestCase
+TestBoundedDeque.settings = settings(stateful_step_count=40)
+TestDequeOnFile = FileDequeMachine.TestCase
+TestDequeOnFile.settings = settings(stateful_step_count=30, max_examples=20)
+
+
+# -- example tests ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queues(location: str | None) -> Any:
+    with Queues(location) as opened:
+        yield opened
+
+
+@pytest.fixture(params=["returning", "fallback"])
+def either_pop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+               location: str | None) -> Any:
+    """A store using `DELETE ... RETURNING` to pop, or the fallback without it."""
+    if request.param == "fallback":
+        monkeypatch.setenv("TPSTORE_SQLITE_FALLBACKS", "1")
+    else:
+        if sqlite3.sqlite_version_info < (3, 35):
+            pytest.skip("the linked SQLite has no RETURNING")
+        monkeypatch.delenv("TPSTORE_SQLITE_FALLBACKS", raising=False)
+    with Queues(location) as opened:
+        assert opened._engine.features.returning is (request.param == "returning")
+        yield opened
+
+
+def test_empty_pops_raise_index_error(either_pop: Any) -> None:
+    for pop in (either_pop.d.pop, either_pop.d.popleft):
+        with pytest.raises(IndexError, match=r"^pop from an empty deque$"):
+            pop()
+
+
+def test_pops_take_the_ends(either_pop: Any) -> None:
+    either_pop.d.extend([1, 2, 3])
+    either_pop.d.appendleft(0)
+    assert either_pop.d.popleft() == 0
+    assert either_pop.d.pop() == 3
+    assert list(either_pop.d) == [1, 2]
+
+
+def test_maxlen_is_the_field_option(queues: Any) -> None:
+    assert queues.d.maxlen is None
+    assert queues.bounded.maxlen == 3
+
+
+def test_maxlen_zero_keeps_nothing_but_still_validates(queues: Any) -> None:
+    queues.empty.append(1)
+    queues.empty.extendleft([1, 2])
+    assert len(queues.empty) == 0
+    with pytest.raises(ValidationError):
+        queues.empty.append("x")
+
+
+def test_maxlen_trimming_is_atomic_with_the_append(queues: Any) -> None:
+    queues.bounded.extend([1, 2, 3])
+    with pytest.raises(RollbackError), queues.transaction():  # noqa: PT012 - the block under test
+        queues.bounded.append(4)
+        assert list(queues.bounded) == [2, 3, 4]
+        raise RollbackError
+    assert list(queues.bounded) == [1, 2, 3]
+
+
+def test_a_corrupt_item_stays_in_place(db_path: Path) -> None:
+    class Jobs(Store):
+        jobs: Deque[dict[str, int]]
+
+    with Jobs(db_path) as store:
+        store.jobs.extend([{"a": 1}, {"b": 2}, {"c": 3}])
+    raw = sqlite3.connect(db_path)
+    with raw:
+        raw.execute("UPDATE jobs SET value = 'not json' WHERE pos = (SELECT min(pos) FROM jobs)")
+    raw.close()
+    with Jobs(db_path) as store:
+        for pop in (store.jobs.popleft, store.jobs.peekleft):
+            with pytest.raises(CorruptValueError) as caught:
+                pop()
+            assert caught.value.key == 0
+            assert caught.value.collection == "jobs"
+        assert len(store.jobs) == 3
+        assert store.jobs.pop() == {"c": 3}
+        store.jobs.rotate()
+        assert store.jobs.popleft() == {"b": 2}
+
+
+def test_reopen_with_another_maxlen_updates_the_catalog(db_path: Path) -> None:
+    class Wide(Store):
+        q: Deque[int] = field(maxlen=5)
+
+    class Narrow(Store):
+        q: Deque[int] = field(maxlen=2)
+
+    def recorded() -> Any:
+        raw = sqlite3.connect(db_path)
+        (options,) = raw.execute(
+            "SELECT options FROM _tpstore_catalog WHERE name = 'q'").fetchone()
+        raw.close()
+        return orjson.loads(options)
+
+    with Wide(db_path) as store:
+        store.q.extend(range(5))
+    assert recorded() == {"maxlen": 5}
+    with Narrow(db_path) as store:
+        assert recorded() == {"maxlen": 2}
+        assert list(store.q) == [0, 1, 2, 3, 4]  # the new maxlen wins from the next write
+        store.q.append(5)
+        assert list(store.q) == [4, 5]
+
+
+def test_maxlen_must_be_a_non_negative_int() -> None:
+    with pytest.raises(SchemaError, match="maxlen"):
+        class Bad(Store):
+            q: Deque[int] = field(maxlen=-1)
+
+
+def test_rotate_large_and_negative_steps(queues: Any) -> None:
+    model = collections.deque(range(10))
+    queues.d.extend(model)
+    for n in (13, -27, 10, 0, 9, -1, 5):
+        queues.d.rotate(n)
+        model.rotate(n)
+        assert list(queues.d) == list(model)
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+class WorkQueue(Store):
+    jobs: Deque[int]
+
+
+def _consume_until_empty(path: str, start: Any, results: Any) -> None:
+    popped = []
+    with WorkQueue(path, timeout=30, durability="normal") as store:
+        start.wait(30)
+        while True:
+            try:
+                popped.append(store.jobs.popleft())
+            except IndexError:
+                break
+    results.put((os.getpid(), popped))
+
+
+def _consume_until_done(path: str, start: Any, results: Any) -> None:
+    popped = []
+    with WorkQueue(path, timeout=30, durability="normal") as store:
+        start.wait(30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                item = store.jobs.popleft()
+            except IndexError:
+                time.sleep(0.001)
+                continue
+            if item < 0:  # one stop marker per consumer
+                break
+            popped.append(item)
+    results.put((os.getpid(), popped))
+
+
+def _produce(path: str, start: Any, count: int, consumers: int) -> None:
+    with WorkQueue(path, timeout=30, durability="normal") as store:
+        start.wait(30)
+        for i in range(count):
+            if i % 10 == 0:
+                store.jobs.extend([i])
+            else:
+                store.jobs.append(i)
+        store.jobs.extend([-1] * consumers)
+
+
+def _collect(results: Any, workers: list[Any], expected: int) -> list[list[int]]:
+    got = []
+    for _ in range(expected):
+        try:
+            got.append(results.get(timeout=90)[1])
+        except queue.Empty:  # pragma: no cover - a worker died; its exit code says why
+            break
+    for worker in workers:
+        worker.join(30)
+    assert [worker.exitcode for worker in workers] == [0] * len(workers)
+    return got
+
+
+@pytest.mark.slow
+def test_four_consumers_pop_every_item_exactly_once(db_path: Path) -> None:
+    """4 processes `popleft` a 2,000-item deque until empty: each item once, by one."""
+    with WorkQueue(db_path) as store:
+        store.jobs.extend(range(2000))
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Event(), context.Queue()
+    workers = [context.Process(target=_consume_until_empty, args=(str(db_path), start, results))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    popped = _collect(results, workers, 4)
+    every = [item for part in popped for item in part]
+    assert sorted(every) == list(range(2000))
+    for part in popped:  # each consumer sees the queue's order
+        assert part == sorted(part)
+    with WorkQueue(db_path) as store:
+        assert len(store.jobs) == 0
+
+
+@pytest.mark.slow
+def test_producer_and_consumers_at_once_lose_nothing(db_path: Path) -> None:
+    """A producer appends while 3 consumers pop, in 4 processes: nothing lost or doubled."""
+    WorkQueue(db_path).close()
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Event(), context.Queue()
+    consumers = [context.Process(target=_consume_until_done, args=(str(db_path), start, results))
+                 for _ in range(3)]
+    producer = context.Process(target=_produce, args=(str(db_path), start, 1500, 3))
+    for worker in [*consumers, producer]:
+        worker.start()
+    start.set()
+    popped = _collect(results, [*consumers, producer], 3)
+    every = [item for part in popped for item in part]
+    assert sorted(every) == list(range(1500))
+    with WorkQueue(db_path) as store:
+        assert len(store.jobs) == 0

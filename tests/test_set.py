@@ -1,0 +1,423 @@
+"""The Set family against builtin models.
+
+Stateful machines run `Set` against a `set` read in sorted order and `OrderedSet`
+against an insertion-ordered set (the keys of a `dict`), including operators,
+comparisons and in-place operators against plain sets, and nested transactions that
+roll back against a snapshot of the model. Example tests below pin what a machine
+cannot see.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import contextlib
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from tpstore import CorruptValueError, OrderedSet, SchemaError, Set, Store, ValidationError, field
+
+
+class RollbackError(Exception):
+    """Raised inside a transaction to roll it back."""
+
+
+class IntSet(Store):
+    s: Set[int]
+
+
+class TextSet(Store):
+    s: OrderedSet[str]
+
+
+class SetMachine(RuleBasedStateMachine):
+    """A persistent set and its model agree after every step.
+
+    The model is a `dict` whose keys are the elements: insertion-ordered like an
+    `OrderedSet`, and sorted for a `Set`.
+    """
+
+    store_class: type[Store] = IntSet
+    key_ordered = True
+    on_file = False
+    elements: st.SearchStrategy[Any] = st.integers(-4, 4)
+    # Never valid elements; `foreign` ones also equal no valid element in Python (True
+    # == 1, so a plain set would find True where the strict persistent set does not).
+    foreign: st.SearchStrategy[Any] = st.sampled_from(["1", 1.5, None, b"1"])
+    wrong: st.SearchStrategy[Any] = foreign | st.just(True)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = tempfile.mkdtemp(prefix="tpstore-set-") if self.on_file else None
+        self.store = self._open()
+        self.model: dict[Any, None] = {}
+        self.levels: list[tuple[contextlib.AbstractContextManager[None], dict[Any, None]]] = []
+
+    def _open(self) -> Store:
+        path = None if self.folder is None else str(Path(self.folder) / "s.db")
+        return self.store_class(path, durability="normal")
+
+    @property
+    def s(self) -> Any:
+        return self.store.s  # type: ignore[attr-defined]
+
+    def ordered(self) -> list[Any]:
+        return sorted(self.model) if self.key_ordered else list(self.model)
+
+    def others(self, data: st.DataObject) -> set[Any]:
+        return data.draw(st.sets(self.elements, max_size=5))
+
+    def teardown(self) -> None:
+        while self.levels:
+            self.levels.pop()[0].__exit__(None, None, None)
+        self.store.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    @invariant()
+    def agrees_with_model(self) -> None:
+        assert len(self.s) == len(self.model)
+        assert list(self.s) == self.ordered()
+
+    # -- reading ---------------------------------------------------------------------
+
+    @rule(data=st.data())
+    def contains(self, data: st.DataObject) -> None:
+        element = data.draw(self.elements)
+        assert (element in self.s) == (element in self.model)
+        assert data.draw(self.wrong) not in self.s
+
+    @rule()
+    def reversed_order(self) -> None:
+        assert list(reversed(self.s)) == self.ordered()[::-1]
+
+    @rule(data=st.data())
+    def operators_return_plain_sets(self, data: st.DataObject) -> None:
+        other, mine = self.others(data), set(self.model)
+        with_wrong = other | {data.draw(self.foreign)}
+        results = {
+            "|": (self.s | other, mine | other), "&": (self.s & other, mine & other),
+            "-": (self.s - other, mine - other), "^": (self.s ^ other, mine ^ other),
+            "r|": (other | self.s, other | mine), "r&": (with_wrong & self.s, with_wrong & mine),
+            "r-": (with_wrong - self.s, with_wrong - mine), "r^": (other ^ self.s, other ^ mine),
+            "list|": (self.s | list(other), mine | other),
+        }
+        for name, (got, expected) in results.items():
+            assert type(got) is set, name
+            assert got == expected, name
+
+    @rule(data=st.data())
+    def comparisons(self, data: st.DataObject) -> None:
+        mine = set(self.model)
+        for other in (self.others(data), set(mine), mine | {data.draw(self.elements)},
+                      set(list(mine)[:-1]), frozenset(mine) | {data.draw(self.foreign)}):
+            assert (self.s == other) == (mine == other)
+            assert (other == self.s) == (mine == other)
+            assert (self.s != other) == (mine != other)
+            assert (self.s <= other) == (mine <= other)
+            assert (self.s < other) == (mine < other)
+            assert (self.s >= other) == (mine >= other)
+            assert (self.s > other) == (mine > other)
+            assert (other <= self.s) == (other <= mine)
+            assert (other >= self.s) == (other >= mine)
+            assert self.s.isdisjoint(other) == mine.isdisjoint(other)
+            assert self.s.isdisjoint(iter(other)) == mine.isdisjoint(other)
+        assert self.s == self.s
+        assert self.s != list(self.model)  # a set never equals a list
+        assert (self.s == list(self.model)) is False
+
+    # -- writing ---------------------------------------------------------------------
+
+    @rule(data=st.data())
+    def add(self, data: st.DataObject) -> None:
+        element = data.draw(self.elements)
+        self.s.add(element)
+        self.model[element] = None
+
+    @rule(data=st.data())
+    def discard(self, data: st.DataObject) -> None:
+        element = data.draw(self.elements)
+        self.s.discard(element)
+        self.model.pop(element, None)
+        self.s.discard(data.draw(self.wrong))  # absent, whatever Python finds equal
+
+    @rule(data=st.data())
+    def remove(self, data: st.DataObject) -> None:
+        element = data.draw(self.elements)
+        if element in self.model:
+            self.s.remove(element)
+            del self.model[element]
+        else:
+            with pytest.raises(KeyError):
+                self.s.remove(element)
+        with pytest.raises(KeyError):
+            self.s.remove(data.draw(self.wrong))
+
+    @rule()
+    def pop(self) -> None:
+        if not self.model:
+            with pytest.raises(KeyError):
+                self.s.pop()
+            return
+        first = self.ordered()[0]
+        assert self.s.pop() == first
+        del self.model[first]
+
+    @rule(data=st.data())
+    def update(self, data: st.DataObject) -> None:
+        groups = data.draw(st.lists(st.lists(self.elements, max_size=4), max_size=3))
+        self.s.update(*groups)
+        for group in groups:
+            self.model.update(dict.fromkeys(group))
+
+    @rule(data=st.data(), how=st.sampled_from(["|=", "&=", "-=", "^="]),
+          as_list=st.booleans())
+    def in_place(self, data: st.DataObject, how: str, as_list: bool) -> None:
+        other = self.others(data)
+        given: Any = sorted(other) if as_list and how != "^=" else other
+        store = self.store
+        mine = set(self.model)
+        if how == "|=":
+            store.s |= given  # type: ignore[attr-defined]
+            self.model.update(dict.fromkeys(given))
+        elif how == "&=":
+            store.s &= given  # type: ignore[attr-defined]
+            self.model = {k: None for k in self.model if k in other}
+        elif how == "-=":
+            store.s -= given  # type: ignore[attr-defined]
+            self.model = {k: None for k in self.model if k not in other}
+        else:
+            store.s ^= given  # type: ignore[attr-defined]
+            self.model = {k: None for k in self.model if k not in other}
+            # Elements added by ^= arrive in the order the operand iterates them.
+            self.model.update(dict.fromkeys(k for k in given if k not in mine))
+        assert set(self.s) == set(self.model)
+
+    @rule(how=st.sampled_from(["-=", "^=", "&=", "|="]))
+    def in_place_with_itself(self, how: str) -> None:
+        store = self.store
+        if how == "-=":
+            store.s -= store.s  # type: ignore[attr-defined]
+        elif how == "^=":
+            store.s ^= store.s  # type: ignore[attr-defined]
+        elif how == "&=":
+            store.s &= store.s  # type: ignore[attr-defined]
+        else:
+            store.s |= store.s  # type: ignore[attr-defined]
+        if how in ("-=", "^="):
+            self.model.clear()
+
+    @rule()
+    def clear(self) -> None:
+        self.s.clear()
+        self.model.clear()
+
+    # -- refused writes change nothing -----------------------------------------------
+
+    @rule(data=st.data(), how=st.sampled_from(["add", "update", "|=", "^="]))
+    def invalid_element_changes_nothing(self, data: st.DataObject, how: str) -> None:
+        bad = data.draw(self.wrong if how in ("add", "update") else self.foreign)
+        good = data.draw(st.lists(self.elements, max_size=3))
+        store = self.store
+
+        def write() -> None:
+            if how == "add":
+                self.s.add(bad)
+            elif how == "update":
+                self.s.update(good, [bad])
+            elif how == "|=":
+                store.s |= {*good, bad}  # type: ignore[attr-defined]
+            else:
+                store.s ^= {*good, bad}  # type: ignore[attr-defined]
+
+        with pytest.raises(ValidationError) as caught:
+            write()
+        assert caught.value.collection == "s"
+        assert caught.value.key == bad
+
+    # -- transactions ----------------------------------------------------------------
+
+    @precondition(lambda self: len(self.levels) < 3)
+    @rule()
+    def begin(self) -> None:
+        manager = self.store.transaction()
+        manager.__enter__()
+        self.levels.append((manager, dict(self.model)))
+
+    @precondition(lambda self: bool(self.levels))
+    @rule()
+    def commit(self) -> None:
+        self.levels.pop()[0].__exit__(None, None, None)
+
+    @precondition(lambda self: bool(self.levels))
+    @rule()
+    def rollback(self) -> None:
+        manager, snapshot = self.levels.pop()
+        assert not manager.__exit__(RollbackError, RollbackError(), None)
+        self.model = snapshot
+
+
+class OrderedSetMachine(SetMachine):
+    """`OrderedSet`: re-adding keeps the place, remove and re-add moves to the end."""
+
+    store_class = TextSet
+    key_ordered = False
+    elements = st.text(alphabet="ab\u00e9\U0001f600", max_size=2)
+    foreign = wrong = st.sampled_from([1, None, b"a", ("a",)])
+
+
+class FileOrderedSetMachine(OrderedSetMachine):
+    """The insertion-ordered machine on a file, closed and reopened between steps."""
+
+    on_file = True
+
+    @precondition(lambda self: not self.levels)
+    @rule()
+    def reopen(self) -> None:
+        self.store.close()
+        self.store = self._open()
+
+
+TestSet = SetMachine.TestCase
+TestSet.settings = settings(stateful_step_count=30)
+TestOrderedSet = OrderedSetMachine.TestCase
+TestOrderedSet.settings = settings(stateful_step_count=30)
+TestOrderedSetOnFile = FileOrderedSetMachine.TestCase
+TestOrderedSetOnFile.settings = settings(stateful_step_count=25, max_examples=20)
+
+
+# -- example tests ------------------------------------------------------------------------
+
+
+class Tags(Store):
+    tags: Set[str]
+    seen: OrderedSet[tuple[str, int]]
+    numbers: Set[int]
+
+
+@pytest.fixture
+def tags(location: str | None) -> Any:
+    with Tags(location) as opened:
+        yield opened
+
+
+def test_sets_are_mutable_sets(tags: Any) -> None:
+    assert isinstance(tags.tags, collections.abc.MutableSet)
+    assert isinstance(tags.seen, collections.abc.MutableSet)
+
+
+def test_tuple_elements_keep_insertion_order(tags: Any) -> None:
+    tags.seen.update([("b", 1), ("a", 2)])
+    tags.seen.add(("b", 1))
+    assert list(tags.seen) == [("b", 1), ("a", 2)]
+    tags.seen.remove(("b", 1))
+    tags.seen.add(("b", 1))
+    assert list(tags.seen) == [("a", 2), ("b", 1)]
+    assert tags.seen.pop() == ("a", 2)
+
+
+def test_elements_are_strict_keys(tags: Any) -> None:
+    tags.numbers.add(1)
+    assert "1" not in tags.numbers
+    assert 1.0 not in tags.numbers
+    tags.numbers.discard("1")
+    with pytest.raises(KeyError):
+        tags.numbers.remove("1")
+    with pytest.raises(ValidationError) as caught:
+        tags.numbers.add("2")
+    assert caught.value.key == "2"
+    assert caught.value.__cause__ is not None
+    assert list(tags.numbers) == [1]
+
+
+def test_pop_on_empty_raises_key_error(tags: Any) -> None:
+    with pytest.raises(KeyError):
+        tags.tags.pop()
+
+
+def test_update_takes_many_iterables_in_one_transaction(tags: Any) -> None:
+    tags.tags.update(["b"], ("a",), iter(["c"]), {"d": 1})
+    assert list(tags.tags) == ["a", "b", "c", "d"]
+    with pytest.raises(ValidationError):
+        tags.tags.update(["x"], ["y", 5])
+    assert list(tags.tags) == ["a", "b", "c", "d"]
+
+
+def test_operators_against_many_elements(tags: Any) -> None:
+    """Lookups go a few hundred per query; results cross those chunks correctly."""
+    tags.numbers.update(range(0, 3000, 2))
+    other = set(range(1000, 2300))
+    mine = set(range(0, 3000, 2))
+    assert tags.numbers & other == mine & other
+    assert other - tags.numbers == other - mine
+    assert (tags.numbers >= set(range(0, 1200, 2))) is True
+    assert (tags.numbers >= set(range(0, 1201))) is False
+    assert tags.numbers.isdisjoint(range(1, 3000, 2))
+    assert list(tags.numbers) == sorted(mine)
+    assert list(reversed(tags.numbers)) == sorted(mine, reverse=True)
+
+
+def test_set_takes_key_codec_not_codec() -> None:
+    with pytest.raises(SchemaError, match="key_codec"):
+        class Bad(Store):
+            s: Set[str] = field(codec="json")
+
+
+def test_key_ordered_set_needs_an_order_preserving_codec() -> None:
+    with pytest.raises(SchemaError, match="order"):
+        class Bad(Store):
+            s: Set[str] = field(key_codec="json")
+
+    class Fine(Store):
+        s: OrderedSet[str] = field(key_codec="json")
+
+    with Fine(None) as fine:
+        fine.s.update(["b", "a"])
+        assert list(fine.s) == ["b", "a"]
+
+
+def test_sets_take_no_lifespan_or_maxlen() -> None:
+    with pytest.raises(SchemaError, match="lifespan"):
+        class Bad(Store):
+            s: Set[str] = field(lifespan=5)
+    with pytest.raises(SchemaError, match="maxlen"):
+        class Worse(Store):
+            s: OrderedSet[str] = field(maxlen=5)
+
+
+def test_sets_have_no_expiry_methods(tags: Any) -> None:
+    for name in ("touch", "expires_at", "purge"):
+        assert not hasattr(tags.tags, name)
+
+
+def test_contents_survive_reopen(db_path: Path) -> None:
+    with Tags(db_path) as store:
+        store.tags.update(["x", "y"])
+        store.seen.add(("z", 1))
+    with Tags(db_path) as store:
+        assert store.tags == {"x", "y"}
+        assert list(store.seen) == [("z", 1)]
+
+
+def test_corrupt_element_raises_after_the_good_ones(db_path: Path) -> None:
+    with Tags(db_path) as store:
+        store.seen.update([("a", 1), ("b", 2), ("c", 3)])
+    raw = sqlite3.connect(db_path)
+    with raw:
+        raw.execute("UPDATE seen SET key = x'ff00ff' WHERE seq = (SELECT max(seq) FROM seen)")
+    raw.close()
+    with Tags(db_path) as store:
+        seen = []
+        with pytest.raises(CorruptValueError) as caught:
+            seen.extend(store.seen)
+        assert caught.value.collection == "seen"
+        assert seen == [("a", 1), ("b", 2)]
+        assert ("a", 1) in store.seen
+        assert len(store.seen) == 3
