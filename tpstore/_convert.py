@@ -107,6 +107,8 @@ class Column:
             # because pydantic writes an inf or NaN input as `Infinity`/`NaN`, which
             # orjson rejects (test_unfaithful_value_is_refused[users-...]).
             errors = json.loads(exc.json(include_url=False))
+            for error in errors:  # pydantic's locations are tuples; JSON made them lists
+                error["loc"] = tuple(error.get("loc", ()))
             raise self._refused(key, _describe(errors), errors) from exc
         except (ValueError, TypeError, OverflowError) as exc:
             raise self._refused(key, _first_line(exc), None) from exc
