@@ -13,7 +13,18 @@ from typing import assert_type
 
 from pydantic import BaseModel
 
-from tpstore import Mapping, OrderedMapping, Store, Value, field
+from tpstore import (
+    Deque,
+    ExpiringSet,
+    Mapping,
+    OrderedMapping,
+    OrderedSet,
+    Sequence,
+    Set,
+    Store,
+    Value,
+    field,
+)
 
 
 class User(BaseModel):
@@ -87,3 +98,38 @@ def check_store() -> None:
         assert_type(app, App)
         assert_type(app.transaction(), AbstractContextManager[None])
     assert_type(App("app.db", timeout=1.0), App)
+
+
+class Collections(Store):
+    tags: Set[str]
+    seen: OrderedSet[tuple[str, int]]
+    fresh: ExpiringSet[str] = field(lifespan=60)
+    log: Sequence[str]
+    jobs: Deque[User]
+
+
+def check_sets(store: Collections) -> None:
+    assert_type("a" in store.tags, bool)
+    assert_type(store.tags.pop(), str)
+    assert_type(store.seen.pop(), tuple[str, int])
+    assert_type(store.tags & {"a"}, set[str])
+    assert_type(store.tags.isdisjoint(["a"]), bool)
+    for tag in reversed(store.tags):
+        assert_type(tag, str)
+    store.fresh.add("a", lifespan=5)
+    assert_type(store.fresh.expires_at("a"), float | None)
+
+
+def check_sequences(store: Collections) -> None:
+    assert_type(store.log[0], str)
+    assert_type(store.log[1:3], list[str])
+    assert_type(store.log.pop(), str)
+    assert_type(store.log.index("a"), int)
+    for line in reversed(store.log):
+        assert_type(line, str)
+    store.log[0:1] = ["b", "c"]
+    assert_type(store.jobs.popleft(), User)
+    assert_type(store.jobs.peek(), User)
+    assert_type(store.jobs.maxlen, int | None)
+    for job in store.jobs:
+        assert_type(job, User)
