@@ -97,7 +97,15 @@ class _Positioned(Collection, Generic[T]):
         if low is None:
             row = self._engine.fetchone(self._sql.bounds)
             low = pos if row[0] is None else min(row[0], pos)
-        self._value.decode(raw, pos - low)  # type: ignore[union-attr]
+        self._corrupt_at(raw, pos - low)
+
+    def _corrupt_at(self, raw: Raw, index: int) -> NoReturn:
+        """Raise the `CorruptValueError` of the item at `index`."""
+        try:
+            self._value.decode(raw, index)  # type: ignore[union-attr]
+        except CorruptValueError as exc:
+            exc.__suppress_context__ = True  # the first attempt, without the index, is noise
+            raise
         raise AssertionError("unreachable: the value decoded the second time")  # pragma: no cover
 
     # -- writing ---------------------------------------------------------------------------
@@ -234,8 +242,7 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
         try:
             return self._value.decode(row[0])  # type: ignore[union-attr, no-any-return]
         except CorruptValueError:
-            index_of = i if i >= 0 else i + self._count()
-            return self._value.decode(row[0], index_of)  # type: ignore[union-attr, no-any-return]
+            self._corrupt_at(row[0], i if i >= 0 else i + self._count())
 
     def _get_slice(self, index: slice) -> list[T]:
         with self._engine.transaction(readonly=True):  # bounds and rows from one snapshot
