@@ -78,15 +78,15 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
         # Used by the operators of `collections.abc.Set`: their results are plain sets.
         return set(it)
 
-    def _present(self, values: Iterable[Any]) -> list[Any]:
-        """The given values that are elements, found a few hundred per query."""
+    def _found(self, values: Iterable[Any]) -> dict[Any, Any]:
+        """`{encoded: value}` of the given values that are elements, a few hundred per query."""
         wanted = self._lookup_many(values)
-        return [wanted[row[0]] for row in self._fetch_many(list(wanted))]
+        return {row[0]: wanted[row[0]] for row in self._fetch_many(list(wanted))}
 
     def __and__(self, other: Iterable[Any]) -> set[T]:
         if not isinstance(other, Iterable):
             return NotImplemented
-        return set(self._present(other))
+        return set(self._found(other).values())
 
     __rand__ = __and__
 
@@ -94,7 +94,7 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
         if not isinstance(other, Iterable):
             return NotImplemented
         others = set(other)
-        return others.difference(self._present(others))
+        return others.difference(self._found(others).values())
 
     def __xor__(self, other: Iterable[Any]) -> set[Any]:
         if not isinstance(other, Iterable):
@@ -105,7 +105,7 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
 
     def isdisjoint(self, other: Iterable[Any]) -> bool:
         """Whether the set has no element in common with `other`."""
-        return not self._present(other)
+        return not self._found(other)
 
     def __ge__(self, other: collections.abc.Set[Any]) -> bool:
         if not isinstance(other, collections.abc.Set):
@@ -154,12 +154,12 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
             return self
         others = it if isinstance(it, collections.abc.Set) else set(it)
         with self._engine.atomic():
-            present = self._present(others)
-            found = set(present)
-            added = [value for value in others if value not in found]
+            found = self._found(others)
+            present = set(found.values())
             lifespan = self._spec.lifespan
-            rows = [self._row_params(value, None, lifespan) for value in added]
-            self._delete_raws(list(self._lookup_many(present)))
+            rows = [self._row_params(value, None, lifespan)
+                    for value in others if value not in present]
+            self._delete_raws(list(found))
             self._write_rows(rows)
         return self
 
