@@ -120,7 +120,8 @@ class _Positioned(Collection, Generic[T]):
         try:
             return column.encode(value)  # type: ignore[union-attr]
         except ValidationError:
-            return column.encode(value, index())  # type: ignore[union-attr]
+            pass  # refused: encode again, outside this handler, to name the index
+        return column.encode(value, index())  # type: ignore[union-attr]
 
     def _encode_all(self, values: Iterable[Any]) -> list[Raw]:
         """Validate every value of a bulk write (no single index is at fault)."""
