@@ -130,9 +130,13 @@ def _good(field: str) -> Any:
 
 
 def _plain_errors(error: pydantic.ValidationError) -> list[dict[str, Any]]:
+    """pydantic's error list as plain, picklable data, locations kept as tuples."""
     import json
 
-    return json.loads(error.json(include_url=False))  # type: ignore[no-any-return]
+    errors: list[dict[str, Any]] = json.loads(error.json(include_url=False))
+    for entry in errors:
+        entry["loc"] = tuple(entry["loc"])
+    return errors
 
 
 def test_refused_value_inside_a_transaction_writes_nothing(file_app: App, db_path: Path) -> None:
