@@ -332,7 +332,7 @@ def test_multiprocessing_pools_share_a_store(tmp_path: Path, method: str) -> Non
 
 def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path: Path) -> None:
     """The new file appears complete: no process ever finds it empty and refuses it."""
-    for attempt in range(5):
+    for attempt in range(10):
         path = tmp_path / f"new{attempt}.db"
         context = multiprocessing.get_context("fork")
         barrier = context.Barrier(4)

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
 import sys
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -198,30 +200,50 @@ class Engine:
             return
         journal = "WAL" if self.wal else "DELETE"
         for schema, file in zip(self.schemas, (self.path, *self.attach.values()), strict=True):
-            if file is None:  # the in-memory main database has a journal of its own
-                continue
+            if file is not None:  # (the in-memory main database has a journal of its own)
+                self._switch_journal(raw, schema, file, journal)
+
+    def _switch_journal(self, raw: sqlite3.Connection, schema: str, file: str,
+                        journal: str) -> None:
+        # Switching needs the file's exclusive lock for a moment. SQLite gives up at
+        # once, without waiting, when several connections ask for it together (say,
+        # processes opening a new store at the same time: test_processes.py::
+        # test_processes_creating_one_new_store_at_once_all_succeed), so retry until
+        # `timeout`; each retry first looks whether another connection switched it.
+        deadline = time.monotonic() + self.timeout
+        while True:
             current = raw.execute(f"PRAGMA {_quote(schema)}.journal_mode").fetchone()
-            if current and str(current[0]).upper() == journal:
-                continue
+            now = str(current[0]).upper() if current else "?"
+            if now == journal:
+                return
             try:
                 row = raw.execute(f"PRAGMA {_quote(schema)}.journal_mode = {journal}").fetchone()
+                break
             except sqlite3.Error as exc:
                 if _primary(exc) not in ("SQLITE_BUSY", "SQLITE_LOCKED"):
                     raise
-                # Leaving WAL needs the file to itself: another connection has it open.
+                if time.monotonic() < deadline:
+                    time.sleep(random.uniform(0.002, 0.02))
+                    continue
+                if now == "WAL":  # leaving WAL needs the file to itself
+                    raise BusyError(
+                        f"cannot switch {file} to the {journal} journal: another connection "
+                        "has it open in WAL mode. Stores that use a file at the same time "
+                        "must agree on its journal: with attached files tpstore uses the "
+                        "rollback journal (DELETE), without them WAL; pass the same wal= to "
+                        "all of them"
+                    ) from exc
                 raise BusyError(
-                    f"cannot switch {file} to the {journal} journal: another connection "
-                    f"has it open in {str(current[0]).upper() if current else '?'} mode. "
-                    "Stores that use a file at the same time must agree on its journal: "
-                    "with attached files tpstore uses the rollback journal (DELETE), "
-                    "without them WAL; pass the same wal= to all of them"
+                    f"cannot switch {file} to the {journal} journal: other connections kept "
+                    f"it locked for more than {self.timeout} s; retry, or open the store "
+                    "with a longer timeout"
                 ) from exc
-            if not row or str(row[0]).upper() != journal:
-                warnings.warn(
-                    f"SQLite kept {file} in the {row[0] if row else '?'} journal instead of "
-                    f"{journal}; the filesystem may not support it",
-                    TpStoreWarning, stacklevel=2,
-                )
+        if not row or str(row[0]).upper() != journal:
+            warnings.warn(
+                f"SQLite kept {file} in the {row[0] if row else '?'} journal instead of "
+                f"{journal}; the filesystem may not support it",
+                TpStoreWarning, stacklevel=2,
+            )
 
     def settle_journal(self) -> None:
         """Switch every file to the store's journal mode (after the catalog check)."""
