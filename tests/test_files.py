@@ -195,7 +195,10 @@ def test_field_naming_a_database_not_attached_is_a_schema_error(tmp_path: Path) 
         Both(path)
     with pytest.raises(SchemaError, match="archive"):
         Both(path, attach={"other": tmp_path / "other.db"})
+    with pytest.raises(SchemaError, match="archive"):
+        Both(tmp_path / "new.db")
     assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["main.db"]  # nothing created
 
 
 def test_a_file_given_twice_is_refused(tmp_path: Path) -> None:
@@ -602,12 +605,16 @@ def test_read_only_modes_on_a_missing_file_raise_file_not_found(tmp_path: Path,
 
 def test_new_files_are_complete_databases_even_when_the_open_fails(tmp_path: Path) -> None:
     """A new file is never left empty: a failed open leaves a valid, reopenable file."""
-    main, other = tmp_path / "main.db", tmp_path / "other.db"
-    with pytest.raises(SchemaError):
-        Both(main, attach={"other": other})
-    for path in (main, other):
-        assert path.read_bytes()[:16] == _files.SQLITE_HEADER
-    Both(main, attach={"archive": other}).close()
+
+    class Text(Store):
+        m: Mapping[str, str]
+
+    main, archive = tmp_path / "main.db", tmp_path / "archive.db"
+    Text(archive).close()  # holds `m` with other codecs than Both.am declares
+    with pytest.raises(SchemaError, match=r"Both\.am"):
+        Both(main, attach={"archive": archive})
+    assert main.read_bytes()[:16] == _files.SQLITE_HEADER
+    Both(main, attach={"archive": tmp_path / "other.db"}).close()
 
     class Nothing(Store):
         pass

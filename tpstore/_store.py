@@ -122,6 +122,15 @@ class Store(metaclass=StoreMeta):
                 raise SchemaError(f"{schema!r} cannot name an attached database")
         file = None if path is None or path == ":memory:" else os.fspath(path)
         files = {name: os.fspath(p) for name, p in (attach or {}).items()}
+        for spec in self.__tpstore_fields__.values():
+            if spec.database != "main" and spec.database not in files:
+                # Found before any file is opened or created (the catalog check repeats it).
+                attached = ", ".join(repr(name) for name in ("main", *files))
+                raise SchemaError(
+                    f"{type(self).__qualname__}.{spec.name} lives in database "
+                    f"{spec.database!r}, which is not attached (attached: {attached}); "
+                    f"pass attach={{{spec.database!r}: path}}"
+                )
         if clock is not None and not callable(clock):
             raise TypeError("clock must be a zero-argument callable returning POSIX seconds")
         self._clock: Callable[[], float] = clock or time.time
