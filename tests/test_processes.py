@@ -267,9 +267,9 @@ def test_fork_while_another_thread_is_inside_a_transaction(tmp_path: Path) -> No
     assert entered.wait(10)
 
     def child() -> None:  # pragma: no cover - runs in the child
-        with pytest.raises(TpStoreError, match="forked while a thread"):
+        with pytest.raises(TpStoreError, match="forked while its parent was using"):
             store.hits["child"] = 1
-        with pytest.raises(TpStoreError, match="forked while a thread"):
+        with pytest.raises(TpStoreError, match="forked while its parent was using"):
             Counter(path)
         with Counter(other) as fresh:
             fresh.hits["child"] = 1

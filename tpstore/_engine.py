@@ -299,10 +299,10 @@ class Engine:
             for conn in copies:
                 _keep_forever(conn.raw)
             self._unusable = (
-                "this process was forked while a thread of its parent was using "
-                f"{self.path} (inside SQLite or a transaction), so SQLite's lock state for "
-                "the file is unreliable here; fork while the stores are idle, or use the "
-                "'spawn' start method of multiprocessing"
+                f"this process was forked while its parent was using {self.path} (a "
+                "transaction was open, or a thread was inside SQLite), so SQLite's lock "
+                "state for the file is unreliable here; fork while the stores are idle, or "
+                "use the 'spawn' start method of multiprocessing"
             )
             for file in (self.path, *self.attach.values()):
                 _tainted[os.path.realpath(str(file))] = self._unusable
@@ -455,7 +455,8 @@ class Engine:
             try:
                 yield
             except BaseException:
-                _check_same_process(pid)
+                if os.getpid() != pid:  # a forked child: the transaction is the parent's
+                    raise
                 conn.depth -= 1
                 conn.readonly.pop()
                 self._rollback(conn, level)
