@@ -21,10 +21,13 @@ import tpstore
 from tpstore import (
     BusyError,
     ClosedError,
+    Deque,
     ExpiringMapping,
     Mapping,
     ReadOnlyError,
     SchemaError,
+    Sequence,
+    Set,
     Store,
     TpStoreError,
     TpStoreWarning,
@@ -66,6 +69,9 @@ class Models(Store):
     items: Mapping[str, Item]
     tuples: Mapping[tuple[str, int], str]
     note: Value[str] = field(default="")
+    tags: Set[str]
+    log: Sequence[str]
+    queue: Deque[str]
 
 
 def fds_on(path: Path) -> int:
@@ -502,6 +508,11 @@ def test_lone_surrogates_in_keys_and_values_are_validation_errors(
             lambda: store.tuples.__setitem__(("k", 1), bad),
             lambda: store.note.set(bad),
             lambda: store.items.update({bad: Item(name="x")}),
+            lambda: store.tags.add(bad),
+            lambda: store.tags.update(["fine", bad]),
+            lambda: store.log.append(bad),
+            lambda: store.log.extend(["fine", bad]),
+            lambda: store.queue.appendleft(bad),
         ):
             with pytest.raises(ValidationError) as caught:
                 write()
@@ -515,6 +526,10 @@ def test_lone_surrogates_in_keys_and_values_are_validation_errors(
         assert len(store.items) == 0
         assert len(store.tuples) == 0
         assert not store.note.is_set
+        assert bad not in store.tags
+        assert (len(store.tags), len(store.log), len(store.queue)) == (0, 0, 0)
+        with pytest.raises(KeyError):
+            store.tags.remove(bad)
 
 
 def test_a_path_that_is_not_utf8_opens_the_right_file(tmp_path: Path) -> None:
