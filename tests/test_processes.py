@@ -9,7 +9,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import resource
 import signal
 import sqlite3
 import threading
@@ -460,6 +459,8 @@ def test_backup_while_another_process_writes_is_consistent(tmp_path: Path,
 
 
 def _fill(path: str, wal: bool, limit: int, report: Connection) -> None:  # pragma: no cover
+    import resource  # POSIX only, like fork
+
     # The kernel sends SIGXFSZ to a process writing past RLIMIT_FSIZE; ignored, the write
     # fails with EFBIG instead, as on a full disk.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
