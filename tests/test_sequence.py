@@ -134,6 +134,7 @@ class SequenceMachine(RuleBasedStateMachine):
             self.store.s += given
         self.model.extend(given)
 
+    @precondition(lambda self: len(self.model) <= 16)  # doubling must not run away
     @rule()
     def extend_with_itself(self) -> None:
         self.s.extend(self.s)
