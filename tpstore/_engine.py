@@ -427,7 +427,7 @@ class Engine:
     def transaction(self, *, readonly: bool = False) -> Iterator[None]:
         """Open a transaction, or a SAVEPOINT when one is already open on this thread."""
         conn = self._conn()
-        pid = os.getpid()
+        pid = self._pid  # this process's id: `_conn()` has just checked it
         with self._turn_taken():
             outer_readonly = bool(conn.readonly) and conn.readonly[-1]
             if not readonly:
