@@ -7,7 +7,6 @@ Profiles: `dev` (default, quick) and `ci` (more examples); choose one with
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +34,6 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Iterator[Path]:
+def db_path(tmp_path: Path) -> Path:
     """A path for a store file that does not exist yet."""
-    yield tmp_path / "store.db"
+    return tmp_path / "store.db"
