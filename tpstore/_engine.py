@@ -252,6 +252,15 @@ class Engine:
 
     def _conn(self) -> _Connection:
         """The connection of the calling thread (the shared one for in-memory stores)."""
+        # The path every statement takes: one thread-local lookup and three checks.
+        conn: _Connection | None = getattr(self._local, "conn", None)
+        if (conn is not None and not self._closed and self._unusable is None
+                and os.getpid() == self._pid):
+            return conn
+        return self._connect()
+
+    def _connect(self) -> _Connection:
+        """`_conn()` when the calling thread has no usable connection yet."""
         if self._closed:
             raise ClosedError("the store is closed; open it again to use it")
         if os.getpid() != self._pid:
@@ -262,6 +271,7 @@ class Engine:
             if self._shared is None:
                 self._shared = self._open()
                 self._all.append(self._shared)
+            self._local.conn = self._shared
             return self._shared
         conn: _Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -314,10 +324,6 @@ class Engine:
             self._guard = _Turn(self._turn, self.timeout)
         self._pid = os.getpid()
 
-    def _turn_taken(self) -> _Turn | _NoTurn:
-        """The in-memory store's turn (a no-op for file stores), for a `with` block."""
-        return self._guard
-
     def close(self) -> None:
         """Close every connection; idempotent."""
         if self._closed:
@@ -344,7 +350,7 @@ class Engine:
     def fetchone(self, sql: str, params: Params = ()) -> Any:
         """Run a query and return its first row, or `None`."""
         conn = self._conn()
-        with self._turn_taken():
+        with self._guard:
             try:
                 return conn.raw.execute(sql, params).fetchone()
             except sqlite3.Error as exc:
@@ -355,7 +361,7 @@ class Engine:
     def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         """Run a query (or a statement with RETURNING) and return all its rows."""
         conn = self._conn()
-        with self._turn_taken():
+        with self._guard:
             try:
                 return conn.raw.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
@@ -366,7 +372,7 @@ class Engine:
     def write(self, sql: str, params: Params = ()) -> int:
         """Run one writing statement (atomic by itself) and return the rows changed."""
         conn = self._conn()
-        with self._turn_taken():
+        with self._guard:
             self._check_writable(conn)
             try:
                 return conn.raw.execute(sql, params).rowcount
@@ -378,7 +384,7 @@ class Engine:
     def write_returning(self, sql: str, params: Params = ()) -> list[Any]:
         """Run one writing statement with RETURNING and return its rows."""
         conn = self._conn()
-        with self._turn_taken():
+        with self._guard:
             self._check_writable(conn)
             try:
                 return conn.raw.execute(sql, params).fetchall()
@@ -390,7 +396,7 @@ class Engine:
     def write_many(self, sql: str, rows: Iterator[Params] | Sequence[Params]) -> int:
         """Run one writing statement for many parameter rows; call inside `atomic()`."""
         conn = self._conn()
-        with self._turn_taken():
+        with self._guard:
             self._check_writable(conn)
             try:
                 return conn.raw.executemany(sql, rows).rowcount
@@ -428,7 +434,7 @@ class Engine:
         """Open a transaction, or a SAVEPOINT when one is already open on this thread."""
         conn = self._conn()
         pid = self._pid  # this process's id: `_conn()` has just checked it
-        with self._turn_taken():
+        with self._guard:
             outer_readonly = bool(conn.readonly) and conn.readonly[-1]
             if not readonly:
                 if self.mode != "rw":
@@ -508,7 +514,7 @@ class Engine:
         conn = self._conn()
         if conn.depth:
             raise TpStoreError("this operation cannot run inside a transaction")
-        with self._turn_taken():
+        with self._guard:
             try:
                 return fn(conn.raw)
             except sqlite3.Error as exc:
