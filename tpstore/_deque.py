@@ -87,6 +87,7 @@ class Deque(_Positioned[T], collections.abc.Collection[T]):
         """
         raws = self._encode_all(values)
         if not raws:
+            self._engine.check_writable()
             return
         maxlen = self._spec.maxlen
         with self._engine.atomic():
@@ -102,6 +103,7 @@ class Deque(_Positioned[T], collections.abc.Collection[T]):
         order is reversed), in one transaction; past `maxlen`, drop from the right."""
         raws = self._encode_all(values)
         if not raws:
+            self._engine.check_writable()
             return
         maxlen = self._spec.maxlen
         if maxlen is not None:

@@ -419,8 +419,20 @@ class Engine:
             )
 
     def check_writable(self) -> None:
-        """Raise `ReadOnlyError` if the calling thread may not write now."""
+        """Raise `ReadOnlyError` if the calling thread may not write now.
+
+        Also `ClosedError` after `close()`, as for every statement; operations that
+        end up writing nothing (an empty `update`) call it, so they refuse all the same.
+        """
         self._check_writable(self._conn())
+
+    def check_open(self) -> None:
+        """Raise `ClosedError` after `close()` (or the error of an unusable forked store).
+
+        For operations that answer without a statement (a wrong-typed key, an empty
+        lookup) and for iterators resuming over rows they fetched earlier.
+        """
+        self._conn()
 
     # -- transactions -------------------------------------------------------------------
 
@@ -470,6 +482,8 @@ class Engine:
             _check_same_process(pid)
             conn.depth -= 1
             conn.readonly.pop()
+            if self._closed:  # closed inside the block: nothing can commit any more
+                self.check_open()
             if level == 0:
                 try:
                     self._run(conn, "COMMIT")

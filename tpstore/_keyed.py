@@ -95,6 +95,7 @@ class _Keyed(Collection, Generic[K]):
     def __contains__(self, key: object) -> bool:
         raw = self._key.lookup(key)  # type: ignore[union-attr]
         if raw is INVALID:
+            self._engine.check_open()
             return False
         return self._engine.fetchone(self._sql.contains, (raw, *self._live())) is not None
 
@@ -128,13 +129,16 @@ class _Keyed(Collection, Generic[K]):
         first = self._sql.scan(keys_only=keys_only, bounds=tuple(bounds), descending=descending)
         following = self._sql.scan(keys_only=keys_only, bounds=(*bounds, resume),
                                    descending=descending)
-        rows = self._engine.fetchall(first, (*values, *self._live(), PAGE))
+        engine = self._engine
+        rows = engine.fetchall(first, (*values, *self._live(), PAGE))
         while True:
-            yield from rows
+            for row in rows:
+                if engine.closed:  # rows fetched before close() are not handed out after it
+                    engine.check_open()
+                yield row
             if len(rows) < PAGE:
                 return
-            rows = self._engine.fetchall(following,
-                                         (*values, rows[-1][0], *self._live(), PAGE))
+            rows = engine.fetchall(following, (*values, rows[-1][0], *self._live(), PAGE))
 
     def _lookup_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         """`{encoded key: key}` of the keys given, without those of the wrong type."""
@@ -149,6 +153,8 @@ class _Keyed(Collection, Generic[K]):
     def _fetch_many(self, raws: list[Any]) -> list[Any]:
         """The live rows (key[, value]) of these encoded keys, one query per 500 keys."""
         found: list[Any] = []
+        if not raws:
+            self._engine.check_open()
         live = self._live()
         for start in range(0, len(raws), LOOKUP_CHUNK):
             chunk = raws[start:start + LOOKUP_CHUNK]
@@ -197,9 +203,10 @@ class _Expiring:
         """
         seconds = self._spec.lifespan if lifespan is None else _lifespan(lifespan)
         raw = self._key.lookup(key)
-        if raw is INVALID or not self._engine.write(
-            self._sql.touch, (*self._expiry(seconds), raw, *self._live())
-        ):
+        if raw is INVALID:
+            self._engine.check_writable()
+            raise KeyError(key)
+        if not self._engine.write(self._sql.touch, (*self._expiry(seconds), raw, *self._live())):
             raise KeyError(key)
 
     def expires_at(self, key: Any) -> float | None:
@@ -209,8 +216,10 @@ class _Expiring:
             KeyError: `key` is absent or expired.
         """
         raw = self._key.lookup(key)
-        row = None if raw is INVALID else self._engine.fetchone(
-            self._sql.expires_at, (raw, *self._live()))
+        if raw is INVALID:
+            self._engine.check_open()
+            raise KeyError(key)
+        row = self._engine.fetchone(self._sql.expires_at, (raw, *self._live()))
         if row is None:
             raise KeyError(key)
         return row[0]  # type: ignore[no-any-return]

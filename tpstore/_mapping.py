@@ -49,6 +49,7 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
     def __getitem__(self, key: K) -> V:
         raw = self._key.lookup(key)  # type: ignore[union-attr]
         if raw is INVALID:
+            self._engine.check_open()
             raise KeyError(key)
         row = self._engine.fetchone(self._sql.get, (raw, *self._live()))
         if row is None:
@@ -60,7 +61,10 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
 
     def __delitem__(self, key: K) -> None:
         raw = self._key.lookup(key)  # type: ignore[union-attr]
-        if raw is INVALID or not self._engine.write(self._sql.delete, (raw, *self._live())):
+        if raw is INVALID:
+            self._engine.check_writable()
+            raise KeyError(key)
+        if not self._engine.write(self._sql.delete, (raw, *self._live())):
             raise KeyError(key)
 
     def keys(self) -> KeysView[K]:
@@ -87,6 +91,7 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
         """The value for `key`, or `default` when it is absent."""
         raw = self._key.lookup(key)  # type: ignore[union-attr]
         if raw is INVALID:
+            self._engine.check_open()
             return default
         row = self._engine.fetchone(self._sql.get, (raw, *self._live()))
         if row is None:
@@ -103,6 +108,8 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
                     value = self._value.decode(row[0], key)  # type: ignore[union-attr]
                     self._engine.write(self._sql.delete, (raw, *self._live()))
                     return value
+        else:
+            self._engine.check_writable()
         if default is MISSING:
             raise KeyError(key)
         return default
@@ -144,6 +151,7 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
             rows.append(self._row_params(key, value, lifespan))
         rows.extend(self._row_params(key, value, lifespan) for key, value in kwargs.items())
         if not rows:
+            self._engine.check_writable()
             return
         with self._engine.atomic():
             self._write_rows(rows)

@@ -70,12 +70,16 @@ class _Positioned(Collection, Generic[T]):
         first = self._sql.scan(bounds=bounds, stepped=bool(stepping), descending=descending)
         following = self._sql.scan(bounds=(*bounds, "<" if descending else ">"),
                                    stepped=bool(stepping), descending=descending)
-        rows = self._engine.fetchall(first, (*params, *stepping, PAGE))
+        engine = self._engine
+        rows = engine.fetchall(first, (*params, *stepping, PAGE))
         while True:
-            yield from rows
+            for row in rows:
+                if engine.closed:  # rows fetched before close() are not handed out after it
+                    engine.check_open()
+                yield row
             if len(rows) < PAGE:
                 return
-            rows = self._engine.fetchall(following, (*params, rows[-1][0], *stepping, PAGE))
+            rows = engine.fetchall(following, (*params, rows[-1][0], *stepping, PAGE))
 
     def _values(self, rows: Iterable[Any], low: int | None = None) -> Iterator[T]:
         decode = self._value.decode  # type: ignore[union-attr]
@@ -170,9 +174,11 @@ class _Positioned(Collection, Generic[T]):
         (with `key=None`) and nothing is written.
         """
         raws = self._encode_all(values)
-        if raws:
-            with self._engine.atomic():
-                self._append_raws(raws)
+        if not raws:
+            self._engine.check_writable()
+            return
+        with self._engine.atomic():
+            self._append_raws(raws)
 
     def clear(self) -> None:
         """Remove every item in one statement."""

@@ -35,13 +35,18 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
     def discard(self, value: T) -> None:
         """Remove `value` if present."""
         raw = self._key.lookup(value)  # type: ignore[union-attr]
-        if raw is not INVALID:
+        if raw is INVALID:
+            self._engine.check_writable()
+        else:
             self._engine.write(self._sql.delete, (raw, *self._live()))
 
     def remove(self, value: T) -> None:
         """Remove `value`; `KeyError` if it is absent."""
         raw = self._key.lookup(value)  # type: ignore[union-attr]
-        if raw is INVALID or not self._engine.write(self._sql.delete, (raw, *self._live())):
+        if raw is INVALID:
+            self._engine.check_writable()
+            raise KeyError(value)
+        if not self._engine.write(self._sql.delete, (raw, *self._live())):
             raise KeyError(value)
 
     def pop(self) -> T:
@@ -67,9 +72,11 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
         lifespan = self._spec.lifespan
         rows = [self._row_params(value, None, lifespan)
                 for iterable in iterables for value in iterable]
-        if rows:
-            with self._engine.atomic():
-                self._write_rows(rows)
+        if not rows:
+            self._engine.check_writable()
+            return
+        with self._engine.atomic():
+            self._write_rows(rows)
 
     # -- building plain sets --------------------------------------------------------------
 
