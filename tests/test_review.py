@@ -16,10 +16,12 @@ from tpstore import (
     Mapping,
     OrderedMapping,
     ReadOnlyError,
+    SchemaError,
     Sequence,
     Set,
     Store,
     Value,
+    field,
 )
 
 
@@ -137,3 +139,33 @@ def test_closing_inside_a_transaction_raises_closed_error_at_its_end(
     with pytest.raises(ClosedError), app.transaction():  # noqa: PT012
         app.m["a"] = 1
         app.close()
+
+
+def test_a_table_name_with_a_dot_is_refused_at_class_creation() -> None:
+    """It would collide with a namespaced table ("t1" + "x" is "t1.x")."""
+    with pytest.raises(SchemaError, match=r"Dotted\.m.*'\.'"):
+
+        class Dotted(Store):
+            m: Mapping[str, int] = field(table="t1.x")
+
+
+def test_table_names_that_differ_only_in_case_are_refused_at_class_creation() -> None:
+    """SQLite's table names ignore ASCII case: "Tab" and "tab" are one table."""
+    with pytest.raises(SchemaError, match=r"Cased\.b.*already used by field 'a'"):
+
+        class Cased(Store):
+            a: Mapping[str, int] = field(table="Tab")
+            b: Mapping[str, int] = field(table="tab")
+
+
+def test_namespaced_store_keeps_its_tables_apart_from_an_undotted_store(
+        tmp_path: Path) -> None:
+    """Namespace t1's table x and a plain store's table x live side by side."""
+
+    class Plain(Store):
+        x: Mapping[str, int]
+
+    path = tmp_path / "store.db"
+    with Plain(path, namespace="t1") as spaced, Plain(path) as plain:
+        spaced.x["a"] = 1
+        assert "a" not in plain.x

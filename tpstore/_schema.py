@@ -98,7 +98,9 @@ def read_fields(cls: type, reserved: set[str],
         fields[name] = _spec(where, name, origin, typing.get_args(declared), info)
     tables: dict[tuple[str, str], str] = {}
     for name, spec in fields.items():
-        other = tables.setdefault((spec.database, spec.table), name)
+        # SQLite's names ignore ASCII case: "Tab" and "tab" are one table.
+        table = spec.table.translate(_ASCII_LOWER)
+        other = tables.setdefault((spec.database.translate(_ASCII_LOWER), table), name)
         if other != name:
             raise SchemaError(
                 f"{cls.__qualname__}.{name}: table {spec.table!r} is already used by "
@@ -134,6 +136,11 @@ def _spec(where: str, name: str, kind: type[Collection], args: tuple[Any, ...],
     _check_options(where, kind, info)
     table = info.table if info.table is not None else name
     check_name(table, f"{where}: table")
+    if "." in table:
+        # Namespaced tables are named "{namespace}.{table}": a dotted table of a store
+        # without a namespace would be namespace "t1"'s table "x" (test_review.py).
+        raise SchemaError(f"{where}: table name {table!r} cannot contain '.' (it separates "
+                          "a namespace from its tables); choose another table name")
     check_name(info.database, f"{where}: database")
     try:
         key_column = None
@@ -198,6 +205,8 @@ def _seconds(where: str, lifespan: timedelta | float | None) -> float | None:
 
 
 _RESERVED_PREFIX = re.compile(r"^sqlite_", re.IGNORECASE)
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def check_name(name: Any, what: str) -> None:
