@@ -47,17 +47,13 @@ single-commit rows); rerun the script on your machine.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
-import sqlite3
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _common import FreshFiles, best, connect_wal, machine_line
 from pydantic import BaseModel
 
 import tpstore
@@ -91,9 +87,7 @@ class HandDeque:
     """A queue table written by hand with sqlite3 and pydantic."""
 
     def __init__(self, path: Path, synchronous: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute(f"PRAGMA synchronous = {synchronous}")
+        self.db = connect_wal(path, synchronous)
         self.db.execute("CREATE TABLE jobs (pos INTEGER PRIMARY KEY, value TEXT)")
 
     def append(self, job: dict[str, Any]) -> None:
@@ -176,9 +170,7 @@ class HandSet:
     """A set of keys written by hand with sqlite3."""
 
     def __init__(self, path: Path, synchronous: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute(f"PRAGMA synchronous = {synchronous}")
+        self.db = connect_wal(path, synchronous)
         self.db.execute("CREATE TABLE tags (key TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID")
 
     def add(self, tag: str) -> None:
@@ -226,17 +218,6 @@ class TpSet:
 # -- running --------------------------------------------------------------------------------
 
 
-def best(repeat: int, setup: Callable[[], Any], run: Callable[[Any], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        subject = setup()
-        start = time.perf_counter()
-        run(subject)
-        times.append(time.perf_counter() - start)
-        subject.close()
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--items", type=int, default=2000,
@@ -255,11 +236,10 @@ def main() -> None:
     tags = all_tags[:n]
     probes = [rng.choice(all_tags) if rng.random() < 0.5 else f"absent{i}"
               for i in range(many)]
-    folder = Path(tempfile.mkdtemp(prefix="tpstore-bench-"))
-    counter = iter(range(10**9))
+    files = FreshFiles()
 
     def fresh(make: Callable[[Path, str], Any]) -> Callable[[], Any]:
-        return lambda: make(folder / f"{next(counter)}.db", synchronous)
+        return lambda: make(files(), synchronous)
 
     def deque_figures(make: Callable[[Path, str], Any]) -> dict[str, float]:
         empty = fresh(make)
@@ -313,9 +293,7 @@ def main() -> None:
     print(f"tpstore Deque and Set vs hand-written sqlite3 (+ pydantic) and diskcache "
           f"{getattr(diskcache, '__version__', '(not installed)')}; N={n} single commits, "
           f"M={many} bulk, best of {repeat}, WAL, synchronous={synchronous}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-          f"tpstore {tpstore.__version__}")
+    print(machine_line())
     print(f"{'operation':<17}{'tpstore s':>11}{'hand s':>10}{'ratio':>8}"
           f"{'diskcache s':>13}{'ratio':>8}")
     for op, seconds in ours.items():

@@ -17,16 +17,12 @@ own durable commit; N random point reads; a full iteration of items; `len()`.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
-import sqlite3
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _common import FreshFiles, best, connect_wal, machine_line
 from pydantic import BaseModel
 
 import tpstore
@@ -55,9 +51,7 @@ class HandWritten:
     """The sqlite3 + pydantic code tpstore is measured against."""
 
     def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = FULL")
+        self.db = connect_wal(path, "FULL")
         self.db.execute(
             "CREATE TABLE users (key TEXT PRIMARY KEY NOT NULL, value TEXT) WITHOUT ROWID"
         )
@@ -120,17 +114,6 @@ class WithTpstore:
 Subject = HandWritten | WithTpstore
 
 
-def best(repeat: int, setup: Callable[[], Subject], run: Callable[[Subject], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        subject = setup()
-        start = time.perf_counter()
-        run(subject)
-        times.append(time.perf_counter() - start)
-        subject.close()
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20_000)
@@ -142,12 +125,11 @@ def main() -> None:
     rng = random.Random(11)
     reads = [rng.choice(keys) for _ in range(n)]
     puts = list(items.items())[: max(1, n // 10)]
-    folder = Path(tempfile.mkdtemp(prefix="tpstore-bench-"))
-    counter = iter(range(10**9))
+    fresh = FreshFiles()
 
     def contender(make: Callable[[Path], Subject]) -> dict[str, float]:
         def setup_empty() -> Subject:
-            return make(folder / f"{next(counter)}.db")
+            return make(fresh())
 
         def setup_full() -> Subject:
             subject = setup_empty()
@@ -177,9 +159,7 @@ def main() -> None:
     ours = contender(WithTpstore)
     theirs = contender(HandWritten)
     print(f"tpstore Mapping vs hand-written sqlite3 + pydantic, {n} items, best of {repeat}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-          f"tpstore {tpstore.__version__}")
+    print(machine_line())
     print(f"{'operation':<14}{'tpstore s':>12}{'hand s':>12}{'ratio':>8}")
     for op in ours:
         ratio = theirs[op] / ours[op]

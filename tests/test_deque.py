@@ -9,28 +9,21 @@ once, by exactly one consumer.
 from __future__ import annotations
 
 import collections
-import contextlib
 import multiprocessing
 import os
 import queue
-import shutil
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from hypothesis import settings
+from helpers import catalog_options, execute
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
+from machines import FileMachine, RollbackError, StoreMachine, as_test_case, outcome
 
 from tpstore import CorruptValueError, Deque, SchemaError, Store, ValidationError, field
-
-
-class RollbackError(Exception):
-    """Raised inside a transaction to roll it back."""
 
 
 class Queues(Store):
@@ -43,45 +36,29 @@ values = st.integers(-3, 3)
 bad_values = st.sampled_from(["x", 1.5, None, [1], 2**63])
 
 
-def _outcome(action: Any) -> Any:
-    try:
-        return ("ok", action())
-    except IndexError as exc:
-        return (IndexError, str(exc))
+class DequeMachine(StoreMachine):
+    """A persistent `Deque` and a `collections.deque` agree after every step.
 
+    Transactions, rolled back against a snapshot of the model (a copy keeps its
+    `maxlen`), come from `StoreMachine`.
+    """
 
-class DequeMachine(RuleBasedStateMachine):
-    """A persistent `Deque` and a `collections.deque` agree after every step."""
-
+    store_class = Queues
     name = "d"
     maxlen: int | None = None
-    on_file = False
+    model: collections.deque[int]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.folder = tempfile.mkdtemp(prefix="tpstore-deque-") if self.on_file else None
-        self.store = self._open()
-        self.model: collections.deque[int] = collections.deque(maxlen=self.maxlen)
-        self.levels: list[tuple[contextlib.AbstractContextManager[None],
-                                collections.deque[int]]] = []
-
-    def _open(self) -> Queues:
-        path = None if self.folder is None else str(Path(self.folder) / "d.db")
-        return Queues(path, durability="normal")
+    def new_model(self) -> collections.deque[int]:
+        return collections.deque(maxlen=self.maxlen)
 
     @property
     def d(self) -> Deque[int]:
         return getattr(self.store, self.name)  # type: ignore[no-any-return]
 
-    def teardown(self) -> None:
-        while self.levels:
-            self.levels.pop()[0].__exit__(None, None, None)
-        self.store.close()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
     def same(self, action_on: Any) -> None:
-        assert _outcome(lambda: action_on(self.d)) == _outcome(lambda: action_on(self.model))
+        """Run one action on the deque and on the model: same result or same IndexError."""
+        assert (outcome(lambda: action_on(self.d), (IndexError,))
+                == outcome(lambda: action_on(self.model), (IndexError,)))
 
     @invariant()
     def agrees_with_model(self) -> None:
@@ -164,25 +141,6 @@ class DequeMachine(RuleBasedStateMachine):
         expected = {"append": len(self.model), "appendleft": 0}.get(how)
         assert caught.value.key == expected
 
-    @precondition(lambda self: len(self.levels) < 3)
-    @rule()
-    def begin(self) -> None:
-        manager = self.store.transaction()
-        manager.__enter__()
-        self.levels.append((manager, collections.deque(self.model, maxlen=self.maxlen)))
-
-    @precondition(lambda self: bool(self.levels))
-    @rule()
-    def commit(self) -> None:
-        self.levels.pop()[0].__exit__(None, None, None)
-
-    @precondition(lambda self: bool(self.levels))
-    @rule()
-    def rollback(self) -> None:
-        manager, snapshot = self.levels.pop()
-        assert not manager.__exit__(RollbackError, RollbackError(), None)
-        self.model = snapshot
-
 
 class BoundedDequeMachine(DequeMachine):
     """With `maxlen=3`, appending past it drops from the other end."""
@@ -191,24 +149,13 @@ class BoundedDequeMachine(DequeMachine):
     maxlen = 3
 
 
-class FileDequeMachine(BoundedDequeMachine):
+class FileDequeMachine(FileMachine, BoundedDequeMachine):
     """The bounded machine on a file, closed and reopened between steps."""
 
-    on_file = True
 
-    @precondition(lambda self: not self.levels)
-    @rule()
-    def reopen(self) -> None:
-        self.store.close()
-        self.store = self._open()
-
-
-TestDeque = DequeMachine.TestCase
-TestDeque.settings = settings(stateful_step_count=40)
-TestBoundedDeque = BoundedDequeMachine.TestCase
-TestBoundedDeque.settings = settings(stateful_step_count=40)
-TestDequeOnFile = FileDequeMachine.TestCase
-TestDequeOnFile.settings = settings(stateful_step_count=30, max_examples=20)
+TestDeque = as_test_case(DequeMachine, stateful_step_count=40)
+TestBoundedDeque = as_test_case(BoundedDequeMachine, stateful_step_count=40)
+TestDequeOnFile = as_test_case(FileDequeMachine, stateful_step_count=30, max_examples=20)
 
 
 # -- example tests ------------------------------------------------------------------------
@@ -277,10 +224,7 @@ def test_a_corrupt_item_stays_in_place(db_path: Path) -> None:
 
     with Jobs(db_path) as store:
         store.jobs.extend([{"a": 1}, {"b": 2}, {"c": 3}])
-    raw = sqlite3.connect(db_path)
-    with raw:
-        raw.execute("UPDATE jobs SET value = 'not json' WHERE pos = (SELECT min(pos) FROM jobs)")
-    raw.close()
+    execute(db_path, "UPDATE jobs SET value = 'not json' WHERE pos = (SELECT min(pos) FROM jobs)")
     with Jobs(db_path) as store:
         for pop in (store.jobs.popleft, store.jobs.peekleft):
             with pytest.raises(CorruptValueError) as caught:
@@ -300,18 +244,11 @@ def test_reopen_with_another_maxlen_updates_the_catalog(db_path: Path) -> None:
     class Narrow(Store):
         q: Deque[int] = field(maxlen=2)
 
-    def recorded() -> Any:
-        raw = sqlite3.connect(db_path)
-        (options,) = raw.execute(
-            "SELECT options FROM _tpstore_catalog WHERE name = 'q'").fetchone()
-        raw.close()
-        return orjson.loads(options)
-
     with Wide(db_path) as store:
         store.q.extend(range(5))
-    assert recorded() == {"maxlen": 5}
+    assert catalog_options(db_path, "q") == {"maxlen": 5}
     with Narrow(db_path) as store:
-        assert recorded() == {"maxlen": 2}
+        assert catalog_options(db_path, "q") == {"maxlen": 2}
         assert list(store.q) == [0, 1, 2, 3, 4]  # the new maxlen wins from the next write
         store.q.append(5)
         assert list(store.q) == [4, 5]

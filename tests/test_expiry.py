@@ -11,15 +11,14 @@ the model. Example tests below pin the catalog, `Store.purge()` and the cost of
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from hypothesis import settings
+from helpers import catalog_options, query_plans
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, rule
+from machines import RollbackError, StoreMachine, as_test_case
 
 from tpstore import (
     ExpiringMapping,
@@ -33,11 +32,6 @@ from tpstore import (
     ValidationError,
     field,
 )
-
-
-class RollbackError(Exception):
-    """Raised inside a transaction to roll it back."""
-
 
 FIELD_LIFESPAN = 4.0
 
@@ -101,29 +95,35 @@ class Model:
         return len(expired)
 
 
-class ExpiringMachine(RuleBasedStateMachine):
-    """What every expiring kind shares: the clock, touch, expires_at, purge."""
+class ExpiringMachine(StoreMachine):
+    """What every expiring kind shares: the clock, touch, expires_at, purge.
+
+    An in-memory store reads the model's clock. Transactions come from
+    `StoreMachine`: the snapshot is a copy of the model's rows, the clock goes on.
+    """
 
     store_class: type[Store] = KeyedCache
     key_ordered = True
     lifespan: float | None = None
     keys: st.SearchStrategy[Any] = st.integers(0, 4)
     wrong: st.SearchStrategy[Any] = st.sampled_from(["1", None, 1.5])
+    model: Model
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.model = Model(self.key_ordered, self.lifespan)
-        self.store = self.store_class(None, clock=lambda: self.model.now)
-        self.levels: list[tuple[contextlib.AbstractContextManager[None], dict[Any, Any]]] = []
+    def new_model(self) -> Model:
+        return Model(self.key_ordered, self.lifespan)
+
+    def snapshot(self) -> dict[Any, tuple[Any, float | None]]:
+        return self.model.copy()
+
+    def restore(self, snapshot: dict[Any, tuple[Any, float | None]]) -> None:
+        self.model.rows = snapshot
+
+    def _open(self) -> Store:
+        return self.store_class(None, clock=lambda: self.model.now)
 
     @property
     def m(self) -> Any:
-        return self.store.m  # type: ignore[attr-defined]
-
-    def teardown(self) -> None:
-        while self.levels:
-            self.levels.pop()[0].__exit__(None, None, None)
-        self.store.close()
+        return self.store.m
 
     @invariant()
     def agrees_with_model(self) -> None:
@@ -178,25 +178,6 @@ class ExpiringMachine(RuleBasedStateMachine):
     def clear(self) -> None:
         self.m.clear()
         self.model.rows.clear()
-
-    @precondition(lambda self: len(self.levels) < 3)
-    @rule()
-    def begin(self) -> None:
-        manager = self.store.transaction()
-        manager.__enter__()
-        self.levels.append((manager, self.model.copy()))
-
-    @precondition(lambda self: bool(self.levels))
-    @rule()
-    def commit(self) -> None:
-        self.levels.pop()[0].__exit__(None, None, None)
-
-    @precondition(lambda self: bool(self.levels))
-    @rule()
-    def rollback(self) -> None:
-        manager, snapshot = self.levels.pop()
-        assert not manager.__exit__(RollbackError, RollbackError(), None)
-        self.model.rows = snapshot
 
 
 class ExpiringMappingMachine(ExpiringMachine):
@@ -319,14 +300,19 @@ class ExpiringMappingMachine(ExpiringMachine):
             self.model.write(key, value)
 
 
-class ExpiringOrderedMappingMachine(ExpiringMappingMachine):
-    """`ExpiringOrderedMapping` (insertion order, field lifespan) against the model."""
+class InsertionOrdered:
+    """Machine mixin: text keys in insertion order, with the field lifespan."""
 
-    store_class = OrderedCache
     key_ordered = False
     lifespan = FIELD_LIFESPAN
     keys = st.sampled_from(["a", "b", "c", "d"])
     wrong = st.sampled_from([1, None, b"a"])
+
+
+class ExpiringOrderedMappingMachine(InsertionOrdered, ExpiringMappingMachine):
+    """`ExpiringOrderedMapping` (insertion order, field lifespan) against the model."""
+
+    store_class = OrderedCache
 
 
 class ExpiringSetMachine(ExpiringMachine):
@@ -391,25 +377,16 @@ class ExpiringSetMachine(ExpiringMachine):
         assert self.m.isdisjoint(other) == live.isdisjoint(other)
 
 
-class ExpiringOrderedSetMachine(ExpiringSetMachine):
+class ExpiringOrderedSetMachine(InsertionOrdered, ExpiringSetMachine):
     """`ExpiringOrderedSet`: an expired element added again goes to the end."""
 
     store_class = OrderedSeen
-    key_ordered = False
-    lifespan = FIELD_LIFESPAN
-    keys = st.sampled_from(["a", "b", "c", "d"])
-    wrong = st.sampled_from([1, None, b"a"])
 
 
-_settings = settings(stateful_step_count=40)
-TestExpiringMapping = ExpiringMappingMachine.TestCase
-TestExpiringMapping.settings = _settings
-TestExpiringOrderedMapping = ExpiringOrderedMappingMachine.TestCase
-TestExpiringOrderedMapping.settings = _settings
-TestExpiringSet = ExpiringSetMachine.TestCase
-TestExpiringSet.settings = _settings
-TestExpiringOrderedSet = ExpiringOrderedSetMachine.TestCase
-TestExpiringOrderedSet.settings = _settings
+TestExpiringMapping = as_test_case(ExpiringMappingMachine, stateful_step_count=40)
+TestExpiringOrderedMapping = as_test_case(ExpiringOrderedMappingMachine, stateful_step_count=40)
+TestExpiringSet = as_test_case(ExpiringSetMachine, stateful_step_count=40)
+TestExpiringOrderedSet = as_test_case(ExpiringOrderedSetMachine, stateful_step_count=40)
 
 
 # -- example tests ------------------------------------------------------------------------
@@ -532,15 +509,11 @@ def test_len_with_expiry_reads_only_the_expiry_index(clock: Clock) -> None:
     """`len()` never scans the table: expired rows are counted through the index."""
     with Everything(None, clock=clock) as store:
         store.ips.update(str(i) for i in range(200))
-        conn = store._engine.raw_connection()
-        statements: list[str] = []
-        conn.set_trace_callback(statements.append)
-        try:
+
+        def count() -> None:
             assert len(store.ips) == 200
-        finally:
-            conn.set_trace_callback(None)
-        plans = [row[3] for sql in statements
-                 for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+
+        plans = query_plans(store, count)
         assert any("expires" in line for line in plans)
         assert not [line for line in plans if line.startswith("SCAN")]
 
@@ -552,18 +525,11 @@ def test_catalog_records_lifespan_and_a_reopen_updates_it(db_path: Path, clock: 
     class Long(Store):
         s: ExpiringSet[str] = field(lifespan=50)
 
-    def recorded() -> Any:
-        raw = sqlite3.connect(db_path)
-        (options,) = raw.execute(
-            "SELECT options FROM _tpstore_catalog WHERE name = 's'").fetchone()
-        raw.close()
-        return orjson.loads(options)
-
     with Short(db_path, clock=clock) as store:
         store.s.add("a")
-    assert recorded() == {"lifespan": 5.0}
+    assert catalog_options(db_path, "s") == {"lifespan": 5.0}
     with Long(db_path, clock=clock) as store:
-        assert recorded() == {"lifespan": 50.0}
+        assert catalog_options(db_path, "s") == {"lifespan": 50.0}
         assert store.s.expires_at("a") == clock.now + 5  # written under the old lifespan
         store.s.add("b")
         assert store.s.expires_at("b") == clock.now + 50

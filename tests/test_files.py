@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import execute, query
 from pydantic import BaseModel
 
 import tpstore
@@ -90,28 +91,15 @@ def fds_on(path: Path) -> int:
 
 def journal_mode(path: Path) -> str:
     """The journal mode recorded in a file, read with plain sqlite3."""
-    conn = sqlite3.connect(path)
-    try:
-        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
-    finally:
-        conn.close()
+    return str(query(path, "PRAGMA journal_mode")[0][0])
 
 
 def tables_of(path: Path) -> set[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return {row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    finally:
-        conn.close()
+    return {row[0] for row in query(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def catalog_names(path: Path) -> set[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return {row[0] for row in conn.execute("SELECT name FROM _tpstore_catalog")}
-    finally:
-        conn.close()
+    return {row[0] for row in query(path, "SELECT name FROM _tpstore_catalog")}
 
 
 needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"),
@@ -442,11 +430,8 @@ HOSTILE = [
 def test_hostile_namespace_and_table_names_cannot_inject_sql(tmp_path: Path, name: str) -> None:
     """Any valid name is quoted: the store works and no other table is touched."""
     path = tmp_path / "x.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE victim (x)")
-    conn.execute("INSERT INTO victim VALUES (1)")
-    conn.commit()
-    conn.close()
+    execute(path, "CREATE TABLE victim (x)")
+    execute(path, "INSERT INTO victim VALUES (1)")
 
     class Hostile(Store):
         m: Mapping[str, int] = field(table=name)
@@ -461,9 +446,7 @@ def test_hostile_namespace_and_table_names_cannot_inject_sql(tmp_path: Path, nam
     with Hostile(path, namespace=name, attach={name: tmp_path / "a.db"}) as store:
         assert len(store.m) == 1
     assert f"{name}.{name}" in tables_of(path)
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT x FROM victim").fetchall() == [(1,)]
-    conn.close()
+    assert query(path, "SELECT x FROM victim") == [(1,)]
 
 
 @pytest.mark.parametrize(
@@ -712,11 +695,8 @@ def test_writes_after_sqlite_rolled_the_transaction_back_are_refused(tmp_path: P
     """
     path = tmp_path / "x.db"
     Main(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TRIGGER boom BEFORE INSERT ON m WHEN NEW.key = 'boom' "
-                 "BEGIN SELECT RAISE(ROLLBACK, 'boom refused'); END")
-    conn.commit()
-    conn.close()
+    execute(path, "CREATE TRIGGER boom BEFORE INSERT ON m WHEN NEW.key = 'boom' "
+                  "BEGIN SELECT RAISE(ROLLBACK, 'boom refused'); END")
     with Main(path) as store:
 
         def body() -> None:
@@ -1061,9 +1041,7 @@ def test_tables_are_strict_only_when_the_feature_is_on(
         store.items["a"] = Item(name="A", size=1)
         store.tuples[("a", 1)] = "x"
         strict = store._engine.features.strict
-    conn = sqlite3.connect(path)
-    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()[0]
-    conn.close()
+    ((sql,),) = query(path, "SELECT sql FROM sqlite_master WHERE name = 'items'")
     assert ("STRICT" in sql) == strict
     monkeypatch.setenv("TPSTORE_SQLITE_FALLBACKS", "1" if fallbacks == "0" else "0")
     with Models(path) as store:  # a file made either way opens the other way

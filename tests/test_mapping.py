@@ -11,31 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pydantic
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    rule,
-)
+from hypothesis.stateful import invariant, rule
+from machines import FileMachine, StoreMachine, as_test_case
 from pydantic import BaseModel
 
 import tpstore
 from tpstore import Mapping, OrderedMapping, Store, ValidationError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-class RollbackError(Exception):
-    """Raised inside a transaction to roll it back."""
 
 
 class BoomError(Exception):
@@ -59,40 +48,28 @@ bad_values = st.sampled_from(["x", 1.5, None, [1], 2**63, -(2**63) - 1])
 deltas = st.integers(-2, 2) | st.sampled_from([INT64_MAX, INT64_MIN])
 
 
-class MappingMachine(RuleBasedStateMachine):
-    """A persistent mapping and a dict model must agree after every step."""
+class MappingMachine(StoreMachine):
+    """A persistent mapping and a dict model must agree after every step.
+
+    Transactions, rolled back against a snapshot of the model, come from
+    `StoreMachine`.
+    """
 
     store_class: type[Store] = IntKeyed
     key_ordered = True
-    on_file = False
     keys: st.SearchStrategy[Any] = int_keys
     wrong_keys: st.SearchStrategy[Any] = st.sampled_from(["1", "x", 1.0, b"1", True, None])
+    model: dict[Any, int]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.folder = tempfile.mkdtemp(prefix="tpstore-mapping-") if self.on_file else None
-        self.store = self._open()
-        self.model: dict[Any, int] = {}
-        # One (context manager, snapshot of the model) per open transaction level.
-        self.levels: list[tuple[contextlib.AbstractContextManager[None], dict[Any, int]]] = []
-
-    def _open(self) -> Store:
-        path = None if self.folder is None else str(Path(self.folder) / "m.db")
-        return self.store_class(path, durability="normal")
+    def new_model(self) -> dict[Any, int]:
+        return {}
 
     @property
     def m(self) -> Any:
-        return self.store.m  # type: ignore[attr-defined]
+        return self.store.m
 
     def ordered(self) -> list[Any]:
         return sorted(self.model) if self.key_ordered else list(self.model)
-
-    def teardown(self) -> None:
-        while self.levels:
-            self.levels.pop()[0].__exit__(None, None, None)
-        self.store.close()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -338,30 +315,6 @@ class MappingMachine(RuleBasedStateMachine):
         with pytest.raises(ValidationError):
             self.m.increment(k)
 
-    # -- transactions ----------------------------------------------------------------
-
-    @precondition(lambda self: len(self.levels) < 3)
-    @rule()
-    def begin(self) -> None:
-        manager = self.store.transaction()
-        manager.__enter__()
-        self.levels.append((manager, dict(self.model)))
-
-    @precondition(lambda self: bool(self.levels))
-    @rule()
-    def commit(self) -> None:
-        manager, _ = self.levels.pop()
-        manager.__exit__(None, None, None)
-
-    @precondition(lambda self: bool(self.levels))
-    @rule()
-    def rollback(self) -> None:
-        manager, snapshot = self.levels.pop()
-        error = RollbackError()
-        # What a `with` block does when its body raises: the manager must not swallow it.
-        assert not manager.__exit__(RollbackError, error, None)
-        self.model = snapshot
-
 
 class _KeysOnly:
     """A duck-typed mapping: `keys()` and `__getitem__` only, as `dict.update` accepts."""
@@ -418,39 +371,18 @@ class InsertionOrderedMachine(MappingMachine):
         self.model.update(first, **pairs)
 
 
-class FileKeyOrderedMachine(KeyOrderedMachine):
+class FileKeyOrderedMachine(FileMachine, KeyOrderedMachine):
     """The same machine on a file, which may also be closed and reopened."""
 
-    on_file = True
 
-    @precondition(lambda self: not self.levels)
-    @rule()
-    def reopen(self) -> None:
-        self.store.close()
-        self.store = self._open()
-
-
-class FileInsertionOrderedMachine(InsertionOrderedMachine):
+class FileInsertionOrderedMachine(FileMachine, InsertionOrderedMachine):
     """The insertion-ordered machine on a file, closed and reopened between steps."""
 
-    on_file = True
 
-    @precondition(lambda self: not self.levels)
-    @rule()
-    def reopen(self) -> None:
-        self.store.close()
-        self.store = self._open()
-
-
-_machine_settings = settings(stateful_step_count=30)
-TestMappingInMemory = KeyOrderedMachine.TestCase
-TestMappingInMemory.settings = _machine_settings
-TestMappingOnFile = FileKeyOrderedMachine.TestCase
-TestMappingOnFile.settings = _machine_settings
-TestOrderedMappingInMemory = InsertionOrderedMachine.TestCase
-TestOrderedMappingInMemory.settings = _machine_settings
-TestOrderedMappingOnFile = FileInsertionOrderedMachine.TestCase
-TestOrderedMappingOnFile.settings = _machine_settings
+TestMappingInMemory = as_test_case(KeyOrderedMachine, stateful_step_count=30)
+TestMappingOnFile = as_test_case(FileKeyOrderedMachine, stateful_step_count=30)
+TestOrderedMappingInMemory = as_test_case(InsertionOrderedMachine, stateful_step_count=30)
+TestOrderedMappingOnFile = as_test_case(FileInsertionOrderedMachine, stateful_step_count=30)
 
 
 # -- example tests ------------------------------------------------------------------------

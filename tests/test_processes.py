@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import query
 
 from tpstore import BusyError, Mapping, Store, TpStoreError, Value, field
 
@@ -59,8 +60,12 @@ class Blobs(Store):
     m: Mapping[int, str]
 
 
-def run_forked(fn: Callable[[], None]) -> int:
-    """Run `fn` in a forked child; its exit code (0 when it returned)."""
+def start_forked(fn: Callable[[], None]) -> int:
+    """Fork a child that runs `fn`, then exits 0 (1 when `fn` raised); the child's pid.
+
+    The child always leaves by `os._exit`, never through the caller's code: a `with`
+    block of the parent's left in the child would run its exit there.
+    """
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 1
@@ -71,16 +76,24 @@ def run_forked(fn: Callable[[], None]) -> int:
             traceback.print_exc()
         finally:
             os._exit(code)
+    return pid
+
+
+def wait_forked(pid: int) -> int:
+    """Wait for a child of `start_forked`; its exit code."""
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
 
+def run_forked(fn: Callable[[], None]) -> int:
+    """Run `fn` in a forked child; its exit code (0 when it returned)."""
+    return wait_forked(start_forked(fn))
+
+
 def integrity(path: Path) -> str:
-    conn = sqlite3.connect(path)
-    try:
-        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
-    finally:
-        conn.close()
+    """The result of SQLite's integrity check of a file: `"ok"` when it is sound."""
+    ((result,),) = query(path, "PRAGMA integrity_check")
+    return str(result)
 
 
 # -- a crash in the middle of a multi-file commit ----------------------------------------
@@ -166,20 +179,10 @@ def test_forked_child_does_not_lose_writes_when_the_parent_closes(tmp_path: Path
             time.sleep(0.001)
         store.close()
 
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 1
-        try:
-            child()
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
+    pid = start_forked(child)
     time.sleep(0.05)
     store.close()  # the parent's last connection goes while the child writes
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert wait_forked(pid) == 0
     with Counter(path) as again:
         assert len(again.hits) == 201
         assert again.hits["c199"] == 199
@@ -229,21 +232,15 @@ def test_fork_inside_a_transaction_leaves_it_to_the_parent(tmp_path: Path) -> No
         store.hits["before"] = 1
         with store.transaction():
             store.hits["inside"] = 2
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child
-                code = 1
-                try:
-                    with pytest.raises(TpStoreError, match="forked"):
-                        store.hits["child"] = 3
-                    with pytest.raises(TpStoreError, match="forked"):
-                        Counter(path)
-                    code = 0
-                except BaseException:
-                    traceback.print_exc()
-                finally:
-                    os._exit(code)  # leaving the `with` here would raise TpStoreError
-            _, status = os.waitpid(pid, 0)
-            assert os.waitstatus_to_exitcode(status) == 0
+
+            def child() -> None:  # pragma: no cover - runs in the child
+                with pytest.raises(TpStoreError, match="forked"):
+                    store.hits["child"] = 3
+                with pytest.raises(TpStoreError, match="forked"):
+                    Counter(path)
+
+            # The child exits inside the block: leaving the `with` there would raise.
+            assert run_forked(child) == 0
             store.hits["after fork"] = 4
         assert dict(store.hits) == {"after fork": 4, "before": 1, "inside": 2}
     assert integrity(path) == "ok"

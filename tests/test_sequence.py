@@ -10,24 +10,17 @@ ends and `len()` never scan the table.
 from __future__ import annotations
 
 import collections.abc
-import contextlib
-import shutil
-import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from helpers import execute, query, query_plans
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
+from machines import FileMachine, RollbackError, StoreMachine, as_test_case, outcome
 from pydantic import BaseModel
 
 from tpstore import CorruptValueError, SchemaError, Sequence, Store, ValidationError, field
-
-
-class RollbackError(Exception):
-    """Raised inside a transaction to roll it back."""
 
 
 class Log(Store):
@@ -40,46 +33,30 @@ indexes = st.integers(-7, 7)
 slice_parts = st.none() | st.integers(-7, 7)
 slices = st.builds(slice, slice_parts, slice_parts,
                    st.none() | st.sampled_from([1, 2, 3, -1, -2, -3]))
+# What `list` raises on a wrong index, value or type, with a message to match.
+LIST_ERRORS = (IndexError, ValueError, TypeError)
 
 
-def _outcome(action: Any) -> Any:
-    """The result of `action()`, or the type and message of the error it raised."""
-    try:
-        return ("ok", action())
-    except (IndexError, ValueError, TypeError) as exc:
-        return (type(exc), str(exc))
+class SequenceMachine(StoreMachine):
+    """A persistent `Sequence` and a `list` must agree after every step.
 
+    Transactions, rolled back against a snapshot of the model, come from `StoreMachine`.
+    """
 
-class SequenceMachine(RuleBasedStateMachine):
-    """A persistent `Sequence` and a `list` must agree after every step."""
+    store_class = Log
+    model: list[int]
 
-    on_file = False
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.folder = tempfile.mkdtemp(prefix="tpstore-sequence-") if self.on_file else None
-        self.store = self._open()
-        self.model: list[int] = []
-        self.levels: list[tuple[contextlib.AbstractContextManager[None], list[int]]] = []
-
-    def _open(self) -> Log:
-        path = None if self.folder is None else str(Path(self.folder) / "s.db")
-        return Log(path, durability="normal")
+    def new_model(self) -> list[int]:
+        return []
 
     @property
     def s(self) -> Sequence[int]:
-        return self.store.s
-
-    def teardown(self) -> None:
-        while self.levels:
-            self.levels.pop()[0].__exit__(None, None, None)
-        self.store.close()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        return self.store.s  # type: ignore[no-any-return]
 
     def same(self, action_on: Any) -> None:
         """Run one action on the sequence and on the model: same result or same error."""
-        assert _outcome(lambda: action_on(self.s)) == _outcome(lambda: action_on(self.model))
+        assert (outcome(lambda: action_on(self.s), LIST_ERRORS)
+                == outcome(lambda: action_on(self.model), LIST_ERRORS))
 
     @invariant()
     def agrees_with_model(self) -> None:
@@ -230,44 +207,13 @@ class SequenceMachine(RuleBasedStateMachine):
             write()
         assert caught.value.key is None
 
-    # -- transactions ----------------------------------------------------------------
 
-    @precondition(lambda self: len(self.levels) < 3)
-    @rule()
-    def begin(self) -> None:
-        manager = self.store.transaction()
-        manager.__enter__()
-        self.levels.append((manager, list(self.model)))
-
-    @precondition(lambda self: bool(self.levels))
-    @rule()
-    def commit(self) -> None:
-        self.levels.pop()[0].__exit__(None, None, None)
-
-    @precondition(lambda self: bool(self.levels))
-    @rule()
-    def rollback(self) -> None:
-        manager, snapshot = self.levels.pop()
-        assert not manager.__exit__(RollbackError, RollbackError(), None)
-        self.model = snapshot
-
-
-class FileSequenceMachine(SequenceMachine):
+class FileSequenceMachine(FileMachine, SequenceMachine):
     """The same machine on a file, closed and reopened between steps."""
 
-    on_file = True
 
-    @precondition(lambda self: not self.levels)
-    @rule()
-    def reopen(self) -> None:
-        self.store.close()
-        self.store = self._open()
-
-
-TestSequenceInMemory = SequenceMachine.TestCase
-TestSequenceInMemory.settings = settings(stateful_step_count=40)
-TestSequenceOnFile = FileSequenceMachine.TestCase
-TestSequenceOnFile.settings = settings(stateful_step_count=30, max_examples=20)
+TestSequenceInMemory = as_test_case(SequenceMachine, stateful_step_count=40)
+TestSequenceOnFile = as_test_case(FileSequenceMachine, stateful_step_count=30, max_examples=20)
 
 
 # -- example tests ------------------------------------------------------------------------
@@ -399,11 +345,8 @@ def test_corrupt_item_names_its_index_and_the_rest_stays_readable(tmp_path: Path
     path = tmp_path / "j.db"
     with Journal(path) as journal:
         journal.items.extend([Item(name=str(i)) for i in range(5)])
-    raw = sqlite3.connect(path)
-    with raw:
-        raw.execute('UPDATE "items" SET value = \'{"nope": 1}\' WHERE pos = '
-                    '(SELECT min(pos) FROM "items") + 3')
-    raw.close()
+    execute(path, 'UPDATE "items" SET value = \'{"nope": 1}\' WHERE pos = '
+                  '(SELECT min(pos) FROM "items") + 3')
     with Journal(path) as journal:
         for read in (lambda: journal.items[3], lambda: journal.items[-2],
                      lambda: journal.items[2:4], lambda: journal.items.index(Item(name="z"))):
@@ -460,31 +403,10 @@ def test_middle_changes_keep_positions_contiguous(tmp_path: Path) -> None:
         model[5:9] = [1]
         journal.numbers.reverse()
         model.reverse()
-    raw = sqlite3.connect(path)
-    low, high, count = raw.execute('SELECT min(pos), max(pos), count(*) FROM "numbers"').fetchone()
-    values = [v for (v,) in raw.execute('SELECT value FROM "numbers" ORDER BY pos')]
-    raw.close()
+    ((low, high, count),) = query(path, 'SELECT min(pos), max(pos), count(*) FROM "numbers"')
+    values = [v for (v,) in query(path, 'SELECT value FROM "numbers" ORDER BY pos')]
     assert high - low + 1 == count == len(model)
     assert values == model
-
-
-def _plans(store: Any, action: Any) -> list[str]:
-    """The query plan lines of every statement `action()` runs."""
-    conn = store._engine.raw_connection()
-    statements: list[str] = []
-    conn.set_trace_callback(statements.append)
-    try:
-        action()
-    finally:
-        conn.set_trace_callback(None)
-    plans = []
-    for sql in statements:
-        head = sql.lstrip().split(" ", 1)[0].upper()
-        if sql.lstrip().startswith("--") or head in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE",
-                                                     "ROLLBACK"):
-            continue
-        plans.extend(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
-    return plans
 
 
 @pytest.mark.parametrize("operation", ["len", "append", "pop", "pop(0)", "getitem",
@@ -505,7 +427,7 @@ def test_ends_and_len_never_scan_the_table(journal: Any, operation: str) -> None
         "getitem(-1)": lambda: seq[-1], "setitem": setitem,
         "insert(0)": lambda: seq.insert(0, 5), "del[0]": delete_first,
     }
-    plans = _plans(journal, actions[operation])
+    plans = query_plans(journal, actions[operation])
     assert plans
     assert not [line for line in plans if line.startswith("SCAN") and "CONSTANT" not in line]
 

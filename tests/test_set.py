@@ -10,23 +10,16 @@ cannot see.
 from __future__ import annotations
 
 import collections.abc
-import contextlib
-import shutil
-import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from helpers import execute
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, rule
+from machines import FileMachine, StoreMachine, as_test_case
 
 from tpstore import CorruptValueError, OrderedSet, SchemaError, Set, Store, ValidationError, field
-
-
-class RollbackError(Exception):
-    """Raised inside a transaction to roll it back."""
 
 
 class IntSet(Store):
@@ -37,49 +30,35 @@ class TextSet(Store):
     s: OrderedSet[str]
 
 
-class SetMachine(RuleBasedStateMachine):
+class SetMachine(StoreMachine):
     """A persistent set and its model agree after every step.
 
     The model is a `dict` whose keys are the elements: insertion-ordered like an
-    `OrderedSet`, and sorted for a `Set`.
+    `OrderedSet`, and sorted for a `Set`. Transactions, rolled back against a
+    snapshot of the model, come from `StoreMachine`.
     """
 
     store_class: type[Store] = IntSet
     key_ordered = True
-    on_file = False
     elements: st.SearchStrategy[Any] = st.integers(-4, 4)
     # Never valid elements; `foreign` ones also equal no valid element in Python (True
     # == 1, so a plain set would find True where the strict persistent set does not).
     foreign: st.SearchStrategy[Any] = st.sampled_from(["1", 1.5, None, b"1"])
     wrong: st.SearchStrategy[Any] = foreign | st.just(True)
+    model: dict[Any, None]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.folder = tempfile.mkdtemp(prefix="tpstore-set-") if self.on_file else None
-        self.store = self._open()
-        self.model: dict[Any, None] = {}
-        self.levels: list[tuple[contextlib.AbstractContextManager[None], dict[Any, None]]] = []
-
-    def _open(self) -> Store:
-        path = None if self.folder is None else str(Path(self.folder) / "s.db")
-        return self.store_class(path, durability="normal")
+    def new_model(self) -> dict[Any, None]:
+        return {}
 
     @property
     def s(self) -> Any:
-        return self.store.s  # type: ignore[attr-defined]
+        return self.store.s
 
     def ordered(self) -> list[Any]:
         return sorted(self.model) if self.key_ordered else list(self.model)
 
     def others(self, data: st.DataObject) -> set[Any]:
         return data.draw(st.sets(self.elements, max_size=5))
-
-    def teardown(self) -> None:
-        while self.levels:
-            self.levels.pop()[0].__exit__(None, None, None)
-        self.store.close()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
 
     @invariant()
     def agrees_with_model(self) -> None:
@@ -242,27 +221,6 @@ class SetMachine(RuleBasedStateMachine):
         assert caught.value.collection == "s"
         assert caught.value.key == bad
 
-    # -- transactions ----------------------------------------------------------------
-
-    @precondition(lambda self: len(self.levels) < 3)
-    @rule()
-    def begin(self) -> None:
-        manager = self.store.transaction()
-        manager.__enter__()
-        self.levels.append((manager, dict(self.model)))
-
-    @precondition(lambda self: bool(self.levels))
-    @rule()
-    def commit(self) -> None:
-        self.levels.pop()[0].__exit__(None, None, None)
-
-    @precondition(lambda self: bool(self.levels))
-    @rule()
-    def rollback(self) -> None:
-        manager, snapshot = self.levels.pop()
-        assert not manager.__exit__(RollbackError, RollbackError(), None)
-        self.model = snapshot
-
 
 class OrderedSetMachine(SetMachine):
     """`OrderedSet`: re-adding keeps the place, remove and re-add moves to the end."""
@@ -273,24 +231,14 @@ class OrderedSetMachine(SetMachine):
     foreign = wrong = st.sampled_from([1, None, b"a", ("a",)])
 
 
-class FileOrderedSetMachine(OrderedSetMachine):
+class FileOrderedSetMachine(FileMachine, OrderedSetMachine):
     """The insertion-ordered machine on a file, closed and reopened between steps."""
 
-    on_file = True
 
-    @precondition(lambda self: not self.levels)
-    @rule()
-    def reopen(self) -> None:
-        self.store.close()
-        self.store = self._open()
-
-
-TestSet = SetMachine.TestCase
-TestSet.settings = settings(stateful_step_count=30)
-TestOrderedSet = OrderedSetMachine.TestCase
-TestOrderedSet.settings = settings(stateful_step_count=30)
-TestOrderedSetOnFile = FileOrderedSetMachine.TestCase
-TestOrderedSetOnFile.settings = settings(stateful_step_count=25, max_examples=20)
+TestSet = as_test_case(SetMachine, stateful_step_count=30)
+TestOrderedSet = as_test_case(OrderedSetMachine, stateful_step_count=30)
+TestOrderedSetOnFile = as_test_case(FileOrderedSetMachine, stateful_step_count=25,
+                                    max_examples=20)
 
 
 # -- example tests ------------------------------------------------------------------------
@@ -409,10 +357,7 @@ def test_contents_survive_reopen(db_path: Path) -> None:
 def test_corrupt_element_raises_after_the_good_ones(db_path: Path) -> None:
     with Tags(db_path) as store:
         store.seen.update([("a", 1), ("b", 2), ("c", 3)])
-    raw = sqlite3.connect(db_path)
-    with raw:
-        raw.execute("UPDATE seen SET key = x'ff00ff' WHERE seq = (SELECT max(seq) FROM seen)")
-    raw.close()
+    execute(db_path, "UPDATE seen SET key = x'ff00ff' WHERE seq = (SELECT max(seq) FROM seen)")
     with Tags(db_path) as store:
         seen = []
         with pytest.raises(CorruptValueError) as caught:

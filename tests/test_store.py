@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from helpers import execute
 from pydantic import BaseModel
 
 import tpstore
@@ -444,11 +445,8 @@ def test_mismatch_anywhere_creates_nothing(db_path: Path) -> None:
 
 def test_foreign_table_of_the_same_name_is_a_schema_error(db_path: Path) -> None:
     """A table tpstore did not create is never taken over, nor changed."""
-    raw = sqlite3.connect(db_path)
-    raw.execute("CREATE TABLE data (x TEXT)")
-    raw.execute("INSERT INTO data VALUES ('mine')")
-    raw.commit()
-    raw.close()
+    execute(db_path, "CREATE TABLE data (x TEXT)")
+    execute(db_path, "INSERT INTO data VALUES ('mine')")
     before = _snapshot(db_path)
     with pytest.raises(SchemaError) as caught:
         Numbers(db_path)
@@ -595,10 +593,7 @@ def test_dropped_table_is_recreated_empty(db_path: Path) -> None:
     """A tpstore table dropped behind its back comes back empty, with a true count."""
     with Numbers(db_path) as numbers:
         numbers.data.update(a=1, b=2)  # type: ignore[attr-defined]
-    raw = sqlite3.connect(db_path)
-    raw.execute("DROP TABLE data")
-    raw.commit()
-    raw.close()
+    execute(db_path, "DROP TABLE data")
     with Numbers(db_path) as numbers:
         assert len(numbers.data) == 0  # type: ignore[attr-defined]
         numbers.data["c"] = 3  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import query
 
 import tpstore
 from tpstore import BusyError, Mapping, OrderedMapping, ReadOnlyError, Store, Value
@@ -52,11 +53,7 @@ def test_outermost_level_commits(db_path: Path) -> None:
 
 def _committed(path: Path) -> dict[str, int]:
     """The committed balances, read through a plain sqlite3 connection."""
-    raw = sqlite3.connect(path)
-    try:
-        return dict(raw.execute("SELECT key, value FROM balances").fetchall())
-    finally:
-        raw.close()
+    return dict(query(path, "SELECT key, value FROM balances"))
 
 
 def test_exception_rolls_back_exactly_its_level(bank: Bank) -> None:

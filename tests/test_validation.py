@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import pydantic
 import pytest
+from helpers import execute, query
 from pydantic import BaseModel
 
 from tpstore import (
@@ -73,11 +73,7 @@ def file_app(db_path: Path) -> Iterator[App]:
 
 def _rows(path: Path, table: str) -> list[tuple[Any, ...]]:
     """The raw rows of a table, read with plain sqlite3 (another connection)."""
-    raw = sqlite3.connect(path)
-    try:
-        return raw.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
-    finally:
-        raw.close()
+    return query(path, f'SELECT * FROM "{table}" ORDER BY 1')
 
 
 # -- refusals on write --------------------------------------------------------------------
@@ -277,14 +273,8 @@ def test_values_are_validated_in_lax_mode(app: App) -> None:
 
 
 def _corrupt(path: Path, table: str, key: str, raw_value: Any) -> None:
-    raw = sqlite3.connect(path)
-    try:
-        changed = raw.execute(f'UPDATE "{table}" SET value = ? WHERE key = ?',
-                              (raw_value, key)).rowcount
-        assert changed == 1
-        raw.commit()
-    finally:
-        raw.close()
+    changed = execute(path, f'UPDATE "{table}" SET value = ? WHERE key = ?', (raw_value, key))
+    assert changed == 1
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import execute
 from pydantic import BaseModel
 
 from tpstore import CorruptValueError, Store, ValidationError, Value, field
@@ -189,9 +189,7 @@ def test_corrupt_value_raises_corrupt_value_error(db_path: Any) -> None:
     """A stored value that no longer validates raises `CorruptValueError`, key `None`."""
     with App(db_path) as app:
         app.settings.set(Settings())
-    with sqlite3.connect(db_path) as raw:
-        raw.execute("UPDATE settings SET value = '{\"size\": \"huge\"}'")
-    raw.close()
+    execute(db_path, "UPDATE settings SET value = '{\"size\": \"huge\"}'")
     with App(db_path) as app:
         with pytest.raises(CorruptValueError) as caught:
             app.settings.get()

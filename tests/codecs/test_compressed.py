@@ -9,6 +9,7 @@ from typing import Any
 
 import pydantic
 import pytest
+from helpers import check_codec_attributes, round_trip
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -58,10 +59,7 @@ def test_attributes() -> None:
     """The wrapper is BLOB, not order-preserving, and named after its inner codec."""
     codec = compressed("json")
     assert isinstance(codec, CompressedCodec)
-    assert isinstance(codec, tpstore.codecs.Codec)
-    assert codec.name == "compressed(json)"
-    assert codec.affinity == "BLOB"
-    assert codec.order_preserving is False
+    check_codec_attributes(codec, "compressed(json)", "BLOB", order_preserving=False)
     assert compressed(marshal).name == "compressed(module:marshal)"
     assert compressed(compressed("native")).name == "compressed(compressed(native))"
 
@@ -69,10 +67,7 @@ def test_attributes() -> None:
 @given(json_values)
 def test_json_round_trip(value: Any) -> None:
     """compressed("json") stores bytes and reads back an equal JSON value."""
-    codec = compressed("json")
-    raw = codec.encode(value)
-    assert isinstance(raw, bytes)
-    assert codec.decode(raw) == value
+    assert round_trip(compressed("json"), value, bytes) == value
 
 
 @given(native_values)

@@ -9,7 +9,6 @@ import importlib
 import json
 import marshal
 import pickle
-import sqlite3
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from typing import Annotated, Any, Literal, NewType, Optional
 import attrs
 import pydantic
 import pytest
+from helpers import query
 
 from tpstore import (
     Mapping,
@@ -260,7 +260,7 @@ def test_register_sets_the_default_for_a_user_type(tmp_path: Path) -> None:
         assert store.cash["a"] == Money(5)
         assert type(store.euros["b"]) is Euros
         store.as_json.set(fractions.Fraction(1, 3))
-    catalog = dict(_rows(path, "SELECT name, value_codec FROM _tpstore_catalog"))
+    catalog = dict(query(path, "SELECT name, value_codec FROM _tpstore_catalog"))
     assert catalog["cash"] == catalog["euros"] == "pickle"
     assert catalog["marshalled"] == "module:marshal"
     assert catalog["as_json"] == "json"
@@ -324,7 +324,7 @@ def test_a_module_given_to_field_is_from_module(module: Any, name: str, affinity
         assert store.docs["a"] == {"x": [1, 2]}
         with pytest.raises(ValidationError):
             store.docs["b"] = {"x": ["not an int"]}  # type: ignore[list-item]
-    assert _rows(path, "SELECT value_codec, value_affinity FROM _tpstore_catalog") == [
+    assert query(path, "SELECT value_codec, value_affinity FROM _tpstore_catalog") == [
         (name, affinity)
     ]
     with Docs(path) as store:
@@ -351,14 +351,6 @@ def test_a_missing_optional_dependency_names_the_extra(monkeypatch: pytest.Monke
 
 
 # -- the catalog -------------------------------------------------------------------
-
-
-def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def _declare(value: Any, codec: Any = None, key: Any = str, key_codec: Any = None) -> type[Store]:
@@ -435,7 +427,7 @@ def test_catalog_records_codec_names_and_affinities(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     with Recorded(path):
         pass
-    rows = _rows(path, "SELECT name, key_codec, key_affinity, value_codec, value_affinity "
+    rows = query(path, "SELECT name, key_codec, key_affinity, value_codec, value_affinity "
                  "FROM _tpstore_catalog ORDER BY name")
     assert rows == [
         ("counts", "native", "TEXT", "native", "INTEGER"),

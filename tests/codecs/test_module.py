@@ -11,6 +11,7 @@ import types
 from typing import IO, Any
 
 import pytest
+from helpers import round_trip
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -228,19 +229,13 @@ def test_name_of_an_object_is_its_class_path() -> None:
 @given(marshal_values)
 def test_marshal_round_trip(value: Any) -> None:
     """Builtin values round-trip through marshal as bytes."""
-    codec = from_module(marshal)
-    raw = codec.encode(value)
-    assert isinstance(raw, bytes)
-    assert codec.decode(raw) == value
+    assert round_trip(from_module(marshal), value, bytes) == value
 
 
 @given(json_values)
 def test_stdlib_json_round_trip(value: Any) -> None:
     """JSON values round-trip through the stdlib json module as text."""
-    codec = from_module(json)
-    raw = codec.encode(value)
-    assert isinstance(raw, str)
-    assert codec.decode(raw) == value
+    assert round_trip(from_module(json), value, str) == value
 
 
 @pytest.mark.parametrize("module", [marshal, json, pickle])

@@ -14,6 +14,7 @@ from typing import Any
 
 import pydantic
 import pytest
+from helpers import check_codec_attributes, round_trip
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -52,18 +53,13 @@ class Model(pydantic.BaseModel):
 
 def test_attributes() -> None:
     """The module is a BLOB codec named "msgpack"."""
-    assert msgpack_codec.name == "msgpack"
-    assert msgpack_codec.affinity == "BLOB"
-    assert msgpack_codec.order_preserving is False
-    assert isinstance(msgpack_codec, tpstore.codecs.Codec)
+    check_codec_attributes(msgpack_codec, "msgpack", "BLOB", order_preserving=False)
 
 
 @given(values)
 def test_round_trip(value: Any) -> None:
     """msgpack values read back equal, keys and bytes keeping their types."""
-    raw = msgpack_codec.encode(value)
-    assert isinstance(raw, bytes)
-    assert msgpack_codec.decode(raw) == value
+    assert round_trip(msgpack_codec, value, bytes) == value
 
 
 @pytest.mark.parametrize("number", [INT64_MIN, INT64_MAX, UINT64_MAX])

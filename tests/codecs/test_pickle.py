@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import check_codec_attributes, round_trip
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,18 +71,13 @@ class Point:
 
 def test_codec_attributes() -> None:
     """The module is a BLOB codec named "pickle" that does not preserve order."""
-    assert pickle_codec.name == "pickle"
-    assert pickle_codec.affinity == "BLOB"
-    assert pickle_codec.order_preserving is False
-    assert isinstance(pickle_codec, tpstore.codecs.Codec)
+    check_codec_attributes(pickle_codec, "pickle", "BLOB", order_preserving=False)
 
 
 @given(values)
 def test_round_trip(value: Any) -> None:
     """Any picklable value decodes to an equal value of the same type."""
-    raw = pickle_codec.encode(value)
-    assert isinstance(raw, bytes)
-    back = pickle_codec.decode(raw)
+    back = round_trip(pickle_codec, value, bytes)
     assert back == value
     assert type(back) is type(value)
 

@@ -12,7 +12,6 @@ import json
 import marshal
 import math
 import pickle
-import sqlite3
 import sys
 import uuid
 from pathlib import Path
@@ -34,20 +33,12 @@ from everything import (
     make_model,
     text,
 )
+from helpers import query
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tpstore
 from tpstore import Mapping, OrderedMapping, Store, ValidationError, Value, codecs, field
-
-
-def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
 
 # -- the everything round trip, per codec ---------------------------------------------
 
@@ -174,7 +165,7 @@ def test_module_codecs_round_trip_through_a_store(module: Any, tmp_path: Path) -
     with Blobs(path) as reopened:
         assert dict(reopened.blobs) == written
     affinity = "blob" if module is marshal else "text"
-    assert {row[0] for row in _rows(path, "SELECT typeof(value) FROM blobs")} == {affinity}
+    assert {row[0] for row in query(path, "SELECT typeof(value) FROM blobs")} == {affinity}
 
 
 def test_stdlib_pickle_module_is_the_pickle_codec(tmp_path: Path) -> None:
@@ -186,7 +177,7 @@ def test_stdlib_pickle_module_is_the_pickle_codec(tmp_path: Path) -> None:
     with Jar(tmp_path / "jar.db") as store:
         store.jar["i"] = 1j
         assert store.jar["i"] == 1j
-    assert _rows(tmp_path / "jar.db", "SELECT value_codec FROM _tpstore_catalog") == [("pickle",)]
+    assert query(tmp_path / "jar.db", "SELECT value_codec FROM _tpstore_catalog") == [("pickle",)]
 
 
 native_values = {
@@ -695,10 +686,10 @@ def test_affinities_are_what_sqlite_stores(fields: dict[str, Any]) -> None:
             store.stdlib[1] = {"a": 1}
             store.setting.set(3)
         for table, expected in EXPECTED_AFFINITIES.items():
-            rows = _rows(path, f'SELECT typeof(key), typeof(value) FROM "{table}"')
+            rows = query(path, f'SELECT typeof(key), typeof(value) FROM "{table}"')
             assert rows == [expected], table
-        assert _rows(path, "SELECT typeof(value) FROM setting") == [("integer",)]
-        catalog = dict(_rows(path, "SELECT name, value_affinity FROM _tpstore_catalog"))
+        assert query(path, "SELECT typeof(value) FROM setting") == [("integer",)]
+        catalog = dict(query(path, "SELECT name, value_affinity FROM _tpstore_catalog"))
         assert catalog["pairs"] == "TEXT"
         assert catalog["pickled"] == "BLOB"
 
@@ -724,15 +715,15 @@ def test_json_values_are_readable_with_json_extract(tmp_path: Path) -> None:
         store.models["m"] = make_model(fields)
         store.records["r"] = make_attrs({**fields, "amount": make_model(fields).amount})
         store.lists["l"] = [{"x": 0.5}]
-    (row,) = _rows(path, "SELECT json_extract(value, '$.number'), json_extract(value, '$.text'),"
+    (row,) = query(path, "SELECT json_extract(value, '$.number'), json_extract(value, '$.text'),"
                    " json_extract(value, '$.items[0].label'), json_extract(value, '$.by_id.3'),"
                    " json_extract(value, '$.amount'), json_extract(value, '$.colour'),"
                    " json_extract(value, '$.maybe') FROM models")
     assert row == (7, "hé", "x", "c", "1.10", "red", None)
-    (row,) = _rows(path, "SELECT json_extract(value, '$.number'), json_extract(value, "
+    (row,) = query(path, "SELECT json_extract(value, '$.number'), json_extract(value, "
                    "'$.items[0].weight'), json_valid(value) FROM records")
     assert row == (7, 2.0, 1)
-    assert _rows(path, "SELECT json_extract(value, '$[0].x') FROM lists") == [(0.5,)]
+    assert query(path, "SELECT json_extract(value, '$[0].x') FROM lists") == [(0.5,)]
 
 
 # -- helpers -------------------------------------------------------------------------

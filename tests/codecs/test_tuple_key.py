@@ -14,10 +14,11 @@ from typing import Annotated, Any, Literal, NewType, Optional
 
 import pydantic
 import pytest
+from helpers import check_codec_attributes
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tpstore.codecs import Codec, tuple_key
+from tpstore.codecs import tuple_key
 from tpstore.errors import SchemaError
 
 INT64_MIN = -(2**63)
@@ -146,8 +147,7 @@ def assert_sorts_like_python(values: list[Any], encode: Callable[[Any], bytes]) 
 def test_module_and_specialised_codecs_satisfy_the_protocol() -> None:
     """The module and a for_type codec are Codecs named tuple_key, BLOB, order-preserving."""
     for codec in (tuple_key, tuple_key.for_type(tuple[int, str])):
-        assert isinstance(codec, Codec)
-        assert (codec.name, codec.affinity, codec.order_preserving) == ("tuple_key", "BLOB", True)
+        check_codec_attributes(codec, "tuple_key", "BLOB", order_preserving=True)
 
 
 # -- round trips --------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""Helpers shared by test modules: a store's file seen from outside, and codec checks.
+
+The SQLite helpers open a plain `sqlite3` connection of their own, as another program
+would, and close it before returning, so they never hold a lock or see an open
+transaction of the store under test.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import tpstore.codecs
+
+# -- a store's file, read and changed with plain sqlite3 ---------------------------------
+
+
+def query(path: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows `sql` returns, read through a connection of its own."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def execute(path: Path | str, sql: str, params: tuple[Any, ...] = ()) -> int:
+    """Run one statement and commit it, through a connection of its own; its rowcount."""
+    conn = sqlite3.connect(path)
+    try:
+        count = conn.execute(sql, params).rowcount
+        conn.commit()
+        return count
+    finally:
+        conn.close()
+
+
+def catalog_options(path: Path | str, name: str) -> Any:
+    """The options (`maxlen`, `lifespan`...) the catalog records for collection `name`."""
+    ((options,),) = query(path, "SELECT options FROM _tpstore_catalog WHERE name = ?", (name,))
+    return orjson.loads(options)
+
+
+def query_plans(store: Any, action: Callable[[], object]) -> list[str]:
+    """The query plan lines of every statement `action()` runs on `store`'s connection.
+
+    Transaction control statements and the `-- TRIGGER` lines SQLite traces for
+    trigger bodies have no plan of their own and are left out.
+    """
+    conn = store._engine.raw_connection()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        action()
+    finally:
+        conn.set_trace_callback(None)
+    plans = []
+    for sql in statements:
+        head = sql.lstrip().split(" ", 1)[0].upper()
+        if sql.lstrip().startswith("--") or head in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE",
+                                                     "ROLLBACK"):
+            continue
+        plans.extend(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    return plans
+
+
+# -- codecs ---------------------------------------------------------------------------------
+
+
+def check_codec_attributes(codec: Any, name: str, affinity: str, *,
+                           order_preserving: bool) -> None:
+    """`codec` is a `Codec` with this catalog name, affinity and order promise."""
+    assert isinstance(codec, tpstore.codecs.Codec)
+    assert codec.name == name
+    assert codec.affinity == affinity
+    assert codec.order_preserving is order_preserving
+
+
+def round_trip(codec: Any, value: Any, raw_type: type) -> Any:
+    """`codec.decode(codec.encode(value))`, checking that the encoding is a `raw_type`."""
+    raw = codec.encode(value)
+    assert isinstance(raw, raw_type)
+    return codec.decode(raw)
