@@ -120,6 +120,9 @@ class Engine:
         # Only the in-memory store serializes threads in Python (see module docstring).
         self._turn: threading.RLock | None = threading.RLock() if self.memory else None
         self._guard = _Turn(self._turn, self.timeout) if self._turn else _NoTurn()
+        # The same, for one statement: also turns sqlite3's exceptions into tpstore's.
+        self._statement = (_StatementTurn(self._turn, self.timeout) if self._turn
+                           else _Statement())
         self._shared: _Connection | None = None
         # Why the store cannot be used in this process (set in a forked child).
         self._unusable: str | None = None
@@ -322,6 +325,7 @@ class Engine:
         if self._turn is not None:
             self._turn = threading.RLock()
             self._guard = _Turn(self._turn, self.timeout)
+            self._statement = _StatementTurn(self._turn, self.timeout)
         self._pid = os.getpid()
 
     def close(self) -> None:
@@ -347,63 +351,42 @@ class Engine:
 
     # -- statements ---------------------------------------------------------------------
 
+    # Each of these runs inside `self._statement`, whose exit translates sqlite3's
+    # exceptions (and the binding errors of values sqlite3 cannot store): the guard
+    # that every statement takes anyway does it, so the translation costs no extra call.
+
     def fetchone(self, sql: str, params: Params = ()) -> Any:
         """Run a query and return its first row, or `None`."""
         conn = self._conn()
-        with self._guard:
-            try:
-                return conn.raw.execute(sql, params).fetchone()
-            except sqlite3.Error as exc:
-                raise translate(exc) from exc
-            except (UnicodeEncodeError, OverflowError) as exc:
-                raise _unbindable(exc) from exc
+        with self._statement:
+            return conn.raw.execute(sql, params).fetchone()
 
     def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         """Run a query (or a statement with RETURNING) and return all its rows."""
         conn = self._conn()
-        with self._guard:
-            try:
-                return conn.raw.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise translate(exc) from exc
-            except (UnicodeEncodeError, OverflowError) as exc:
-                raise _unbindable(exc) from exc
+        with self._statement:
+            return conn.raw.execute(sql, params).fetchall()
 
     def write(self, sql: str, params: Params = ()) -> int:
         """Run one writing statement (atomic by itself) and return the rows changed."""
         conn = self._conn()
-        with self._guard:
+        with self._statement:
             self._check_writable(conn)
-            try:
-                return conn.raw.execute(sql, params).rowcount
-            except sqlite3.Error as exc:
-                raise translate(exc) from exc
-            except (UnicodeEncodeError, OverflowError) as exc:
-                raise _unbindable(exc) from exc
+            return conn.raw.execute(sql, params).rowcount
 
     def write_returning(self, sql: str, params: Params = ()) -> list[Any]:
         """Run one writing statement with RETURNING and return its rows."""
         conn = self._conn()
-        with self._guard:
+        with self._statement:
             self._check_writable(conn)
-            try:
-                return conn.raw.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise translate(exc) from exc
-            except (UnicodeEncodeError, OverflowError) as exc:
-                raise _unbindable(exc) from exc
+            return conn.raw.execute(sql, params).fetchall()
 
     def write_many(self, sql: str, rows: Iterator[Params] | Sequence[Params]) -> int:
         """Run one writing statement for many parameter rows; call inside `atomic()`."""
         conn = self._conn()
-        with self._guard:
+        with self._statement:
             self._check_writable(conn)
-            try:
-                return conn.raw.executemany(sql, rows).rowcount
-            except sqlite3.Error as exc:
-                raise translate(exc) from exc
-            except (UnicodeEncodeError, OverflowError) as exc:
-                raise _unbindable(exc) from exc
+            return conn.raw.executemany(sql, rows).rowcount
 
     def _check_writable(self, conn: _Connection) -> None:
         if self.mode != "rw":
@@ -550,7 +533,7 @@ class _Turn:
                 f"another thread held the in-memory store for more than {self.timeout} s"
             )
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self.lock.release()
 
 
@@ -562,8 +545,37 @@ class _NoTurn:
     def __enter__(self) -> None:
         pass
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         pass
+
+
+class _Statement(_NoTurn):
+    """The guard of one statement of a file store: translates the errors leaving it."""
+
+    __slots__ = ()
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            _raise_translated(exc)
+
+
+class _StatementTurn(_Turn):
+    """The guard of one statement of an in-memory store: its turn, then translation."""
+
+    __slots__ = ()
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.lock.release()
+        if exc is not None:
+            _raise_translated(exc)
+
+
+def _raise_translated(exc: BaseException) -> None:
+    """Raise the tpstore error for an exception a statement raised; others go on as they are."""
+    if isinstance(exc, sqlite3.Error):
+        raise translate(exc) from exc
+    if isinstance(exc, UnicodeEncodeError | OverflowError):
+        raise _unbindable(exc) from exc
 
 
 def translate(exc: sqlite3.Error, context: str | None = None) -> TpStoreError:
