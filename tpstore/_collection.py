@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from tpstore._engine import Engine
     from tpstore._schema import CollectionSpec
+
+PAGE = 512
+"""Rows fetched per query while iterating: iteration never runs one query per item."""
 
 
 class Collection:
@@ -51,6 +54,26 @@ class Collection:
         row = self._engine.fetchone(self._engine.dialect.count(self._spec.database),
                                     (self._table,))
         return int(row[0]) if row else 0
+
+    def _pages(self, first: str, following: str, before: tuple[Any, ...],
+               after: Callable[[], tuple[Any, ...]]) -> Iterator[Any]:
+        """Every row of a keyset-paginated scan, fetched `PAGE` rows at a time.
+
+        `first` selects the first page, `following` the page after a given value of the
+        order column (each row's first column). Their parameters are `before`, then
+        (for `following`) that value, then `after()` (read again for each page: the
+        current time of an expiring table), then the page size.
+        """
+        engine = self._engine
+        rows = engine.fetchall(first, (*before, *after(), PAGE))
+        while True:
+            for row in rows:
+                if engine.closed:  # rows fetched before close() are not handed out after it
+                    engine.check_open()
+                yield row
+            if len(rows) < PAGE:
+                return
+            rows = engine.fetchall(following, (*before, rows[-1][0], *after(), PAGE))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._spec.name!r} of {self._table!r}>"

@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 
 K = TypeVar("K")
 
-PAGE = 512
-"""Rows fetched per query while iterating: iteration never runs one query per item."""
-
 LOOKUP_CHUNK = 500
 """Keys per `IN (...)` query; stays below SQLite's oldest limit of 999 bound parameters."""
 
@@ -129,16 +126,7 @@ class _Keyed(Collection, Generic[K]):
         first = self._sql.scan(keys_only=keys_only, bounds=tuple(bounds), descending=descending)
         following = self._sql.scan(keys_only=keys_only, bounds=(*bounds, resume),
                                    descending=descending)
-        engine = self._engine
-        rows = engine.fetchall(first, (*values, *self._live(), PAGE))
-        while True:
-            for row in rows:
-                if engine.closed:  # rows fetched before close() are not handed out after it
-                    engine.check_open()
-                yield row
-            if len(rows) < PAGE:
-                return
-            rows = engine.fetchall(following, (*values, rows[-1][0], *self._live(), PAGE))
+        return self._pages(first, following, tuple(values), self._live)
 
     def _lookup_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         """`{encoded key: key}` of the keys given, without those of the wrong type."""

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
 
 from tpstore._collection import Collection
-from tpstore._keyed import PAGE
 from tpstore.errors import CorruptValueError, ValidationError
 
 if TYPE_CHECKING:
@@ -63,23 +62,14 @@ class _Positioned(Collection, Generic[T]):
         With `step > 1`, only the positions `anchor + k * step`.
         """
         bounds: tuple[str, ...] = ()
-        params: list[Any] = []
+        params: tuple[Any, ...] = ()
         if lower is not None:
-            bounds, params = (">=", "<"), [lower, upper]
-        stepping = [anchor, step] if step > 1 else []
+            bounds, params = (">=", "<"), (lower, upper)
+        stepping = (anchor, step) if step > 1 else ()
         first = self._sql.scan(bounds=bounds, stepped=bool(stepping), descending=descending)
         following = self._sql.scan(bounds=(*bounds, "<" if descending else ">"),
                                    stepped=bool(stepping), descending=descending)
-        engine = self._engine
-        rows = engine.fetchall(first, (*params, *stepping, PAGE))
-        while True:
-            for row in rows:
-                if engine.closed:  # rows fetched before close() are not handed out after it
-                    engine.check_open()
-                yield row
-            if len(rows) < PAGE:
-                return
-            rows = engine.fetchall(following, (*params, rows[-1][0], *stepping, PAGE))
+        return self._pages(first, following, params, lambda: stepping)
 
     def _values(self, rows: Iterable[Any], low: int | None = None) -> Iterator[T]:
         decode = self._value.decode  # type: ignore[union-attr]
