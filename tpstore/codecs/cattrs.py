@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import math
 import uuid
 from typing import Any
 
@@ -52,6 +51,7 @@ import orjson
 from cattrs.preconf.orjson import OrjsonConverter, make_converter
 
 from tpstore.codecs import Raw
+from tpstore.codecs.json import _refuse_non_finite, _text
 from tpstore.errors import SchemaError
 
 __all__ = [
@@ -107,33 +107,9 @@ converter.register_unstructure_hook(decimal.Decimal, str)
 converter.register_structure_hook(decimal.Decimal, _structure_decimal)
 
 
-def _refuse_non_finite(value: Any) -> None:
-    """Raise `ValueError` if unstructured `value` holds a float JSON cannot represent.
-
-    orjson would write `null` for it, which reads back as `None`.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                raise ValueError(f"{item} has no JSON representation")
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-
-
 def _dump(unstructured: Any) -> str:
     _refuse_non_finite(unstructured)
     return orjson.dumps(unstructured).decode()
-
-
-def _text(raw: Raw) -> str | bytes:
-    if isinstance(raw, str | bytes):
-        return raw
-    found = "NULL" if raw is None else type(raw).__name__
-    raise ValueError(f"expected JSON text, found {found}")
 
 
 def encode(value: Any) -> Raw:

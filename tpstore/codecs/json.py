@@ -90,7 +90,10 @@ def decode(raw: Raw) -> Any:
 
 
 def _refuse_non_finite(value: Any) -> None:
-    """Raise `ValueError` if `value` holds a float JSON cannot represent."""
+    """Raise `ValueError` if `value` holds a float JSON cannot represent.
+
+    orjson would write `null` for it, which reads back as `None` (also used by cattrs).
+    """
     stack = [value]
     while stack:
         item = stack.pop()
@@ -535,9 +538,11 @@ def same(a: Any, b: Any) -> bool:
 
 
 def _text(raw: Raw) -> str | bytes:
+    """The stored JSON text; `ValueError` for anything else (also used by cattrs)."""
     if isinstance(raw, str | bytes):
         return raw
-    raise ValueError(f"expected JSON text, found {type(raw).__name__}")
+    found = "NULL" if raw is None else type(raw).__name__
+    raise ValueError(f"expected JSON text, found {found}")
 
 
 def _type_name(tp: Any) -> str:
