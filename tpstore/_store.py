@@ -15,7 +15,6 @@ from tpstore import _catalog, _files
 from tpstore._collection import Collection
 from tpstore._engine import Engine, translate
 from tpstore._schema import CollectionSpec, check_name, read_fields
-from tpstore._sqlite import quote
 from tpstore.errors import ClosedError, SchemaError
 
 
@@ -252,11 +251,12 @@ class Store(metaclass=StoreMeta):
             TpStoreError: called inside a transaction.
         """
         self._engine.check_writable()
+        dialect = self._engine.dialect
 
         def run(conn: sqlite3.Connection) -> None:
             for schema in self._engine.schemas:
-                conn.execute(f"VACUUM {quote(schema)}")
-                conn.execute(f"PRAGMA {quote(schema)}.wal_checkpoint(TRUNCATE)").fetchall()
+                conn.execute(dialect.vacuum(schema))
+                conn.execute(dialect.checkpoint(schema)).fetchall()
 
         self._engine.run_outside_transaction(run)
 
@@ -277,10 +277,11 @@ class Store(metaclass=StoreMeta):
             ReadOnlyError: the store is not opened with mode `"rw"`.
         """
         self._engine.check_writable()
+        dialect = self._engine.dialect
 
         def run(conn: sqlite3.Connection) -> None:
             for schema in self._engine.schemas:
-                conn.execute(f"PRAGMA {quote(schema)}.wal_checkpoint(TRUNCATE)").fetchall()
+                conn.execute(dialect.checkpoint(schema)).fetchall()
 
         self._engine.run_outside_transaction(run)
 
