@@ -169,3 +169,34 @@ def test_namespaced_store_keeps_its_tables_apart_from_an_undotted_store(
     with Plain(path, namespace="t1") as spaced, Plain(path) as plain:
         spaced.x["a"] = 1
         assert "a" not in plain.x
+
+
+def test_a_table_name_with_a_slash_is_refused_at_class_creation() -> None:
+    """tpstore names a table's indexes and triggers "{table}/..."; a slash could collide."""
+    with pytest.raises(SchemaError, match=r"Slashed\.m.*'/'"):
+
+        class Slashed(Store):
+            m: Mapping[str, int] = field(table="x/expires")
+
+
+def test_namespaces_that_differ_only_in_case_are_refused_with_schema_error(
+        tmp_path: Path) -> None:
+    """Namespaces "T1" and "t1" would name one table; the second open says so clearly."""
+
+    class Plain(Store):
+        x: Mapping[str, int]
+
+    path = tmp_path / "store.db"
+    with Plain(path, namespace="T1") as first:
+        first.x["a"] = 1
+        with pytest.raises(SchemaError, match="did not create"):
+            Plain(path, namespace="t1")
+        assert dict(first.x) == {"a": 1}
+
+
+def test_deque_in_place_add_extends_it(location: str | None) -> None:
+    """`d += items` extends a Deque, as it does a collections.deque."""
+    with Everything(location) as app:
+        app.d.append(1)
+        app.d += [2, 3]
+        assert list(app.d) == [1, 2, 3]

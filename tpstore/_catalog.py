@@ -198,7 +198,8 @@ def _apply(engine: Engine, conn: sqlite3.Connection,
 
 def _table_exists(conn: sqlite3.Connection, schema: str, table: str) -> bool:
     row = conn.execute(
-        f"SELECT 1 FROM {quote(schema)}.sqlite_master WHERE type = 'table' AND name = ?",
+        # SQLite matches names without regard to ASCII case, so this check does too.
+        f"SELECT 1 FROM {quote(schema)}.sqlite_master WHERE name = ? COLLATE NOCASE",
         (table,),
     ).fetchone()
     return row is not None

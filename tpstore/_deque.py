@@ -6,7 +6,7 @@ import collections
 import collections.abc
 import operator
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from tpstore._sequence import _Positioned, _same_items
 
@@ -78,6 +78,11 @@ class Deque(_Positioned[T], collections.abc.Collection[T]):
         with self._engine.atomic():
             self._engine.write(self._sql.appendleft, (raw,))
             self._engine.write(self._sql.trim_last, (maxlen,))
+
+    def __iadd__(self, values: Iterable[T]) -> Self:
+        """`deque += values`: the same as `extend(values)`, as for `collections.deque`."""
+        self.extend(values)
+        return self
 
     def extend(self, values: Iterable[T]) -> None:
         """Append every item of `values` on the right, in one transaction.

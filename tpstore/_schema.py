@@ -141,6 +141,10 @@ def _spec(where: str, name: str, kind: type[Collection], args: tuple[Any, ...],
         # without a namespace would be namespace "t1"'s table "x" (test_review.py).
         raise SchemaError(f"{where}: table name {table!r} cannot contain '.' (it separates "
                           "a namespace from its tables); choose another table name")
+    if "/" in table:
+        # tpstore names a table's indexes and triggers "{table}/...".
+        raise SchemaError(f"{where}: table name {table!r} cannot contain '/' (tpstore "
+                          "names a table's indexes and triggers with it); choose another")
     check_name(info.database, f"{where}: database")
     try:
         key_column = None
