@@ -435,7 +435,7 @@ def test_hostile_namespace_and_table_names_cannot_inject_sql(tmp_path: Path, nam
 
     class Hostile(Store):
         m: Mapping[str, int] = field(table=name)
-        e: ExpiringMapping[str, int] = field(table=name + "/e", lifespan=60)
+        e: ExpiringMapping[str, int] = field(table=name + "-e", lifespan=60)
 
     with Hostile(path, namespace=name, attach={name: tmp_path / "a.db"}) as store:
         store.m[name] = 1
