@@ -422,8 +422,15 @@ HOSTILE = [
     "a" * 300,
     '"',
     "'",
-    "/count+",
 ]
+
+
+def test_table_names_shaped_like_tpstore_index_names_are_refused() -> None:
+    """A table named like another table's trigger ("{table}/count+") is refused up front."""
+    with pytest.raises(SchemaError, match="cannot contain '/'"):
+
+        class Shadow(Store):
+            m: Mapping[str, int] = field(table="/count+")
 
 
 @pytest.mark.parametrize("name", HOSTILE)
