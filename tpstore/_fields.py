@@ -26,8 +26,6 @@ class _Missing(enum.Enum):
 MISSING: Final = _Missing.MISSING
 """Stands for "not given" wherever a default is optional (`None` may be a real value)."""
 
-MissingType = _Missing
-
 
 @dataclass(frozen=True)
 class FieldInfo:
