@@ -20,7 +20,7 @@ import orjson
 
 from tpstore._engine import Engine
 from tpstore._schema import CollectionSpec
-from tpstore._sqlite import CATALOG, COUNTS, FORMAT_VERSION, quote
+from tpstore._sqlite import CATALOG_COLUMNS, FORMAT_VERSION, catalog_sql
 from tpstore.errors import SchemaError
 
 
@@ -72,8 +72,6 @@ class Entry:
         return ", ".join(parts)
 
 
-_COLUMNS = ("id", "name", "kind", "key_codec", "key_affinity", "value_codec",
-            "value_affinity", "key_schema", "value_schema", "options", "format")
 
 
 def read(connection: sqlite3.Connection, schema: str = "main") -> dict[str, Entry]:
@@ -82,20 +80,13 @@ def read(connection: sqlite3.Connection, schema: str = "main") -> dict[str, Entr
     Takes a plain sqlite3 connection so that tools (the CLI) can read a file without
     the store classes that wrote it.
     """
-    exists = connection.execute(
-        f"SELECT 1 FROM {quote(schema)}.sqlite_master WHERE type = 'table' AND name = ?",
-        (CATALOG,),
-    ).fetchone()
-    if not exists:
+    sql = catalog_sql(schema)
+    if not connection.execute(sql.has_catalog).fetchone():
         return {}
-    columns = ", ".join(f"t.{column}" for column in _COLUMNS)
-    rows = connection.execute(
-        f"SELECT {columns}, coalesce(c.count, 0) FROM {quote(schema)}.{CATALOG} AS t "
-        f"LEFT JOIN {quote(schema)}.{COUNTS} AS c ON c.id = t.id ORDER BY t.name"
-    ).fetchall()
+    rows = connection.execute(sql.read).fetchall()
     entries = {}
     for row in rows:
-        values = dict(zip((*_COLUMNS, "count"), row, strict=True))
+        values = dict(zip((*CATALOG_COLUMNS, "count"), row, strict=True))
         values["options"] = orjson.loads(values["options"] or "{}")
         entries[values["name"]] = Entry(**values)
     return entries
@@ -160,24 +151,22 @@ def _apply(engine: Engine, conn: sqlite3.Connection,
             engine.write(statement)
     for spec, table, declared, recorded in work:
         schema = spec.database
+        sql = catalog_sql(schema)
         options = orjson.dumps(declared.options, option=orjson.OPT_SORT_KEYS).decode()
         if recorded is None or not _table_exists(conn, schema, table):
             if (schema, table) in created:
                 continue
             if recorded is None:
                 engine.write(
-                    f"INSERT INTO {quote(schema)}.{CATALOG} ({', '.join(_COLUMNS[1:])}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    sql.insert,
                     (table, declared.kind, declared.key_codec, declared.key_affinity,
                      declared.value_codec, declared.value_affinity, declared.key_schema,
                      declared.value_schema, options, declared.format),
                 )
             # (When the catalog row exists, the table was dropped behind tpstore's back:
             # it starts again, empty.)
-            catalog_id = engine.fetchone(
-                f"SELECT id FROM {quote(schema)}.{CATALOG} WHERE name = ?", (table,))[0]
-            engine.write(f"INSERT INTO {quote(schema)}.{COUNTS} (id, count) VALUES (?, 0) "
-                         "ON CONFLICT (id) DO UPDATE SET count = 0", (catalog_id,))
+            catalog_id = engine.fetchone(sql.id_of, (table,))[0]
+            engine.write(sql.reset_count, (catalog_id,))
             for statement in engine.dialect.create_table(
                 schema, table, spec.kind.layout,
                 key_affinity=declared.key_affinity, value_affinity=declared.value_affinity,
@@ -190,16 +179,10 @@ def _apply(engine: Engine, conn: sqlite3.Connection,
             declared.key_schema, declared.value_schema, declared.options
         ):
             engine.write(
-                f"UPDATE {quote(schema)}.{CATALOG} SET key_schema = ?, value_schema = ?, "
-                "options = ? WHERE name = ?",
+                sql.update_descriptions,
                 (declared.key_schema, declared.value_schema, options, table),
             )
 
 
 def _table_exists(conn: sqlite3.Connection, schema: str, table: str) -> bool:
-    row = conn.execute(
-        # SQLite matches names without regard to ASCII case, so this check does too.
-        f"SELECT 1 FROM {quote(schema)}.sqlite_master WHERE name = ? COLLATE NOCASE",
-        (table,),
-    ).fetchone()
-    return row is not None
+    return conn.execute(catalog_sql(schema).name_taken, (table,)).fetchone() is not None

@@ -238,6 +238,53 @@ class Dialect:
         return f"PRAGMA {quote(schema)}.wal_checkpoint(TRUNCATE)"
 
 
+CATALOG_COLUMNS: Final = ("id", "name", "kind", "key_codec", "key_affinity", "value_codec",
+                          "value_affinity", "key_schema", "value_schema", "options", "format")
+"""The catalog's columns, in the order `Dialect.create_catalog` declares them."""
+
+
+@dataclass(frozen=True)
+class CatalogSQL:
+    """Statements on one file's catalog and counts tables.
+
+    They need no `Dialect`, so tools can read a file's catalog through a plain sqlite3
+    connection (see `catalog_sql`).
+    """
+
+    has_catalog: str
+    read: str
+    insert: str
+    id_of: str
+    reset_count: str
+    update_descriptions: str
+    name_taken: str
+
+
+@functools.lru_cache(maxsize=16)
+def catalog_sql(schema: str) -> CatalogSQL:
+    """The catalog statements of the file attached as `schema`."""
+    catalog = f"{quote(schema)}.{CATALOG}"
+    counts = f"{quote(schema)}.{COUNTS}"
+    columns = ", ".join(f"t.{column}" for column in CATALOG_COLUMNS)
+    inserted = CATALOG_COLUMNS[1:]
+    return CatalogSQL(
+        has_catalog=f"SELECT 1 FROM {quote(schema)}.sqlite_master "
+        f"WHERE type = 'table' AND name = '{CATALOG}'",
+        read=f"SELECT {columns}, coalesce(c.count, 0) FROM {catalog} AS t "
+        f"LEFT JOIN {counts} AS c ON c.id = t.id ORDER BY t.name",
+        insert=f"INSERT INTO {catalog} ({', '.join(inserted)}) "
+        f"VALUES ({', '.join('?' * len(inserted))})",
+        id_of=f"SELECT id FROM {catalog} WHERE name = ?",
+        reset_count=f"INSERT INTO {counts} (id, count) VALUES (?, 0) "
+        "ON CONFLICT (id) DO UPDATE SET count = 0",
+        update_descriptions=f"UPDATE {catalog} SET key_schema = ?, value_schema = ?, "
+        "options = ? WHERE name = ?",
+        # SQLite matches names without regard to ASCII case, so this check does too.
+        name_taken=f"SELECT 1 FROM {quote(schema)}.sqlite_master "
+        "WHERE name = ? COLLATE NOCASE",
+    )
+
+
 @dataclass(frozen=True)
 class SingleSQL:
     """Statements of a `Value` table."""
