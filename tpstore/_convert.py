@@ -39,6 +39,10 @@ def make_adapter(declared: Any) -> pydantic.TypeAdapter[Any] | None:
         return pydantic.TypeAdapter(declared, config=_ARBITRARY)
 
 
+class _NeverStored:
+    """A type no value read from SQLite has."""
+
+
 class Column:
     """Converts the keys or the values of one collection.
 
@@ -64,6 +68,9 @@ class Column:
         # codec keeps it (JSON, pickle; test_negative_zero in tests/codecs).
         self._normalize_zero = strict and strip_annotated(declared) is float
         self._identity = self._plain if self._plain in (str, bytes) else None
+        # The type a stored value has when it needs no decoding (a type no stored value
+        # has otherwise), for loops that skip `decode()` in that case.
+        self.plain: type = self._plain if self._plain is not None else _NeverStored
         # Codecs that do not validate themselves (msgpack, module codecs...) can give a
         # value back as another type under `Any` (a tuple as a list, True as 1): for such
         # declared types every write reads its value back and compares it, so nothing is
