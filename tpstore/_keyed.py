@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from tpstore._collection import Collection
 from tpstore._convert import INVALID
@@ -110,9 +110,9 @@ class _Keyed(Collection, Generic[K]):
         plain = self._key.plain  # type: ignore[union-attr]
         at = self._key_at
         for row in rows:
-            raw: Any = row[at]
+            raw = row[at]
             # What `decode` does first, without a call per key (iteration's hot path).
-            yield raw if type(raw) is plain else decode(raw)
+            yield decode(raw) if type(raw) is not plain else cast(K, raw)
 
     def _scan(self, *, keys_only: bool, descending: bool = False,
               lower: Any = None, upper: Any = None) -> Iterator[Any]:
