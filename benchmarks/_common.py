@@ -62,6 +62,8 @@ def connect_wal(path: Path, synchronous: str) -> sqlite3.Connection:
 
 def machine_line() -> str:
     """The machine and versions, printed with the results."""
-    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-            f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-            f"tpstore {tpstore.__version__}")
+    return (
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"tpstore {tpstore.__version__}"
+    )

@@ -115,15 +115,15 @@ ORDER: dict[str, Any] = {
     "placed": datetime.datetime(2024, 5, 1, 12, 30, 5, 123000, tzinfo=datetime.UTC),
     "paid": True,
     "note": None,
-    "lines": [{"sku": f"SKU-{i:04d}", "quantity": i + 1, "price": 9.99 * (i + 1)}
-              for i in range(5)],
+    "lines": [
+        {"sku": f"SKU-{i:04d}", "quantity": i + 1, "price": 9.99 * (i + 1)} for i in range(5)
+    ],
 }
 DOC = {"evens": list(range(0, 40, 2)), "odds": list(range(1, 40, 2))}
 KEY = ("job", 42, datetime.datetime(2024, 5, 1, 12, tzinfo=datetime.UTC))
 
 
-def best_of(contenders: dict[str, Callable[[], Any]], number: int,
-            repeat: int) -> dict[str, float]:
+def best_of(contenders: dict[str, Callable[[], Any]], number: int, repeat: int) -> dict[str, float]:
     """Best microseconds per call of each contender over `repeat` rounds.
 
     Each round times every contender once, in turn, so a burst of load from other
@@ -151,8 +151,10 @@ def column_pair(name: str, value: Any, *, key: bool = False) -> Callable[[], Any
 
 
 def _same(back: Any, value: Any, declared: Any) -> bool:
-    if isinstance(value, dict) and isinstance(declared, type) and issubclass(
-        declared, pydantic.BaseModel
+    if (
+        isinstance(value, dict)
+        and isinstance(declared, type)
+        and issubclass(declared, pydantic.BaseModel)
     ):
         return bool(back == declared.model_validate(value))
     return bool(back == value)
@@ -184,9 +186,11 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
-            f"Python {sys.version.split()[0]}; pydantic {pydantic.VERSION}, "
-            f"orjson {orjson.__version__}, tpstore {tpstore.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
+        f"Python {sys.version.split()[0]}; pydantic {pydantic.VERSION}, "
+        f"orjson {orjson.__version__}, tpstore {tpstore.__version__}"
+    )
 
 
 def main() -> None:
@@ -203,37 +207,69 @@ def main() -> None:
 
     cases: list[tuple[str, str, Callable[[], Any], dict[str, Callable[[], Any]]]] = []
     order_base = baselines(ORDER, order_adapter)
-    for codec, table in [("json (default)", "json_orders"), ("pickle", "pickle_orders"),
-                         ("msgpack" if HAS_MSGPACK else "msgpack (missing)", "msgpack_orders"),
-                         ("compressed(json)", "zlib_orders")]:
+    for codec, table in [
+        ("json (default)", "json_orders"),
+        ("pickle", "pickle_orders"),
+        ("msgpack" if HAS_MSGPACK else "msgpack (missing)", "msgpack_orders"),
+        ("compressed(json)", "zlib_orders"),
+    ]:
         cases.append((codec, "Order, dict input", column_pair(table, ORDER), order_base))
     instance_base = dict(order_base)
-    instance_base["by hand"] = lambda: order_adapter.validate_python(orjson.loads(
-        orjson.dumps(Order.model_validate(instance.model_dump()).model_dump(mode="json"))))
-    cases.append(("json (default)", "Order, model input",
-                  column_pair("json_orders", instance), instance_base))
-    cases.append(("cattrs (default)", "attrs Order", column_pair("attrs_orders", order_attrs),
-                  order_base))
+    instance_base["by hand"] = lambda: order_adapter.validate_python(
+        orjson.loads(
+            orjson.dumps(Order.model_validate(instance.model_dump()).model_dump(mode="json"))
+        )
+    )
+    cases.append(
+        (
+            "json (default)",
+            "Order, model input",
+            column_pair("json_orders", instance),
+            instance_base,
+        )
+    )
+    cases.append(
+        ("cattrs (default)", "attrs Order", column_pair("attrs_orders", order_attrs), order_base)
+    )
     doc_base = baselines(DOC, doc_adapter)
-    for codec, table in [("json (default)", "json_docs"), ("module:marshal", "marshal_docs"),
-                         ("module:json", "stdlib_docs")]:
+    for codec, table in [
+        ("json (default)", "json_docs"),
+        ("module:marshal", "marshal_docs"),
+        ("module:json", "stdlib_docs"),
+    ]:
         cases.append((codec, "dict[str, list[int]]", column_pair(table, DOC), doc_base))
     int_adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(int)
     str_adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(str)
     cases.append(("native", "int", column_pair("ints", 1234567), baselines(1234567, int_adapter)))
-    cases.append(("native", "str", column_pair("texts", "hello wörld"),
-                  baselines("hello wörld", str_adapter)))
+    cases.append(
+        (
+            "native",
+            "str",
+            column_pair("texts", "hello wörld"),
+            baselines("hello wörld", str_adapter),
+        )
+    )
     key_adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(
-        tuple[str, int, datetime.datetime])
-    cases.append(("tuple_key", "key (str, int, datetime)",
-                  column_pair("tuple_keys", KEY, key=True), baselines(KEY, key_adapter)))
+        tuple[str, int, datetime.datetime]
+    )
+    cases.append(
+        (
+            "tuple_key",
+            "key (str, int, datetime)",
+            column_pair("tuple_keys", KEY, key=True),
+            baselines(KEY, key_adapter),
+        )
+    )
 
     print(f"machine: {machine()}")
-    print(f"method: best of {repeat} interleaved rounds x {number} encode+decode pairs per "
-          "figure, in one process; ratio = tpstore / baseline (below 1.0: tpstore cheaper)\n")
+    print(
+        f"method: best of {repeat} interleaved rounds x {number} encode+decode pairs per "
+        "figure, in one process; ratio = tpstore / baseline (below 1.0: tpstore cheaper)\n"
+    )
     names = ["pickle", "json", "orjson", "by hand"]
     header = f"{'codec':<18} {'value':<26} {'us/pair':>8} " + " ".join(
-        f"{'x ' + n:>11}" for n in names)
+        f"{'x ' + n:>11}" for n in names
+    )
     print(header)
     print("-" * len(header))
     target: list[tuple[str, float]] = []

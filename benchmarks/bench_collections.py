@@ -76,8 +76,7 @@ class Bench(tpstore.Store):
 
 
 def make_jobs(n: int) -> list[dict[str, Any]]:
-    return [{"id": i, "kind": f"kind{i % 7}", "payload": {"a": i, "b": i * 2}}
-            for i in range(n)]
+    return [{"id": i, "kind": f"kind{i % 7}", "payload": {"a": i, "b": i * 2}} for i in range(n)]
 
 
 # -- deque contenders -----------------------------------------------------------------------
@@ -91,12 +90,14 @@ class HandDeque:
         self.db.execute("CREATE TABLE jobs (pos INTEGER PRIMARY KEY, value TEXT)")
 
     def append(self, job: dict[str, Any]) -> None:
-        self.db.execute("INSERT INTO jobs (value) VALUES (?)",
-                        (Job.model_validate(job).model_dump_json(),))
+        self.db.execute(
+            "INSERT INTO jobs (value) VALUES (?)", (Job.model_validate(job).model_dump_json(),)
+        )
 
     def popleft(self) -> Job:
-        row = self.db.execute("DELETE FROM jobs WHERE pos = (SELECT min(pos) FROM jobs) "
-                              "RETURNING value").fetchone()
+        row = self.db.execute(
+            "DELETE FROM jobs WHERE pos = (SELECT min(pos) FROM jobs) RETURNING value"
+        ).fetchone()
         if row is None:
             raise IndexError("pop from an empty deque")
         return Job.model_validate_json(row[0])
@@ -108,8 +109,10 @@ class HandDeque:
         self.db.execute("COMMIT")
 
     def items(self) -> list[Job]:
-        return [Job.model_validate_json(v)
-                for (v,) in self.db.execute("SELECT value FROM jobs ORDER BY pos")]
+        return [
+            Job.model_validate_json(v)
+            for (v,) in self.db.execute("SELECT value FROM jobs ORDER BY pos")
+        ]
 
     def close(self) -> None:
         self.db.close()
@@ -143,8 +146,7 @@ class DiskcacheDeque:
 
     def __init__(self, path: Path, synchronous: str) -> None:
         level = {"FULL": 2, "NORMAL": 1}[synchronous]
-        self.cache = diskcache.Cache(str(path), eviction_policy="none",
-                                     sqlite_synchronous=level)
+        self.cache = diskcache.Cache(str(path), eviction_policy="none", sqlite_synchronous=level)
         self.deque = diskcache.Deque.fromcache(self.cache)
 
     def append(self, job: dict[str, Any]) -> None:
@@ -178,8 +180,7 @@ class HandSet:
 
     def update(self, tags: list[str]) -> None:
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany("INSERT OR IGNORE INTO tags (key) VALUES (?)",
-                            [(tag,) for tag in tags])
+        self.db.executemany("INSERT OR IGNORE INTO tags (key) VALUES (?)", [(tag,) for tag in tags])
         self.db.execute("COMMIT")
 
     def contains(self, tag: str) -> bool:
@@ -220,10 +221,10 @@ class TpSet:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--items", type=int, default=2000,
-                        help="items written one commit each")
-    parser.add_argument("--bulk", type=int, default=40_000,
-                        help="items of the bulk writes, reads and iterations")
+    parser.add_argument("--items", type=int, default=2000, help="items written one commit each")
+    parser.add_argument(
+        "--bulk", type=int, default=40_000, help="items of the bulk writes, reads and iterations"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--durability", choices=["full", "normal"], default="full")
     args = parser.parse_args()
@@ -234,8 +235,7 @@ def main() -> None:
     rng = random.Random(7)
     all_tags = [f"tag{i:07d}" for i in rng.sample(range(many * 10), many)]
     tags = all_tags[:n]
-    probes = [rng.choice(all_tags) if rng.random() < 0.5 else f"absent{i}"
-              for i in range(many)]
+    probes = [rng.choice(all_tags) if rng.random() < 0.5 else f"absent{i}" for i in range(many)]
     files = FreshFiles()
 
     def fresh(make: Callable[[Path, str], Any]) -> Callable[[], Any]:
@@ -290,12 +290,16 @@ def main() -> None:
     ours = {**deque_figures(TpDeque), **set_figures(TpSet)}
     hand = {**deque_figures(HandDeque), **set_figures(HandSet)}
     disk = deque_figures(DiskcacheDeque) if diskcache is not None else {}
-    print(f"tpstore Deque and Set vs hand-written sqlite3 (+ pydantic) and diskcache "
-          f"{getattr(diskcache, '__version__', '(not installed)')}; N={n} single commits, "
-          f"M={many} bulk, best of {repeat}, WAL, synchronous={synchronous}")
+    print(
+        f"tpstore Deque and Set vs hand-written sqlite3 (+ pydantic) and diskcache "
+        f"{getattr(diskcache, '__version__', '(not installed)')}; N={n} single commits, "
+        f"M={many} bulk, best of {repeat}, WAL, synchronous={synchronous}"
+    )
     print(machine_line())
-    print(f"{'operation':<17}{'tpstore s':>11}{'hand s':>10}{'ratio':>8}"
-          f"{'diskcache s':>13}{'ratio':>8}")
+    print(
+        f"{'operation':<17}{'tpstore s':>11}{'hand s':>10}{'ratio':>8}"
+        f"{'diskcache s':>13}{'ratio':>8}"
+    )
     for op, seconds in ours.items():
         line = f"{op:<17}{seconds:>11.4f}{hand[op]:>10.4f}{hand[op] / seconds:>7.2f}x"
         if op in disk:

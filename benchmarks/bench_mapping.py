@@ -41,8 +41,11 @@ class Bench(tpstore.Store):
 def make_items(n: int) -> dict[str, dict[str, object]]:
     rng = random.Random(7)
     return {
-        f"user{i:08d}": {"name": f"Name {i}", "email": f"u{i}@example.org",
-                         "age": rng.randrange(99)}
+        f"user{i:08d}": {
+            "name": f"Name {i}",
+            "email": f"u{i}@example.org",
+            "age": rng.randrange(99),
+        }
         for i in rng.sample(range(n * 10), n)
     }
 

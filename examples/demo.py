@@ -33,14 +33,15 @@ class Settings(BaseModel):
 
 
 class App(tpstore.Store):
-    users: tpstore.Mapping[str, User]                       # a dict, in key order
-    hits: tpstore.Mapping[str, int]                         # native integers
-    tags: tpstore.Set[str]                                  # a set, in sorted order
-    log: tpstore.Sequence[str]                              # a list
-    jobs: tpstore.Deque[dict[str, str]] = tpstore.field(maxlen=100)   # a bounded queue
-    logins: tpstore.OrderedMapping[tuple[str, datetime], str]         # tuple keys
+    users: tpstore.Mapping[str, User]  # a dict, in key order
+    hits: tpstore.Mapping[str, int]  # native integers
+    tags: tpstore.Set[str]  # a set, in sorted order
+    log: tpstore.Sequence[str]  # a list
+    jobs: tpstore.Deque[dict[str, str]] = tpstore.field(maxlen=100)  # a bounded queue
+    logins: tpstore.OrderedMapping[tuple[str, datetime], str]  # tuple keys
     sessions: tpstore.ExpiringMapping[str, str] = tpstore.field(
-        lifespan=timedelta(minutes=30))                     # items expire
+        lifespan=timedelta(minutes=30)
+    )  # items expire
     settings: tpstore.Value[Settings] = tpstore.field(default_factory=Settings)
 
 
@@ -91,8 +92,8 @@ def main(path: Path) -> None:
         print(f"settings: {app.settings.value!r}")
 
         section("an item that expires")
-        app.sessions["ada"] = "token-1"                        # lives 30 minutes
-        app.sessions.set("alan", "token-2", lifespan=0.5)      # lives half a second
+        app.sessions["ada"] = "token-1"  # lives 30 minutes
+        app.sessions.set("alan", "token-2", lifespan=0.5)  # lives half a second
         print(f"sessions now: {sorted(app.sessions)}")
         time.sleep(0.6)
         print(f"sessions 0.6 s later: {sorted(app.sessions)} (alan's expired)")

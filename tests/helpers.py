@@ -61,8 +61,13 @@ def query_plans(store: Any, action: Callable[[], object]) -> list[str]:
     plans = []
     for sql in statements:
         head = sql.lstrip().split(" ", 1)[0].upper()
-        if sql.lstrip().startswith("--") or head in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE",
-                                                     "ROLLBACK"):
+        if sql.lstrip().startswith("--") or head in (
+            "BEGIN",
+            "COMMIT",
+            "SAVEPOINT",
+            "RELEASE",
+            "ROLLBACK",
+        ):
             continue
         plans.extend(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
     return plans
@@ -71,8 +76,7 @@ def query_plans(store: Any, action: Callable[[], object]) -> list[str]:
 # -- codecs ---------------------------------------------------------------------------------
 
 
-def check_codec_attributes(codec: Any, name: str, affinity: str, *,
-                           order_preserving: bool) -> None:
+def check_codec_attributes(codec: Any, name: str, affinity: str, *, order_preserving: bool) -> None:
     """`codec` is a `Codec` with this catalog name, affinity and order promise."""
     assert isinstance(codec, tpstore.codecs.Codec)
     assert codec.name == name

@@ -65,8 +65,7 @@ class App(tpstore.Store):
     recent_ids: tpstore.ExpiringOrderedSet[int]
     log: tpstore.Sequence[str]
     jobs: tpstore.Deque[dict[str, int]] = tpstore.field(maxlen=3)
-    packed: tpstore.Mapping[str, list[str]] = tpstore.field(
-        codec=tpstore.codecs.compressed("json"))
+    packed: tpstore.Mapping[str, list[str]] = tpstore.field(codec=tpstore.codecs.compressed("json"))
     blobs: tpstore.Mapping[str, object] = tpstore.field(codec="pickle")
 
 
@@ -102,12 +101,18 @@ def fill(app: App) -> None:
     time.sleep(0.01)  # "gone" expires
 
 
-def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m tpstore ARGS...` in a subprocess, with its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "tpstore", *args], input=stdin, capture_output=True,
-        text=True, timeout=120, env={**os.environ, **(env or {})}, check=False,
+        [sys.executable, "-m", "tpstore", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
 
 
@@ -146,10 +151,10 @@ def by_collection(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
 def test_info_lists_every_collection_with_kind_codecs_and_live_counts(source: Path) -> None:
     result = run("info", str(source))
     assert result.returncode == 0, result.stderr
-    lines = {line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()
-             if "\t" in line}
-    assert lines["collection"] == ["collection", "kind", "key", "value", "items", "size",
-                                   "options"]
+    lines = {
+        line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines() if "\t" in line
+    }
+    assert lines["collection"] == ["collection", "kind", "key", "value", "items", "size", "options"]
     assert lines["users"][1:5] == ["Mapping", "str · native", "User · json", "2"]
     assert lines["sessions"][4] == "1 (+1 expired)"
     assert lines["sessions"][6] == "lifespan 1 h"
@@ -167,8 +172,10 @@ def test_info_on_a_terminal_draws_a_table(source: Path) -> None:
     chunks = []
     try:
         with subprocess.Popen(
-            [sys.executable, "-m", "tpstore", "info", str(source)], stdout=follower,
-            stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
+            [sys.executable, "-m", "tpstore", "info", str(source)],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
         ) as process:
             os.close(follower)
             follower = -1
@@ -186,10 +193,10 @@ def test_info_on_a_terminal_draws_a_table(source: Path) -> None:
         if follower != -1:
             os.close(follower)
     screen = b"".join(chunks).decode("utf-8", "replace")
-    assert "──────" in screen          # the rule under the header
+    assert "──────" in screen  # the rule under the header
     assert "\t" not in screen
     assert "ExpiringOrderedSet" in screen
-    assert "tuple[str, int] · tuple_key" in screen   # cells are text, not rich markup
+    assert "tuple[str, int] · tuple_key" in screen  # cells are text, not rich markup
 
 
 # -- dump --------------------------------------------------------------------------------
@@ -198,10 +205,16 @@ def test_info_on_a_terminal_draws_a_table(source: Path) -> None:
 def test_dump_writes_the_record_format_of_the_design(dumped: list[dict[str, Any]]) -> None:
     grouped = by_collection(dumped)
     assert grouped["users"] == [
-        {"collection": "users", "key": "ada",
-         "value": {"name": "Ada", "email": "ada@example.org", "age": 36}},
-        {"collection": "users", "key": "bob",
-         "value": {"name": "Bob", "email": "bob@example.org", "age": 0}},
+        {
+            "collection": "users",
+            "key": "ada",
+            "value": {"name": "Ada", "email": "ada@example.org", "age": 36},
+        },
+        {
+            "collection": "users",
+            "key": "bob",
+            "value": {"name": "Bob", "email": "bob@example.org", "age": 0},
+        },
     ]
     assert [r["value"] for r in grouped["flags"]] == [True, False]
     # insertion order, tuple keys as arrays, bytes marked
@@ -210,7 +223,9 @@ def test_dump_writes_the_record_format_of_the_design(dumped: list[dict[str, Any]
         {"collection": "recent", "key": ["a", -1], "value": {"$bytes": ""}},
     ]
     assert [(r["key"], r["value"]) for r in grouped["days"]] == [
-        ("2023-01-01", -0.5), ("2024-02-29", {"$float": "inf"})]
+        ("2023-01-01", -0.5),
+        ("2024-02-29", {"$float": "inf"}),
+    ]
     # sets, sequences and deques have values only, in their order
     assert grouped["tags"] == [{"collection": "tags", "value": v} for v in "abc"]
     assert [r["value"] for r in grouped["seen"]] == [["x", 2], ["x", 1]]
@@ -222,7 +237,8 @@ def test_dump_writes_the_record_format_of_the_design(dumped: list[dict[str, Any]
 
 
 def test_dump_gives_expiring_items_expires_at_and_skips_expired_ones(
-        dumped: list[dict[str, Any]]) -> None:
+    dumped: list[dict[str, Any]],
+) -> None:
     grouped = by_collection(dumped)
     sessions = {r["key"]: r for r in grouped["sessions"]}
     assert set(sessions) == {"live"}
@@ -248,13 +264,16 @@ def test_dump_keeps_pickles_as_stored_without_unpickling(tmp_path: Path) -> None
     assert marker.exists()
 
 
-def test_dump_json_maps_each_collection_to_its_records(source: Path,
-                                                       dumped: list[dict[str, Any]]) -> None:
+def test_dump_json_maps_each_collection_to_its_records(
+    source: Path, dumped: list[dict[str, Any]]
+) -> None:
     result = run("dump", str(source), "--format", "json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    expected = {name: [{k: v for k, v in r.items() if k != "collection"} for r in rows]
-                for name, rows in by_collection(dumped).items()}
+    expected = {
+        name: [{k: v for k, v in r.items() if k != "collection"} for r in rows]
+        for name, rows in by_collection(dumped).items()
+    }
     assert {name: rows for name, rows in document.items() if rows} == expected
     assert document["unset"] == []
 
@@ -269,8 +288,13 @@ def test_dump_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     path = tmp_path / "big.db"
     with App(path) as app:
         app.log.extend(["x" * 200] * 5000)  # far more than a pipe buffers
-    result = subprocess.run(f"{sys.executable} -m tpstore dump {path} | head -1",
-                            shell=True, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        f"{sys.executable} -m tpstore dump {path} | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.stdout.startswith('{"collection":"log"')
     assert result.stderr == ""
 
@@ -279,7 +303,8 @@ def test_dump_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
 
 
 def test_dump_then_load_into_an_empty_store_gives_the_same_store(
-        tmp_path: Path, source: Path, dumped: list[dict[str, Any]]) -> None:
+    tmp_path: Path, source: Path, dumped: list[dict[str, Any]]
+) -> None:
     target = tmp_path / "target.db"
     App(target).close()
     grouped = by_collection(dumped)
@@ -287,9 +312,16 @@ def test_dump_then_load_into_an_empty_store_gives_the_same_store(
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     # Loads of different collections may run at once: each waits for the write lock.
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        results = dict(zip(grouped, pool.map(
-            lambda name: run("load", str(target), name, str(tmp_path / f"{name}.jsonl")),
-            grouped), strict=True))
+        results = dict(
+            zip(
+                grouped,
+                pool.map(
+                    lambda name: run("load", str(target), name, str(tmp_path / f"{name}.jsonl")),
+                    grouped,
+                ),
+                strict=True,
+            )
+        )
     for name, result in results.items():
         assert result.returncode == 0, result.stderr
         count = len(grouped[name])
@@ -340,13 +372,18 @@ def test_load_follows_collection_semantics(tmp_path: Path) -> None:
     ]
     stdin = "".join(json.dumps(line) + "\n" for line in lines)
     assert run("load", str(path), "recent", "-", stdin=stdin).returncode == 0
-    assert run("load", str(path), "tags", "-", stdin='{"value": "a"}\n{"value": "b"}\n'
-               ).returncode == 0
+    assert (
+        run("load", str(path), "tags", "-", stdin='{"value": "a"}\n{"value": "b"}\n').returncode
+        == 0
+    )
     jobs = "".join(json.dumps({"value": {"n": n}}) + "\n" for n in range(1, 5))
     assert run("load", str(path), "jobs", "-", stdin=jobs).returncode == 0
     with App(path) as app:
-        assert list(app.recent.items()) == [(("k", 1), b"new"), (("k", 2), b"two"),
-                                            (("k", 0), b"plain text")]
+        assert list(app.recent.items()) == [
+            (("k", 1), b"new"),
+            (("k", 2), b"two"),
+            (("k", 0), b"plain text"),
+        ]
         assert list(app.tags) == ["a", "b"]
         assert list(app.jobs) == [{"n": 2}, {"n": 3}, {"n": 4}]
         assert app.sessions.get("x") is None
@@ -356,23 +393,29 @@ def test_load_gives_items_without_expires_at_the_collection_lifespan(tmp_path: P
     path = tmp_path / "e.db"
     App(path).close()
     before = time.time()
-    assert run("load", str(path), "sessions", "-", stdin='{"key": "a", "value": "x"}\n'
-               ).returncode == 0
+    assert (
+        run("load", str(path), "sessions", "-", stdin='{"key": "a", "value": "x"}\n').returncode
+        == 0
+    )
     with App(path) as app:
         assert app.sessions.expires_at("a") == pytest.approx(before + 3600, abs=60)
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ('{"key": "c", "value": {"name": "C"}}', "'email' is a required property"),
-    ('{"key": 5, "value": {"name": "C", "email": "c"}}', "not a str"),
-    ('{"value": {"name": "C", "email": "c"}}', "no 'key'"),
-    ('{"collection": "hits", "key": "c", "value": 1}', "belongs to collection 'hits'"),
-    ('{"key": "c", "value": {"name": "C", "email": "c"}, "extra": 1}', "unexpected field"),
-    ("[1, 2]", "a record is a JSON object"),
-    ("{not json", "not JSON"),
-])
-def test_a_bad_record_loads_nothing_and_names_its_line(tmp_path: Path, line: str,
-                                                       message: str) -> None:
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"key": "c", "value": {"name": "C"}}', "'email' is a required property"),
+        ('{"key": 5, "value": {"name": "C", "email": "c"}}', "not a str"),
+        ('{"value": {"name": "C", "email": "c"}}', "no 'key'"),
+        ('{"collection": "hits", "key": "c", "value": 1}', "belongs to collection 'hits'"),
+        ('{"key": "c", "value": {"name": "C", "email": "c"}, "extra": 1}', "unexpected field"),
+        ("[1, 2]", "a record is a JSON object"),
+        ("{not json", "not JSON"),
+    ],
+)
+def test_a_bad_record_loads_nothing_and_names_its_line(
+    tmp_path: Path, line: str, message: str
+) -> None:
     path = tmp_path / "s.db"
     with App(path) as app:
         app.users["ada"] = User(name="Ada", email="a")
@@ -404,10 +447,13 @@ def test_check_passes_then_lists_values_corrupted_with_sqlite3(tmp_path: Path) -
     result = run("check", str(path))
     assert result.returncode == 1
     problems = result.stdout.splitlines()
-    assert any(line.startswith('users["ada"]: value does not match its schema')
-               for line in problems)
-    assert any(line.startswith("jobs[2]: value does not match its schema: n: 'x' is not of")
-               for line in problems)
+    assert any(
+        line.startswith('users["ada"]: value does not match its schema') for line in problems
+    )
+    assert any(
+        line.startswith("jobs[2]: value does not match its schema: n: 'x' is not of")
+        for line in problems
+    )
     assert any(line.startswith('packed["words"]: value') for line in problems)
     assert problems[-1].startswith("3 problems found")
 
@@ -433,16 +479,20 @@ def test_dump_keeps_undecodable_values_as_raw_and_exits_1(tmp_path: Path) -> Non
     result = run("dump", str(path), "users")
     assert result.returncode == 1
     assert records(result.stdout) == [
-        {"collection": "users", "key": "ada", "value": {"$raw": "not json"}}]
+        {"collection": "users", "key": "ada", "value": {"$raw": "not json"}}
+    ]
     assert 'users["ada"]: is not valid JSON' in result.stderr
 
 
 def test_check_and_load_name_the_extra_when_jsonschema_is_missing(source: Path) -> None:
-    code = ("import sys; sys.modules['jsonschema'] = None\n"
-            "from tpstore.__main__ import main\n"
-            f"sys.exit(main(['check', {str(source)!r}]))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=False)
+    code = (
+        "import sys; sys.modules['jsonschema'] = None\n"
+        "from tpstore.__main__ import main\n"
+        f"sys.exit(main(['check', {str(source)!r}]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 1
     assert "pip install 'tpstore[cli]'" in result.stderr
     assert result.stderr.count("\n") == 1
@@ -492,21 +542,25 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
     return {"text": text, "plain": plain}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["info", "{missing}"], "does not exist"),
-    (["dump", "{text}"], "is not an SQLite database"),
-    (["check", "{plain}"], "not a tpstore file"),
-    (["dump", "{source}", "nosuch"], "has no collection named 'nosuch'"),
-    (["load", "{source}", "users", "{missing}"], "does not exist"),
-    (["info", "{tmp}"], "is a folder"),
-    (["frobnicate", "{source}"], "invalid choice"),
-    (["dump"], "required: FILE"),
-    (["dump", "{source}", "--format", "xml"], "invalid choice: 'xml'"),
-    (["load", "{source}", "users"], "required: INPUT"),
-    ([], "required: COMMAND"),
-])
-def test_errors_are_one_line_and_a_nonzero_exit(tmp_path: Path, source: Path,
-                                                args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["info", "{missing}"], "does not exist"),
+        (["dump", "{text}"], "is not an SQLite database"),
+        (["check", "{plain}"], "not a tpstore file"),
+        (["dump", "{source}", "nosuch"], "has no collection named 'nosuch'"),
+        (["load", "{source}", "users", "{missing}"], "does not exist"),
+        (["info", "{tmp}"], "is a folder"),
+        (["frobnicate", "{source}"], "invalid choice"),
+        (["dump"], "required: FILE"),
+        (["dump", "{source}", "--format", "xml"], "invalid choice: 'xml'"),
+        (["load", "{source}", "users"], "required: INPUT"),
+        ([], "required: COMMAND"),
+    ],
+)
+def test_errors_are_one_line_and_a_nonzero_exit(
+    tmp_path: Path, source: Path, args: list[str], message: str
+) -> None:
     files = bad_files(tmp_path)
     names = {"missing": tmp_path / "missing.db", "source": source, "tmp": tmp_path, **files}
     before = files["text"].read_bytes()
@@ -532,17 +586,24 @@ def test_the_console_script_runs(source: Path) -> None:
     script = Path(sys.executable).with_name("tpstore")
     if not script.exists():
         pytest.skip("the package is not installed with its console script here")
-    result = subprocess.run([str(script), "dump", str(source), "log"], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [str(script), "dump", str(source), "log"], capture_output=True, text=True, check=False
+    )
     assert [r["value"] for r in records(result.stdout)] == ["first", "second", "third"]
 
 
 # -- the pieces, in-process --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", [name for name in tpstore.__all__
-                                  if isinstance(getattr(tpstore, name), type)
-                                  and getattr(getattr(tpstore, name), "kind_name", "")])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        name
+        for name in tpstore.__all__
+        if isinstance(getattr(tpstore, name), type)
+        and getattr(getattr(tpstore, name), "kind_name", "")
+    ],
+)
 def test_the_kind_table_agrees_with_the_collection_classes(kind: str) -> None:
     cls = getattr(tpstore, kind)
     known = KINDS[cls.kind_name]
@@ -552,10 +613,22 @@ def test_the_kind_table_agrees_with_the_collection_classes(kind: str) -> None:
     assert known.expiring == cls.expiring
 
 
-@pytest.mark.parametrize("declared", [
-    int, bool, float, str, bytes, int | None, tuple[str, int], tuple[int, ...],
-    tuple[tuple[int, str], bytes | None], datetime, date,
-])
+@pytest.mark.parametrize(
+    "declared",
+    [
+        int,
+        bool,
+        float,
+        str,
+        bytes,
+        int | None,
+        tuple[str, int],
+        tuple[int, ...],
+        tuple[tuple[int, str], bytes | None],
+        datetime,
+        date,
+    ],
+)
 def test_declared_types_are_rebuilt_from_their_json_schema(declared: Any) -> None:
     from pydantic import TypeAdapter
 
@@ -569,7 +642,11 @@ def test_marked_json_round_trips_bytes_floats_and_big_ints() -> None:
     marked = _cli_codecs.jsonable(value)
     text = _cli_codecs.dumps_json(marked)
     assert _cli_codecs.unmark(_cli_codecs.parse_json(text)) == {
-        "b": b"\x00", "f": [float("-inf"), 0.5], "n": 2**100, "t": [1, "x"]}
+        "b": b"\x00",
+        "f": [float("-inf"), 0.5],
+        "n": 2**100,
+        "t": [1, "x"],
+    }
 
 
 def test_tuple_keys_load_to_the_bytes_the_store_writes() -> None:
@@ -600,11 +677,11 @@ class Point:
 class Codecs(tpstore.Store):
     marshalled: tpstore.Mapping[str, list[int]] = tpstore.field(codec=marshal)
     packed: tpstore.Mapping[str, dict[str, bytes]] = tpstore.field(codec="msgpack")
-    squeezed: tpstore.Mapping[str, str] = tpstore.field(
-        codec=tpstore.codecs.compressed("native"))
+    squeezed: tpstore.Mapping[str, str] = tpstore.field(codec=tpstore.codecs.compressed("native"))
     points: tpstore.OrderedMapping[str, Point]
     pickled: tpstore.Mapping[str, complex] = tpstore.field(
-        codec=tpstore.codecs.compressed("pickle"))
+        codec=tpstore.codecs.compressed("pickle")
+    )
     stamped: tpstore.Mapping[tuple[datetime, bool, float], int | None]
 
 
@@ -628,7 +705,8 @@ def test_every_codec_round_trips_through_dump_and_load(tmp_path: Path) -> None:
     assert set(grouped["pickled"][0]["value"]) == {"$pickle"}
     assert [r["key"] for r in grouped["stamped"]] == [
         ["2024-01-01T00:00:00", False, {"$float": "-inf"}],
-        ["2024-01-01T00:00:00+00:00", True, 1.0]]
+        ["2024-01-01T00:00:00+00:00", True, 1.0],
+    ]
     for name, rows in grouped.items():
         stdin = "".join(json.dumps(r) + "\n" for r in rows)
         result = run("load", str(target), name, "-", stdin=stdin)
@@ -647,7 +725,8 @@ class _Terminal(io.StringIO):
 
 
 def test_without_rich_a_terminal_gets_plain_tables_and_one_note(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from tpstore._cli_ui import Ui
 
     monkeypatch.setitem(sys.modules, "rich", None)
@@ -656,7 +735,8 @@ def test_without_rich_a_terminal_gets_plain_tables_and_one_note(
     ui.table(["a", "b"], [["1", "2"]])
     ui.facts([("file", "x.db")])
     assert out.getvalue() == "a\tb\n1\t2\nfile: x.db\n"
-    assert err.getvalue() == ("tpstore: note: pip install 'tpstore[cli]' for tables and "
-                              "progress bars\n")
+    assert err.getvalue() == (
+        "tpstore: note: pip install 'tpstore[cli]' for tables and progress bars\n"
+    )
     with ui.progress("dumping", 10**6) as advance:
-        advance(10)                                   # no bar, no error
+        advance(10)  # no bar, no error

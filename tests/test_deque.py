@@ -57,8 +57,9 @@ class DequeMachine(StoreMachine):
 
     def same(self, action_on: Any) -> None:
         """Run one action on the deque and on the model: same result or same IndexError."""
-        assert (outcome(lambda: action_on(self.d), (IndexError,))
-                == outcome(lambda: action_on(self.model), (IndexError,)))
+        assert outcome(lambda: action_on(self.d), (IndexError,)) == outcome(
+            lambda: action_on(self.model), (IndexError,)
+        )
 
     @invariant()
     def agrees_with_model(self) -> None:
@@ -168,8 +169,9 @@ def queues(location: str | None) -> Any:
 
 
 @pytest.fixture(params=["returning", "fallback"])
-def either_pop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
-               location: str | None) -> Any:
+def either_pop(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, location: str | None
+) -> Any:
     """A store using `DELETE ... RETURNING` to pop, or the fallback without it."""
     if request.param == "fallback":
         monkeypatch.setenv("TPSTORE_SQLITE_FALLBACKS", "1")
@@ -256,6 +258,7 @@ def test_reopen_with_another_maxlen_updates_the_catalog(db_path: Path) -> None:
 
 def test_maxlen_must_be_a_non_negative_int() -> None:
     with pytest.raises(SchemaError, match="maxlen"):
+
         class Bad(Store):
             q: Deque[int] = field(maxlen=-1)
 
@@ -336,8 +339,10 @@ def test_four_consumers_pop_every_item_exactly_once(db_path: Path) -> None:
         store.jobs.extend(range(2000))
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
-    workers = [context.Process(target=_consume_until_empty, args=(str(db_path), start, results))
-               for _ in range(4)]
+    workers = [
+        context.Process(target=_consume_until_empty, args=(str(db_path), start, results))
+        for _ in range(4)
+    ]
     for worker in workers:
         worker.start()
     start.set()
@@ -356,8 +361,10 @@ def test_producer_and_consumers_at_once_lose_nothing(db_path: Path) -> None:
     WorkQueue(db_path).close()
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
-    consumers = [context.Process(target=_consume_until_done, args=(str(db_path), start, results))
-                 for _ in range(3)]
+    consumers = [
+        context.Process(target=_consume_until_done, args=(str(db_path), start, results))
+        for _ in range(3)
+    ]
     producer = context.Process(target=_produce, args=(str(db_path), start, 1500, 3))
     for worker in [*consumers, producer]:
         worker.start()

@@ -31,8 +31,9 @@ import tpstore.codecs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
-_FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
-                    re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S
+)
 
 
 @dataclass
@@ -64,8 +65,7 @@ def blocks(page: Path) -> Iterator[Block]:
 @pytest.fixture(autouse=True)
 def _own_codec_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Examples register codecs for their own types; keep those out of other tests."""
-    monkeypatch.setattr(tpstore.codecs, "_registered",
-                        dict(tpstore.codecs._registered))  # type: ignore[attr-defined]
+    monkeypatch.setattr(tpstore.codecs, "_registered", dict(tpstore.codecs._registered))  # type: ignore[attr-defined]
 
 
 def pages() -> list[Path]:
@@ -73,8 +73,9 @@ def pages() -> list[Path]:
 
 
 @pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(DOCS)))
-def test_the_python_examples_of_the_page_run(page: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_python_examples_of_the_page_run(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     before = set(sys.modules)
@@ -84,8 +85,8 @@ def test_the_python_examples_of_the_page_run(page: Path, tmp_path: Path,
                 continue
             if "norun" in block.options:
                 assert block.options["norun"].strip(), (
-                    f"{block.where}: a block that does not run must say why: "
-                    'norun="reason"')
+                    f'{block.where}: a block that does not run must say why: norun="reason"'
+                )
                 continue
             if "title" in block.options:
                 (tmp_path / block.options["title"]).write_text(block.code, encoding="utf-8")
@@ -132,7 +133,9 @@ def test_the_fence_parser_reads_options_and_line_numbers(tmp_path: Path) -> None
     page.write_text('text\n\n```python title="m.py"\nx = 1\n```\n\n  ```sh\n  ls\n  ```\n')
     found = list(blocks(page))
     assert [(b.language, b.options, b.code, b.line) for b in found] == [
-        ("python", {"title": "m.py"}, "x = 1\n", 4), ("sh", {}, "ls\n", 8)]
+        ("python", {"title": "m.py"}, "x = 1\n", 4),
+        ("sh", {}, "ls\n", 8),
+    ]
 
 
 _DOC_FENCE = re.compile(r"^(?P<indent> *)```python\n(?P<body>.*?)^(?P=indent)```", re.M | re.S)
@@ -165,10 +168,12 @@ def docstring_examples() -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(("name", "code"), docstring_examples(),
-                         ids=[name for name, _ in docstring_examples()])
-def test_the_docstring_examples_run(name: str, code: str, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("name", "code"), docstring_examples(), ids=[name for name, _ in docstring_examples()]
+)
+def test_the_docstring_examples_run(
+    name: str, code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     module = types.ModuleType("docstring_example")
     monkeypatch.setitem(sys.modules, module.__name__, module)

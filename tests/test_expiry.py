@@ -429,8 +429,7 @@ def test_an_item_lives_until_written_plus_lifespan(location: str | None, clock: 
         assert "a" not in store.sessions
 
 
-def test_store_purge_covers_every_expiring_collection(location: str | None,
-                                                      clock: Clock) -> None:
+def test_store_purge_covers_every_expiring_collection(location: str | None, clock: Clock) -> None:
     with Everything(location, clock=clock) as store:
         store.sessions["a"] = 1
         store.recent["a"] = 1
@@ -447,8 +446,7 @@ def test_store_purge_covers_every_expiring_collection(location: str | None,
         assert store.tags == {"a"}
 
 
-def test_expired_items_are_absent_before_any_purge(location: str | None,
-                                                   clock: Clock) -> None:
+def test_expired_items_are_absent_before_any_purge(location: str | None, clock: Clock) -> None:
     with Everything(location, clock=clock) as store:
         store.sessions.update({"a": 1, "b": 2})
         store.ips.update(["a", "b"])
@@ -537,8 +535,11 @@ def test_catalog_records_lifespan_and_a_reopen_updates_it(db_path: Path, clock: 
 
 def test_lifespan_only_on_expiring_kinds() -> None:
     with pytest.raises(SchemaError, match="lifespan"):
+
         class Bad(Store):
             s: Set[str] = field(lifespan=5)
+
     with pytest.raises(SchemaError, match="lifespan"):
+
         class Worse(Store):
             s: ExpiringSet[str] = field(lifespan=-5)

@@ -102,8 +102,9 @@ def catalog_names(path: Path) -> set[str]:
     return {row[0] for row in query(path, "SELECT name FROM _tpstore_catalog")}
 
 
-needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"),
-                                reason="counts open files through /proc")
+needs_proc = pytest.mark.skipif(
+    not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc"
+)
 
 
 # -- attached files ---------------------------------------------------------------------
@@ -238,8 +239,9 @@ def test_attached_database_names_are_validated(tmp_path: Path) -> None:
         (False, True, "delete"),
     ],
 )
-def test_journal_mode_policy(tmp_path: Path, wal: bool | None, attached: bool,
-                             expected: str) -> None:
+def test_journal_mode_policy(
+    tmp_path: Path, wal: bool | None, attached: bool, expected: str
+) -> None:
     """wal=None: WAL alone, rollback journal (DELETE) with attachments; True/False force."""
     main, archive = tmp_path / "main.db", tmp_path / "archive.db"
     if attached:
@@ -297,8 +299,9 @@ def test_wal_and_mode_arguments_are_checked(tmp_path: Path) -> None:
 # -- network filesystems ----------------------------------------------------------------
 
 
-def test_a_file_on_a_network_filesystem_warns(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_on_a_network_filesystem_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """TpStoreWarning, pointing at the caller's line, for a file on NFS."""
     monkeypatch.setattr(_files, "filesystem_type", lambda path: "nfs4")
     with pytest.warns(TpStoreWarning, match=r"network filesystem \(nfs4\)") as caught:
@@ -308,8 +311,9 @@ def test_a_file_on_a_network_filesystem_warns(tmp_path: Path,
         Both(tmp_path / "y.db", attach={"archive": tmp_path / "z.db"}).close()
 
 
-def test_a_file_on_a_local_filesystem_does_not_warn(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_on_a_local_filesystem_does_not_warn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No warning for local filesystems, nor for immutable files nobody writes."""
     Main(tmp_path / "x.db").close()
     monkeypatch.setattr(_files, "filesystem_type", lambda path: "ext4")
@@ -351,11 +355,13 @@ def test_filesystem_type_of_this_machine_is_read() -> None:
     ("durability", "wal", "synchronous"),
     [("full", True, 2), ("full", False, 2), ("normal", True, 1), ("normal", False, 2)],
 )
-def test_durability_sets_synchronous(tmp_path: Path, durability: str, wal: bool,
-                                     synchronous: int) -> None:
+def test_durability_sets_synchronous(
+    tmp_path: Path, durability: str, wal: bool, synchronous: int
+) -> None:
     """full → synchronous=FULL; normal → NORMAL with WAL, FULL with the rollback journal."""
-    with Both(tmp_path / "m.db", attach={"archive": tmp_path / "a.db"}, wal=wal,
-              durability=durability) as store:
+    with Both(
+        tmp_path / "m.db", attach={"archive": tmp_path / "a.db"}, wal=wal, durability=durability
+    ) as store:
         store.m["a"] = 1
         raw = store._engine.raw_connection()
         assert raw.execute("PRAGMA main.synchronous").fetchone()[0] == synchronous
@@ -369,10 +375,16 @@ def test_durability_applies_to_every_thread_connection(tmp_path: Path) -> None:
 
     seen: list[Any] = []
     with Main(tmp_path / "m.db", durability="normal") as store:
+
         def work() -> None:
             raw = store._engine.raw_connection()
-            seen.append((raw.execute("PRAGMA synchronous").fetchone()[0],
-                         raw.execute("PRAGMA journal_mode").fetchone()[0]))
+            seen.append(
+                (
+                    raw.execute("PRAGMA synchronous").fetchone()[0],
+                    raw.execute("PRAGMA journal_mode").fetchone()[0],
+                )
+            )
+
         thread = threading.Thread(target=work)
         thread.start()
         thread.join()
@@ -385,8 +397,7 @@ def test_durability_applies_to_every_thread_connection(tmp_path: Path) -> None:
 def test_namespaces_share_a_file_independently(tmp_path: Path) -> None:
     """Two namespaces and the bare store are three independent sets of tables."""
     path = tmp_path / "shared.db"
-    with Main(path, namespace="t1") as t1, Main(path, namespace="t2") as t2, \
-            Main(path) as bare:
+    with Main(path, namespace="t1") as t1, Main(path, namespace="t2") as t2, Main(path) as bare:
         t1.m["a"] = 1
         t2.m["a"] = 2
         t2.m["b"] = 2
@@ -458,8 +469,20 @@ def test_hostile_namespace_and_table_names_cannot_inject_sql(tmp_path: Path, nam
 
 @pytest.mark.parametrize(
     "name",
-    ["", "sqlite_master", "SQLITE_temp", "sqlite_x", "_tpstore_catalog", "_tpstore_counts",
-     "_tpstore_anything", "a\x00b", "\ud800", "a\udcffb", "a.b", 42],
+    [
+        "",
+        "sqlite_master",
+        "SQLITE_temp",
+        "sqlite_x",
+        "_tpstore_catalog",
+        "_tpstore_counts",
+        "_tpstore_anything",
+        "a\x00b",
+        "\ud800",
+        "a\udcffb",
+        "a.b",
+        42,
+    ],
 )
 def test_invalid_namespace_names_are_schema_errors(tmp_path: Path, name: Any) -> None:
     """Reserved, empty, NUL-holding, unencodable and dotted namespaces are refused."""
@@ -470,8 +493,15 @@ def test_invalid_namespace_names_are_schema_errors(tmp_path: Path, name: Any) ->
 
 @pytest.mark.parametrize(
     "table",
-    ["", "sqlite_master", "Sqlite_stat1", "_tpstore_catalog", "_tpstore_counts", "a\x00b",
-     "\ud800"],
+    [
+        "",
+        "sqlite_master",
+        "Sqlite_stat1",
+        "_tpstore_catalog",
+        "_tpstore_counts",
+        "a\x00b",
+        "\ud800",
+    ],
 )
 def test_invalid_table_names_are_schema_errors_at_class_creation(table: str) -> None:
     """A reserved or invalid table name fails when the class is created, naming the field."""
@@ -566,6 +596,7 @@ def test_a_file_that_is_not_sqlite_is_refused_unchanged(
     bad.write_bytes(data)
     good = tmp_path / "good.db"
     Both(good, attach={"archive": tmp_path / "good-archive.db"}).close()
+
     def open_it() -> Store:
         if role == "main":
             return Main(bad, mode=mode)
@@ -587,8 +618,7 @@ def test_a_folder_is_not_a_store_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["rw", "ro", "immutable"])
-def test_missing_parent_folder_raises_file_not_found_naming_it(tmp_path: Path,
-                                                               mode: str) -> None:
+def test_missing_parent_folder_raises_file_not_found_naming_it(tmp_path: Path, mode: str) -> None:
     """FileNotFoundError names the missing folder, for the main and attached files."""
     folder = tmp_path / "no" / "such"
     with pytest.raises(FileNotFoundError, match=str(folder)):
@@ -600,8 +630,7 @@ def test_missing_parent_folder_raises_file_not_found_naming_it(tmp_path: Path,
 
 
 @pytest.mark.parametrize("mode", ["ro", "immutable"])
-def test_read_only_modes_on_a_missing_file_raise_file_not_found(tmp_path: Path,
-                                                                mode: str) -> None:
+def test_read_only_modes_on_a_missing_file_raise_file_not_found(tmp_path: Path, mode: str) -> None:
     """ro and immutable never create a file."""
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Main(tmp_path / "missing.db", mode=mode)
@@ -662,7 +691,7 @@ def test_a_write_lock_does_not_block_wal_readers(tmp_path: Path) -> None:
         store.m["a"] = 1
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
-        holder.execute("UPDATE \"m\" SET value = 5")
+        holder.execute('UPDATE "m" SET value = 5')
         assert store.m["a"] == 1
         with pytest.raises(BusyError):
             store.m["b"] = 2
@@ -702,8 +731,11 @@ def test_writes_after_sqlite_rolled_the_transaction_back_are_refused(tmp_path: P
     """
     path = tmp_path / "x.db"
     Main(path).close()
-    execute(path, "CREATE TRIGGER boom BEFORE INSERT ON m WHEN NEW.key = 'boom' "
-                  "BEGIN SELECT RAISE(ROLLBACK, 'boom refused'); END")
+    execute(
+        path,
+        "CREATE TRIGGER boom BEFORE INSERT ON m WHEN NEW.key = 'boom' "
+        "BEGIN SELECT RAISE(ROLLBACK, 'boom refused'); END",
+    )
     with Main(path) as store:
 
         def body() -> None:
@@ -788,16 +820,18 @@ def test_read_only_store_sees_another_writers_commits(tmp_path: Path, wal: bool)
                     writer.m["c"] = 3
                     assert "c" not in reader.m
             else:  # with the rollback journal, a writer waits for the snapshot to end
-                with Main(path, wal=False, timeout=0.1) as hasty, \
-                        reader.transaction(readonly=True), pytest.raises(BusyError):
+                with (
+                    Main(path, wal=False, timeout=0.1) as hasty,
+                    reader.transaction(readonly=True),
+                    pytest.raises(BusyError),
+                ):
                     hasty.m["c"] = 3
                 writer.m["c"] = 3
             assert reader.m["c"] == 3
 
 
 @pytest.mark.parametrize("mode", ["ro", "immutable"])
-def test_read_only_modes_leave_the_file_byte_for_byte_unchanged(tmp_path: Path,
-                                                                mode: str) -> None:
+def test_read_only_modes_leave_the_file_byte_for_byte_unchanged(tmp_path: Path, mode: str) -> None:
     """Opening, reading and closing in ro/immutable mode writes nothing."""
     path = tmp_path / "x.db"
     with Main(path, wal=False) as store:
@@ -812,8 +846,9 @@ def test_read_only_modes_leave_the_file_byte_for_byte_unchanged(tmp_path: Path,
 
 
 @pytest.mark.parametrize("mode", ["ro", "immutable"])
-def test_read_only_modes_refuse_a_collection_the_attached_file_lacks(tmp_path: Path,
-                                                                    mode: str) -> None:
+def test_read_only_modes_refuse_a_collection_the_attached_file_lacks(
+    tmp_path: Path, mode: str
+) -> None:
     """A declared collection missing from the file is a SchemaError saying what to do."""
     path, archive = tmp_path / "x.db", tmp_path / "a.db"
     Main(path).close()
@@ -880,8 +915,12 @@ def test_vacuum_shrinks_the_files_after_deletes(tmp_path: Path, wal: bool) -> No
 def test_vacuum_and_checkpoint_refuse_to_run_inside_a_transaction(tmp_path: Path) -> None:
     """Both need the connection outside any transaction: TpStoreError says so."""
     with Main(tmp_path / "x.db") as store, store.transaction():
-        for call in (store.vacuum, store.checkpoint, store.optimize,
-                     lambda: store.backup(tmp_path / "b.db")):
+        for call in (
+            store.vacuum,
+            store.checkpoint,
+            store.optimize,
+            lambda: store.backup(tmp_path / "b.db"),
+        ):
             with pytest.raises(TpStoreError, match="inside a transaction"):
                 call()
 
@@ -927,8 +966,9 @@ def test_purge_counts_expired_items_of_every_expiring_collection(tmp_path: Path)
         b: ExpiringMapping[str, int] = field(lifespan=100, database="archive")
         plain: Mapping[str, int]
 
-    with Cache(tmp_path / "c.db", attach={"archive": tmp_path / "a.db"},
-               clock=lambda: now[0]) as store:
+    with Cache(
+        tmp_path / "c.db", attach={"archive": tmp_path / "a.db"}, clock=lambda: now[0]
+    ) as store:
         store.a.update({"x": 1, "y": 2})
         store.b.update({"x": 1})
         store.plain["x"] = 1
@@ -990,8 +1030,9 @@ def test_backup_refuses_bad_destinations(tmp_path: Path) -> None:
 
 def test_a_store_pickles_as_the_recipe_to_reopen_it(tmp_path: Path) -> None:
     """pickle gives an independent store on the same files with the same options."""
-    with Both(tmp_path / "m.db", attach={"archive": tmp_path / "a.db"}, namespace="ns",
-              timeout=1.5) as store:
+    with Both(
+        tmp_path / "m.db", attach={"archive": tmp_path / "a.db"}, namespace="ns", timeout=1.5
+    ) as store:
         store.am["a"] = 1
         with pickle.loads(pickle.dumps(store)) as twin:
             assert type(twin) is Both
@@ -1027,8 +1068,9 @@ def test_forced_fallbacks_switch_every_feature_off(monkeypatch: pytest.MonkeyPat
     assert detected.returning == (version >= (3, 35, 0))
 
 
-def test_an_sqlite_older_than_3_34_is_refused_clearly(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_sqlite_older_than_3_34_is_refused_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Opening a store on SQLite 3.33 raises TpStoreError naming both versions."""
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 33, 0))
     monkeypatch.setattr(sqlite3, "sqlite_version", "3.33.0")

@@ -126,9 +126,12 @@ class MappingMachine(StoreMachine):
 
     @rule(wanted=st.data())
     def get_many(self, wanted: st.DataObject) -> None:
-        tagged = wanted.draw(st.lists(st.tuples(self.keys, st.just(True))
-                                      | st.tuples(self.wrong_keys, st.just(False)),
-                                      max_size=6))
+        tagged = wanted.draw(
+            st.lists(
+                st.tuples(self.keys, st.just(True)) | st.tuples(self.wrong_keys, st.just(False)),
+                max_size=6,
+            )
+        )
         asked = [k for k, _ in tagged]
         # A key of the wrong type is missing even where Python finds it equal (1.0 == 1).
         expected = {k: self.model[k] for k, right in tagged if right and k in self.model}
@@ -239,8 +242,7 @@ class MappingMachine(StoreMachine):
         self.model.update(given)
 
     @rule(pairs=st.data(), bad=bad_values)
-    def update_with_an_invalid_value_writes_nothing(self, pairs: st.DataObject,
-                                                    bad: Any) -> None:
+    def update_with_an_invalid_value_writes_nothing(self, pairs: st.DataObject, bad: Any) -> None:
         given = pairs.draw(st.lists(st.tuples(self.keys, int_values), max_size=4))
         at = pairs.draw(st.integers(0, len(given)))
         given.insert(at, (pairs.draw(self.keys), bad))
@@ -252,8 +254,12 @@ class MappingMachine(StoreMachine):
         self.m.clear()
         self.model.clear()
 
-    @rule(key=st.data(), delta=deltas, default=st.sampled_from([0, 1, -5]),
-          how=st.sampled_from(["delta", "default", "plain"]))
+    @rule(
+        key=st.data(),
+        delta=deltas,
+        default=st.sampled_from([0, 1, -5]),
+        how=st.sampled_from(["delta", "default", "plain"]),
+    )
     def increment(self, key: st.DataObject, delta: int, default: int, how: str) -> None:
         k = key.draw(self.keys)
         if how == "plain":
@@ -336,8 +342,11 @@ class KeyOrderedMachine(MappingMachine):
     def range(self, start: st.DataObject, stop: st.DataObject, reverse: bool) -> None:
         low = start.draw(st.none() | self.keys)
         high = stop.draw(st.none() | self.keys)
-        keys = [k for k in sorted(self.model)
-                if (low is None or low <= k) and (high is None or k < high)]
+        keys = [
+            k
+            for k in sorted(self.model)
+            if (low is None or low <= k) and (high is None or k < high)
+        ]
         expected = [(k, self.model[k]) for k in keys]
         if reverse:
             expected.reverse()
@@ -363,10 +372,13 @@ class InsertionOrderedMachine(MappingMachine):
         self.m.update(**pairs)
         self.model.update(**pairs)
 
-    @rule(pairs=st.dictionaries(str_keys.filter(str.isidentifier), int_values, max_size=3),
-          first=st.lists(st.tuples(str_keys, int_values), max_size=3))
-    def update_pairs_and_keywords(self, pairs: dict[str, int],
-                                  first: list[tuple[str, int]]) -> None:
+    @rule(
+        pairs=st.dictionaries(str_keys.filter(str.isidentifier), int_values, max_size=3),
+        first=st.lists(st.tuples(str_keys, int_values), max_size=3),
+    )
+    def update_pairs_and_keywords(
+        self, pairs: dict[str, int], first: list[tuple[str, int]]
+    ) -> None:
         self.m.update(first, **pairs)
         self.model.update(first, **pairs)
 
@@ -610,8 +622,9 @@ def test_iteration_pages_through_many_items(store: Any) -> None:
     count = 1300
     store.hits.update((f"{i:05}", i) for i in range(count))
     assert list(store.hits.values()) == list(range(count))
-    assert [k for k, _ in reversed(store.hits.items())] == [f"{i:05}" for i in
-                                                            reversed(range(count))]
+    assert [k for k, _ in reversed(store.hits.items())] == [
+        f"{i:05}" for i in reversed(range(count))
+    ]
     assert len(store.hits.get_many(f"{i:05}" for i in range(0, count, 2))) == count // 2
     assert len(list(store.hits.range("00100", "01200"))) == 1100
 
@@ -711,8 +724,13 @@ def test_closed_store_raises_closed_error(location: str | None) -> None:
     store.hits["a"] = 1
     hits = store.hits
     store.close()
-    for operation in (lambda: hits["a"], lambda: len(hits), lambda: list(hits),
-                      lambda: hits.__setitem__("b", 2), lambda: "a" in hits):
+    for operation in (
+        lambda: hits["a"],
+        lambda: len(hits),
+        lambda: list(hits),
+        lambda: hits.__setitem__("b", 2),
+        lambda: "a" in hits,
+    ):
         with pytest.raises(tpstore.ClosedError):
             operation()
 

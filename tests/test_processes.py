@@ -127,15 +127,13 @@ def test_sigkill_during_multi_file_commits_leaves_both_files_at_one_state(
     states: list[int] = []
     for attempt in range(30):
         started = context.Event()
-        child = context.Process(target=_commit_forever,
-                                args=(str(main), str(archive), started))
+        child = context.Process(target=_commit_forever, args=(str(main), str(archive), started))
         child.start()
         assert started.wait(20)
         time.sleep(rng.uniform(0, 0.02))
         os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
         child.join()
-        leftovers = [p.name for p in tmp_path.iterdir() if "journal" in p.name
-                     or "-mj" in p.name]
+        leftovers = [p.name for p in tmp_path.iterdir() if "journal" in p.name or "-mj" in p.name]
         hot_journals += bool(leftovers)
         # A kill inside COMMIT leaves a super-journal (main.db-mj...); one left before
         # its name reached the files' journals stays behind for good, harmlessly.
@@ -421,8 +419,7 @@ def _write_counted(path: str, wal: bool, started: Any, stop: Any) -> None:  # pr
 
 
 @pytest.mark.parametrize("wal", [True, False])
-def test_backup_while_another_process_writes_is_consistent(tmp_path: Path,
-                                                           wal: bool) -> None:
+def test_backup_while_another_process_writes_is_consistent(tmp_path: Path, wal: bool) -> None:
     """Each copy is one committed state: the count equals the items, and it opens."""
     path = tmp_path / "x.db"
     Counted(path, wal=wal).close()

@@ -43,8 +43,9 @@ def _public_names(module: types.ModuleType) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", [tpstore, tpstore.errors, tpstore.codecs],
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [tpstore, tpstore.errors, tpstore.codecs], ids=lambda m: m.__name__
+)
 def test_all_is_sorted(module: types.ModuleType) -> None:
     """`__all__` is in ruff's isort-style order, without duplicates."""
     names = list(module.__all__)
@@ -62,7 +63,8 @@ def test_all_equals_the_public_names_of_the_package() -> None:
 def test_errors_all_equals_its_public_names() -> None:
     """`tpstore.errors.__all__` lists exactly its exception classes."""
     defined_here = {
-        name for name in _public_names(tpstore.errors)
+        name
+        for name in _public_names(tpstore.errors)
         if getattr(getattr(tpstore.errors, name), "__module__", None) == "tpstore.errors"
     }
     assert set(tpstore.errors.__all__) == defined_here

@@ -77,10 +77,10 @@ READS: dict[str, Op] = {
 }
 
 
-@pytest.mark.parametrize("op", [*WRITES.values(), *READS.values()],
-                         ids=[*WRITES, *READS])
-def test_every_operation_on_a_closed_store_raises_closed_error(location: str | None,
-                                                               op: Op) -> None:
+@pytest.mark.parametrize("op", [*WRITES.values(), *READS.values()], ids=[*WRITES, *READS])
+def test_every_operation_on_a_closed_store_raises_closed_error(
+    location: str | None, op: Op
+) -> None:
     """Even operations that need no query (a wrong-typed key, nothing to write)."""
     app = Everything(location)
     _fill(app)
@@ -90,8 +90,7 @@ def test_every_operation_on_a_closed_store_raises_closed_error(location: str | N
 
 
 @pytest.mark.parametrize("op", list(WRITES.values()), ids=list(WRITES))
-def test_every_write_on_a_read_only_store_raises_read_only_error(tmp_path: Path,
-                                                                 op: Op) -> None:
+def test_every_write_on_a_read_only_store_raises_read_only_error(tmp_path: Path, op: Op) -> None:
     """Writes that would change nothing are refused in mode="ro" all the same."""
     path = tmp_path / "store.db"
     with Everything(path) as app:
@@ -102,7 +101,8 @@ def test_every_write_on_a_read_only_store_raises_read_only_error(tmp_path: Path,
 
 @pytest.mark.parametrize("op", list(WRITES.values()), ids=list(WRITES))
 def test_every_write_in_a_readonly_transaction_raises_read_only_error(
-        location: str | None, op: Op) -> None:
+    location: str | None, op: Op
+) -> None:
     """Inside `transaction(readonly=True)` too."""
     with Everything(location) as app:
         _fill(app)
@@ -112,16 +112,23 @@ def test_every_write_in_a_readonly_transaction_raises_read_only_error(
 
 def _iterators(app: Everything) -> dict[str, Iterator[Any]]:
     return {
-        "mapping": iter(app.m), "items": iter(app.m.items()), "values": iter(app.m.values()),
-        "reversed mapping": reversed(app.m), "ordered": iter(app.om),
-        "range": app.m.range("a"), "set": iter(app.s), "sequence": iter(app.q),
-        "reversed sequence": reversed(app.q), "deque": iter(app.d),
+        "mapping": iter(app.m),
+        "items": iter(app.m.items()),
+        "values": iter(app.m.values()),
+        "reversed mapping": reversed(app.m),
+        "ordered": iter(app.om),
+        "range": app.m.range("a"),
+        "set": iter(app.s),
+        "sequence": iter(app.q),
+        "reversed sequence": reversed(app.q),
+        "deque": iter(app.d),
     }
 
 
 @pytest.mark.parametrize("name", list(_iterators(Everything(None))))
-def test_iteration_started_before_close_raises_closed_error(location: str | None,
-                                                            name: str) -> None:
+def test_iteration_started_before_close_raises_closed_error(
+    location: str | None, name: str
+) -> None:
     """An iterator does not go on yielding rows it fetched before the store closed."""
     app = Everything(location)
     _fill(app)
@@ -132,8 +139,7 @@ def test_iteration_started_before_close_raises_closed_error(location: str | None
         next(iterator)
 
 
-def test_closing_inside_a_transaction_raises_closed_error_at_its_end(
-        location: str | None) -> None:
+def test_closing_inside_a_transaction_raises_closed_error_at_its_end(location: str | None) -> None:
     """The commit that cannot happen any more says the store is closed."""
     app = Everything(location)
     with pytest.raises(ClosedError), app.transaction():  # noqa: PT012
@@ -158,8 +164,7 @@ def test_table_names_that_differ_only_in_case_are_refused_at_class_creation() ->
             b: Mapping[str, int] = field(table="tab")
 
 
-def test_namespaced_store_keeps_its_tables_apart_from_an_undotted_store(
-        tmp_path: Path) -> None:
+def test_namespaced_store_keeps_its_tables_apart_from_an_undotted_store(tmp_path: Path) -> None:
     """Namespace t1's table x and a plain store's table x live side by side."""
 
     class Plain(Store):
@@ -179,8 +184,7 @@ def test_a_table_name_with_a_slash_is_refused_at_class_creation() -> None:
             m: Mapping[str, int] = field(table="x/expires")
 
 
-def test_namespaces_that_differ_only_in_case_are_refused_with_schema_error(
-        tmp_path: Path) -> None:
+def test_namespaces_that_differ_only_in_case_are_refused_with_schema_error(tmp_path: Path) -> None:
     """Namespaces "T1" and "t1" would name one table; the second open says so clearly."""
 
     class Plain(Store):

@@ -31,8 +31,9 @@ values = st.integers(-3, 3)
 bad_values = st.sampled_from(["x", 1.5, None, [1], 2**63])
 indexes = st.integers(-7, 7)
 slice_parts = st.none() | st.integers(-7, 7)
-slices = st.builds(slice, slice_parts, slice_parts,
-                   st.none() | st.sampled_from([1, 2, 3, -1, -2, -3]))
+slices = st.builds(
+    slice, slice_parts, slice_parts, st.none() | st.sampled_from([1, 2, 3, -1, -2, -3])
+)
 # What `list` raises on a wrong index, value or type, with a message to match.
 LIST_ERRORS = (IndexError, ValueError, TypeError)
 
@@ -55,8 +56,9 @@ class SequenceMachine(StoreMachine):
 
     def same(self, action_on: Any) -> None:
         """Run one action on the sequence and on the model: same result or same error."""
-        assert (outcome(lambda: action_on(self.s), LIST_ERRORS)
-                == outcome(lambda: action_on(self.model), LIST_ERRORS))
+        assert outcome(lambda: action_on(self.s), LIST_ERRORS) == outcome(
+            lambda: action_on(self.model), LIST_ERRORS
+        )
 
     @invariant()
     def agrees_with_model(self) -> None:
@@ -126,24 +128,28 @@ class SequenceMachine(StoreMachine):
     def setitem(self, i: int, value: int) -> None:
         def assign(seq: Any) -> None:
             seq[i] = value
+
         self.same(assign)
 
     @rule(part=slices, given=st.lists(values, max_size=4))
     def setitem_slice(self, part: slice, given: list[int]) -> None:
         def assign(seq: Any) -> None:
             seq[part] = given
+
         self.same(assign)
 
     @rule(i=indexes)
     def delitem(self, i: int) -> None:
         def delete(seq: Any) -> None:
             del seq[i]
+
         self.same(delete)
 
     @rule(part=slices)
     def delitem_slice(self, part: slice) -> None:
         def delete(seq: Any) -> None:
             del seq[part]
+
         self.same(delete)
 
     @rule(i=st.none() | indexes)
@@ -176,6 +182,7 @@ class SequenceMachine(StoreMachine):
             with pytest.raises(IndexError):
                 self.s[i] = value
             return
+
         def write() -> None:
             if how == "append":
                 self.s.append(value)
@@ -186,15 +193,23 @@ class SequenceMachine(StoreMachine):
 
         with pytest.raises(ValidationError) as caught:
             write()
-        expected = {"append": n, "setitem": i % max(n, 1),
-                    "insert": min(max(i + n, 0) if i < 0 else i, n)}[how]
+        expected = {
+            "append": n,
+            "setitem": i % max(n, 1),
+            "insert": min(max(i + n, 0) if i < 0 else i, n),
+        }[how]
         assert caught.value.collection == "s"
         assert caught.value.key == expected
 
-    @rule(given=st.lists(values, max_size=3), bad=bad_values, part=slices,
-          how=st.sampled_from(["extend", "slice"]))
-    def invalid_bulk_write_has_no_key(self, given: list[int], bad: Any, part: slice,
-                                      how: str) -> None:
+    @rule(
+        given=st.lists(values, max_size=3),
+        bad=bad_values,
+        part=slices,
+        how=st.sampled_from(["extend", "slice"]),
+    )
+    def invalid_bulk_write_has_no_key(
+        self, given: list[int], bad: Any, part: slice, how: str
+    ) -> None:
         given = [*given, bad]
 
         def write() -> None:
@@ -286,8 +301,9 @@ def test_slice_errors_read_like_list(journal: Any) -> None:
     journal.log.extend("abcd")
     with pytest.raises(ValueError, match="slice step cannot be zero"):
         journal.log[::0]
-    with pytest.raises(ValueError,
-                       match="attempt to assign sequence of size 1 to extended slice of size 2"):
+    with pytest.raises(
+        ValueError, match="attempt to assign sequence of size 1 to extended slice of size 2"
+    ):
         journal.log[::2] = ["x"]
     assert journal.log == list("abcd")
 
@@ -345,11 +361,17 @@ def test_corrupt_item_names_its_index_and_the_rest_stays_readable(tmp_path: Path
     path = tmp_path / "j.db"
     with Journal(path) as journal:
         journal.items.extend([Item(name=str(i)) for i in range(5)])
-    execute(path, 'UPDATE "items" SET value = \'{"nope": 1}\' WHERE pos = '
-                  '(SELECT min(pos) FROM "items") + 3')
+    execute(
+        path,
+        'UPDATE "items" SET value = \'{"nope": 1}\' WHERE pos = (SELECT min(pos) FROM "items") + 3',
+    )
     with Journal(path) as journal:
-        for read in (lambda: journal.items[3], lambda: journal.items[-2],
-                     lambda: journal.items[2:4], lambda: journal.items.index(Item(name="z"))):
+        for read in (
+            lambda: journal.items[3],
+            lambda: journal.items[-2],
+            lambda: journal.items[2:4],
+            lambda: journal.items.index(Item(name="z")),
+        ):
             with pytest.raises(CorruptValueError) as caught:
                 read()
             assert caught.value.collection == "items"
@@ -377,8 +399,12 @@ def test_iteration_and_slices_page_through_many_items(journal: Any) -> None:
     journal.numbers.extend(model)
     assert list(journal.numbers) == model
     assert list(reversed(journal.numbers)) == model[::-1]
-    for part in (slice(100, 1200), slice(None, None, 3), slice(1250, 10, -7),
-                 slice(None, None, -1)):
+    for part in (
+        slice(100, 1200),
+        slice(None, None, 3),
+        slice(1250, 10, -7),
+        slice(None, None, -1),
+    ):
         assert journal.numbers[part] == model[part]
     del journal.numbers[10:1290:2]
     del model[10:1290:2]
@@ -409,8 +435,10 @@ def test_middle_changes_keep_positions_contiguous(tmp_path: Path) -> None:
     assert values == model
 
 
-@pytest.mark.parametrize("operation", ["len", "append", "pop", "pop(0)", "getitem",
-                                       "getitem(-1)", "setitem", "insert(0)", "del[0]"])
+@pytest.mark.parametrize(
+    "operation",
+    ["len", "append", "pop", "pop(0)", "getitem", "getitem(-1)", "setitem", "insert(0)", "del[0]"],
+)
 def test_ends_and_len_never_scan_the_table(journal: Any, operation: str) -> None:
     journal.numbers.extend(range(100))
     seq = journal.numbers
@@ -422,10 +450,15 @@ def test_ends_and_len_never_scan_the_table(journal: Any, operation: str) -> None
         del seq[0]
 
     actions = {
-        "len": lambda: len(seq), "append": lambda: seq.append(1), "pop": seq.pop,
-        "pop(0)": lambda: seq.pop(0), "getitem": lambda: seq[50],
-        "getitem(-1)": lambda: seq[-1], "setitem": setitem,
-        "insert(0)": lambda: seq.insert(0, 5), "del[0]": delete_first,
+        "len": lambda: len(seq),
+        "append": lambda: seq.append(1),
+        "pop": seq.pop,
+        "pop(0)": lambda: seq.pop(0),
+        "getitem": lambda: seq[50],
+        "getitem(-1)": lambda: seq[-1],
+        "setitem": setitem,
+        "insert(0)": lambda: seq.insert(0, 5),
+        "del[0]": delete_first,
     }
     plans = query_plans(journal, actions[operation])
     assert plans
@@ -434,9 +467,12 @@ def test_ends_and_len_never_scan_the_table(journal: Any, operation: str) -> None
 
 def test_sequence_takes_no_maxlen_or_lifespan() -> None:
     with pytest.raises(SchemaError, match="maxlen"):
+
         class Bad(Store):
             s: Sequence[int] = field(maxlen=3)
+
     with pytest.raises(SchemaError, match="lifespan"):
+
         class Worse(Store):
             s: Sequence[int] = field(lifespan=3)
 

@@ -82,10 +82,14 @@ class SetMachine(StoreMachine):
         other, mine = self.others(data), set(self.model)
         with_wrong = other | {data.draw(self.foreign)}
         results = {
-            "|": (self.s | other, mine | other), "&": (self.s & other, mine & other),
-            "-": (self.s - other, mine - other), "^": (self.s ^ other, mine ^ other),
-            "r|": (other | self.s, other | mine), "r&": (with_wrong & self.s, with_wrong & mine),
-            "r-": (with_wrong - self.s, with_wrong - mine), "r^": (other ^ self.s, other ^ mine),
+            "|": (self.s | other, mine | other),
+            "&": (self.s & other, mine & other),
+            "-": (self.s - other, mine - other),
+            "^": (self.s ^ other, mine ^ other),
+            "r|": (other | self.s, other | mine),
+            "r&": (with_wrong & self.s, with_wrong & mine),
+            "r-": (with_wrong - self.s, with_wrong - mine),
+            "r^": (other ^ self.s, other ^ mine),
             "list|": (self.s | list(other), mine | other),
         }
         for name, (got, expected) in results.items():
@@ -95,8 +99,13 @@ class SetMachine(StoreMachine):
     @rule(data=st.data())
     def comparisons(self, data: st.DataObject) -> None:
         mine = set(self.model)
-        for other in (self.others(data), set(mine), mine | {data.draw(self.elements)},
-                      set(list(mine)[:-1]), frozenset(mine) | {data.draw(self.foreign)}):
+        for other in (
+            self.others(data),
+            set(mine),
+            mine | {data.draw(self.elements)},
+            set(list(mine)[:-1]),
+            frozenset(mine) | {data.draw(self.foreign)},
+        ):
             assert (self.s == other) == (mine == other)
             assert (other == self.s) == (mine == other)
             assert (self.s != other) == (mine != other)
@@ -156,8 +165,7 @@ class SetMachine(StoreMachine):
         for group in groups:
             self.model.update(dict.fromkeys(group))
 
-    @rule(data=st.data(), how=st.sampled_from(["|=", "&=", "-=", "^="]),
-          as_list=st.booleans())
+    @rule(data=st.data(), how=st.sampled_from(["|=", "&=", "-=", "^="]), as_list=st.booleans())
     def in_place(self, data: st.DataObject, how: str, as_list: bool) -> None:
         other = self.others(data)
         given: Any = sorted(other) if as_list and how != "^=" else other
@@ -237,8 +245,7 @@ class FileOrderedSetMachine(FileMachine, OrderedSetMachine):
 
 TestSet = as_test_case(SetMachine, stateful_step_count=30)
 TestOrderedSet = as_test_case(OrderedSetMachine, stateful_step_count=30)
-TestOrderedSetOnFile = as_test_case(FileOrderedSetMachine, stateful_step_count=25,
-                                    max_examples=20)
+TestOrderedSetOnFile = as_test_case(FileOrderedSetMachine, stateful_step_count=25, max_examples=20)
 
 
 # -- example tests ------------------------------------------------------------------------
@@ -314,12 +321,14 @@ def test_operators_against_many_elements(tags: Any) -> None:
 
 def test_set_takes_key_codec_not_codec() -> None:
     with pytest.raises(SchemaError, match="key_codec"):
+
         class Bad(Store):
             s: Set[str] = field(codec="json")
 
 
 def test_key_ordered_set_needs_an_order_preserving_codec() -> None:
     with pytest.raises(SchemaError, match="order"):
+
         class Bad(Store):
             s: Set[str] = field(key_codec="json")
 
@@ -333,9 +342,12 @@ def test_key_ordered_set_needs_an_order_preserving_codec() -> None:
 
 def test_sets_take_no_lifespan_or_maxlen() -> None:
     with pytest.raises(SchemaError, match="lifespan"):
+
         class Bad(Store):
             s: Set[str] = field(lifespan=5)
+
     with pytest.raises(SchemaError, match="maxlen"):
+
         class Worse(Store):
             s: OrderedSet[str] = field(maxlen=5)
 

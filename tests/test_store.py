@@ -44,8 +44,11 @@ class Point:
 
 
 def _declare(annotation: Any, value: Any = MISSING, name: str = "Broken") -> type[Store]:
-    namespace: dict[str, Any] = {"__annotations__": {"things": annotation},
-                                 "__module__": __name__, "__qualname__": name}
+    namespace: dict[str, Any] = {
+        "__annotations__": {"things": annotation},
+        "__module__": __name__,
+        "__qualname__": name,
+    }
     if value is not MISSING:
         namespace["things"] = value
     return type(name, (Store,), namespace)
@@ -57,27 +60,30 @@ def _declare(annotation: Any, value: Any = MISSING, name: str = "Broken") -> typ
         pytest.param(list[int], MISSING, "not a tpstore collection", id="unknown-type"),
         pytest.param(int, MISSING, "not a tpstore collection", id="plain-int"),
         pytest.param(dict[str, User], MISSING, "not a tpstore collection", id="plain-dict"),
-        pytest.param(collections.abc.Mapping[str, int], MISSING,
-                     "not a tpstore collection", id="abc-mapping"),
+        pytest.param(
+            collections.abc.Mapping[str, int], MISSING, "not a tpstore collection", id="abc-mapping"
+        ),
         pytest.param(Mapping, MISSING, "type parameter", id="bare-mapping"),
         pytest.param(Value, MISSING, "type parameter", id="bare-value"),
         pytest.param(Mapping[str, Point], MISSING, "no codec", id="no-codec-value"),
         pytest.param(Mapping[Point, int], MISSING, "no codec", id="no-codec-key"),
         pytest.param(Mapping[frozenset[int], int], MISSING, "order", id="unordered-key"),
         pytest.param(Mapping[User, int], MISSING, "order", id="model-key"),
-        pytest.param(Mapping[str, int], field(key_codec="json"), "order",
-                     id="unordered-key-codec"),
+        pytest.param(Mapping[str, int], field(key_codec="json"), "order", id="unordered-key-codec"),
         pytest.param(Mapping[str, int], field(lifespan=5), "lifespan", id="lifespan"),
         pytest.param(Value[int], field(lifespan=5), "lifespan", id="lifespan-on-value"),
         pytest.param(Mapping[str, int], field(maxlen=3), "maxlen", id="maxlen"),
         pytest.param(Mapping[str, int], field(default=0), "default", id="default"),
-        pytest.param(Mapping[str, int], field(default_factory=dict), "default",
-                     id="default-factory"),
-        pytest.param(Value[int], field(default=1, default_factory=int), "not both",
-                     id="default-and-factory"),
+        pytest.param(
+            Mapping[str, int], field(default_factory=dict), "default", id="default-factory"
+        ),
+        pytest.param(
+            Value[int], field(default=1, default_factory=int), "not both", id="default-and-factory"
+        ),
         pytest.param(Mapping[str, int], 5, "field(", id="plain-value"),
-        pytest.param(ExpiringMapping[str, int], field(lifespan=-1), "lifespan",
-                     id="negative-lifespan"),
+        pytest.param(
+            ExpiringMapping[str, int], field(lifespan=-1), "lifespan", id="negative-lifespan"
+        ),
     ],
 )
 def test_malformed_declaration_is_a_schema_error_naming_class_and_field(
@@ -105,7 +111,7 @@ def test_pickle_codec_makes_an_unknown_type_storable() -> None:
         assert isinstance(store.things["p"], Point)  # type: ignore[attr-defined]
 
 
-_FUTURE_MODULE = '''
+_FUTURE_MODULE = """
 from __future__ import annotations
 
 from typing import ClassVar
@@ -124,7 +130,7 @@ class Shop(Store):
     order: OrderedMapping[int, Item]
     opened: Value[bool] = field(default=False)
     version: ClassVar[int] = 3
-'''
+"""
 
 
 def _import_source(tmp_path: Path, name: str, source: str) -> Any:
@@ -239,8 +245,15 @@ def test_classvar_annotations_are_ignored() -> None:
 def test_field_name_clashing_with_a_store_method_is_refused() -> None:
     """A field named like a `Store` method would hide it: `SchemaError` naming it."""
     with pytest.raises(SchemaError, match=r"Clash\.close"):
-        type("Clash", (Store,), {"__annotations__": {"close": Mapping[str, int]},
-                                 "__module__": __name__, "__qualname__": "Clash"})
+        type(
+            "Clash",
+            (Store,),
+            {
+                "__annotations__": {"close": Mapping[str, int]},
+                "__module__": __name__,
+                "__qualname__": "Clash",
+            },
+        )
 
 
 def test_two_fields_on_one_table_are_refused() -> None:
@@ -365,8 +378,11 @@ def test_repr_names_class_and_file(db_path: Path) -> None:
 
 def _snapshot(path: Path) -> dict[str, bytes]:
     """The bytes of the database file and of any journal beside it."""
-    return {p.name: p.read_bytes() for p in sorted(path.parent.iterdir())
-            if p.name.startswith(path.name)}
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(path.parent.iterdir())
+        if p.name.startswith(path.name)
+    }
 
 
 def _catalog(path: Path) -> dict[str, dict[str, Any]]:
@@ -405,8 +421,12 @@ class NumbersByInt(Store):
         pytest.param(NumbersAsText, "INTEGER", "TEXT", id="affinity"),
         pytest.param(NumbersInOrder, "Mapping", "OrderedMapping", id="kind"),
         pytest.param(NumbersAsJson, "'native'", "'json'", id="codec"),
-        pytest.param(NumbersByInt, "key codec 'native' (TEXT)", "key codec 'native' (INTEGER)",
-                     id="key-affinity"),
+        pytest.param(
+            NumbersByInt,
+            "key codec 'native' (TEXT)",
+            "key codec 'native' (INTEGER)",
+            id="key-affinity",
+        ),
     ],
 )
 def test_catalog_mismatch_is_a_schema_error_and_leaves_the_file_unchanged(
@@ -470,9 +490,10 @@ def test_foreign_tables_are_never_touched(db_path: Path) -> None:
     raw = sqlite3.connect(db_path)
     try:
         assert raw.execute("SELECT id, body FROM notes").fetchall() == [(1, "one"), (2, "two")]
-        assert raw.execute(
-            "SELECT sql FROM sqlite_master WHERE name = 'notes'"
-        ).fetchall() == schema_before
+        assert (
+            raw.execute("SELECT sql FROM sqlite_master WHERE name = 'notes'").fetchall()
+            == schema_before
+        )
         triggers = raw.execute(
             "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'notes'"
         ).fetchall()

@@ -121,12 +121,14 @@ def test_readonly_transaction_refuses_writes(bank: Bank) -> None:
     bank.balances["a"] = 1
     with bank.transaction(readonly=True):
         assert bank.balances["a"] == 1
-        for write in (lambda: bank.balances.__setitem__("b", 2),
-                      lambda: bank.balances.pop("a"),
-                      lambda: bank.balances.increment("a"),
-                      lambda: bank.balances.update(c=3),
-                      bank.balances.clear,
-                      lambda: bank.note.set("x")):
+        for write in (
+            lambda: bank.balances.__setitem__("b", 2),
+            lambda: bank.balances.pop("a"),
+            lambda: bank.balances.increment("a"),
+            lambda: bank.balances.update(c=3),
+            bank.balances.clear,
+            lambda: bank.note.set("x"),
+        ):
             with pytest.raises(ReadOnlyError):
                 write()
         with pytest.raises(ReadOnlyError), bank.transaction():
@@ -277,6 +279,7 @@ def test_other_threads_write_proceeds_after_commit(db_path: Path) -> None:
 def test_threads_incrementing_lose_nothing(location: str | None) -> None:
     """Threads sharing one store object increment one key without losing an update."""
     with Bank(location) as bank:
+
         def work() -> None:
             for _ in range(100):
                 bank.balances.increment("n")
@@ -299,8 +302,9 @@ def _increment_worker(path: str, count: int, start: multiprocessing.synchronize.
             bank.balances.increment("n")
 
 
-def _read_modify_write_worker(path: str, count: int,
-                              start: multiprocessing.synchronize.Event) -> None:
+def _read_modify_write_worker(
+    path: str, count: int, start: multiprocessing.synchronize.Event
+) -> None:
     with Bank(path, timeout=30) as bank:
         start.wait(30)
         for _ in range(count):
@@ -313,8 +317,10 @@ def _read_modify_write_worker(path: str, count: int,
 def _run_processes(target: object, path: Path, count: int, processes: int = 4) -> None:
     context = multiprocessing.get_context("spawn")
     start = context.Event()
-    workers = [context.Process(target=target, args=(str(path), count, start))  # type: ignore[attr-defined]
-               for _ in range(processes)]
+    workers = [
+        context.Process(target=target, args=(str(path), count, start))  # type: ignore[attr-defined]
+        for _ in range(processes)
+    ]
     for worker in workers:
         worker.start()
     start.set()
@@ -371,9 +377,9 @@ def test_process_killed_inside_a_transaction_leaves_none_of_its_writes(db_path: 
         bank.balances["base"] = 1
     root = str(Path(tpstore.__file__).resolve().parent.parent)
     child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(_KILLED_CHILD).format(root=root,
-                                                                     path=str(db_path))],
-        stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", textwrap.dedent(_KILLED_CHILD).format(root=root, path=str(db_path))],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert child.stdout is not None

@@ -146,8 +146,7 @@ def test_refused_value_inside_a_transaction_writes_nothing(file_app: App, db_pat
     assert _rows(db_path, "counts") == [("a", 1), ("c", 3)]
 
 
-def test_model_instance_mutated_into_a_wrong_type_is_refused(file_app: App,
-                                                              db_path: Path) -> None:
+def test_model_instance_mutated_into_a_wrong_type_is_refused(file_app: App, db_path: Path) -> None:
     """A model instance is re-validated on write, not trusted for being a model."""
     user = User(name="Ada")
     user.age = "old"  # type: ignore[assignment]
@@ -197,8 +196,7 @@ def test_nested_model_mutation_is_refused(app: App) -> None:
         ("table", {"a": -math.inf}),
     ],
 )
-def test_unfaithful_value_is_refused(file_app: App, db_path: Path, field: str,
-                                     value: Any) -> None:
+def test_unfaithful_value_is_refused(file_app: App, db_path: Path, field: str, value: Any) -> None:
     """What a codec cannot store faithfully is a `ValidationError`; nothing is written."""
     collection = getattr(file_app, field)
     with pytest.raises(ValidationError) as caught:

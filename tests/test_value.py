@@ -189,7 +189,7 @@ def test_corrupt_value_raises_corrupt_value_error(db_path: Any) -> None:
     """A stored value that no longer validates raises `CorruptValueError`, key `None`."""
     with App(db_path) as app:
         app.settings.set(Settings())
-    execute(db_path, "UPDATE settings SET value = '{\"size\": \"huge\"}'")
+    execute(db_path, 'UPDATE settings SET value = \'{"size": "huge"}\'')
     with App(db_path) as app:
         with pytest.raises(CorruptValueError) as caught:
             app.settings.get()

@@ -59,8 +59,7 @@ class Entry:
 
     def layout(self) -> tuple[Any, ...]:
         """What must agree between a declaration and the file."""
-        return (self.kind, self.key_codec, self.key_affinity, self.value_codec,
-                self.value_affinity)
+        return (self.kind, self.key_codec, self.key_affinity, self.value_codec, self.value_affinity)
 
     def describe(self) -> str:
         """The layout in words, for error messages."""
@@ -70,8 +69,6 @@ class Entry:
         if self.value_codec:
             parts.append(f"value codec {self.value_codec!r} ({self.value_affinity})")
         return ", ".join(parts)
-
-
 
 
 def read(connection: sqlite3.Connection, schema: str = "main") -> dict[str, Entry]:
@@ -143,8 +140,11 @@ def ensure(engine: Engine, owner: str, bindings: list[tuple[CollectionSpec, str]
             _apply(engine, conn, work)
 
 
-def _apply(engine: Engine, conn: sqlite3.Connection,
-           work: list[tuple[CollectionSpec, str, Entry, Entry | None]]) -> None:
+def _apply(
+    engine: Engine,
+    conn: sqlite3.Connection,
+    work: list[tuple[CollectionSpec, str, Entry, Entry | None]],
+) -> None:
     created: set[tuple[str, str]] = set()
     for schema in {spec.database for spec, _, _, _ in work}:
         for statement in engine.dialect.create_catalog(schema):
@@ -159,24 +159,39 @@ def _apply(engine: Engine, conn: sqlite3.Connection,
             if recorded is None:
                 engine.write(
                     sql.insert,
-                    (table, declared.kind, declared.key_codec, declared.key_affinity,
-                     declared.value_codec, declared.value_affinity, declared.key_schema,
-                     declared.value_schema, options, declared.format),
+                    (
+                        table,
+                        declared.kind,
+                        declared.key_codec,
+                        declared.key_affinity,
+                        declared.value_codec,
+                        declared.value_affinity,
+                        declared.key_schema,
+                        declared.value_schema,
+                        options,
+                        declared.format,
+                    ),
                 )
             # (When the catalog row exists, the table was dropped behind tpstore's back:
             # it starts again, empty.)
             catalog_id = engine.fetchone(sql.id_of, (table,))[0]
             engine.write(sql.reset_count, (catalog_id,))
             for statement in engine.dialect.create_table(
-                schema, table, spec.kind.layout,
-                key_affinity=declared.key_affinity, value_affinity=declared.value_affinity,
-                expiring=spec.kind.expiring, catalog_id=catalog_id,
+                schema,
+                table,
+                spec.kind.layout,
+                key_affinity=declared.key_affinity,
+                value_affinity=declared.value_affinity,
+                expiring=spec.kind.expiring,
+                catalog_id=catalog_id,
             ):
                 engine.write(statement)
             created.add((schema, table))
             continue
         if (recorded.key_schema, recorded.value_schema, recorded.options) != (
-            declared.key_schema, declared.value_schema, declared.options
+            declared.key_schema,
+            declared.value_schema,
+            declared.options,
         ):
             engine.write(
                 sql.update_descriptions,

@@ -57,22 +57,30 @@ def _parser() -> _Parser:
 
     command("info", "List the collections of a file: kinds, types, codecs, items, sizes.")
     dump = command("dump", "Write the items of a file (or one collection) as JSON.")
-    dump.add_argument("collection", metavar="COLLECTION", nargs="?",
-                      help="only this collection")
-    dump.add_argument("--format", choices=("jsonl", "json"), default="jsonl",
-                      help="jsonl (default): one record per line; json: one object "
-                      "mapping each collection to its records")
-    load = command("load", "Add the records of a jsonl file to a collection, in one "
-                   "transaction.")
+    dump.add_argument("collection", metavar="COLLECTION", nargs="?", help="only this collection")
+    dump.add_argument(
+        "--format",
+        choices=("jsonl", "json"),
+        default="jsonl",
+        help="jsonl (default): one record per line; json: one object "
+        "mapping each collection to its records",
+    )
+    load = command("load", "Add the records of a jsonl file to a collection, in one transaction.")
     load.add_argument("collection", metavar="COLLECTION", help="the collection to write")
-    load.add_argument("input", metavar="INPUT", help="a jsonl file as dump writes it; "
-                      "'-' reads standard input")
-    check = command("check", "Check the file's integrity and decode and validate every "
-                    "item; exit 1 on problems.")
+    load.add_argument(
+        "input", metavar="INPUT", help="a jsonl file as dump writes it; '-' reads standard input"
+    )
+    check = command(
+        "check",
+        "Check the file's integrity and decode and validate every item; exit 1 on problems.",
+    )
     for sub in (dump, check):
-        sub.add_argument("--unsafe-pickle", action="store_true",
-                         help="unpickle pickled values (this runs code chosen by whoever "
-                         "wrote the file: only for files you trust)")
+        sub.add_argument(
+            "--unsafe-pickle",
+            action="store_true",
+            help="unpickle pickled values (this runs code chosen by whoever "
+            "wrote the file: only for files you trust)",
+        )
     command("vacuum", "Rebuild the file, returning free space to the file system.")
     command("purge", "Delete the expired items of every expiring collection.")
     return parser
@@ -113,8 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("TPSTORE_DEBUG"):
             raise
-        ui.error(f"unexpected {type(exc).__name__}: {exc} (set TPSTORE_DEBUG=1 to see "
-                 "where; please report it)")
+        ui.error(
+            f"unexpected {type(exc).__name__}: {exc} (set TPSTORE_DEBUG=1 to see "
+            "where; please report it)"
+        )
     return 1
 
 
@@ -141,34 +151,47 @@ def _info(args: argparse.Namespace, ui: Ui) -> int:
         engine = store.engine
         page_size = int(engine.fetchone(engine.dialect.pragma("main", "page_size"))[0])
         free = int(engine.fetchone(engine.dialect.pragma("main", "freelist_count"))[0])
-        ui.facts([
-            ("file", args.file),
-            ("size", _bytes(_file_size(args.file))
-             + (f" ({_bytes(free * page_size)} free)" if free else "")),
-            ("journal", store.journal_mode),
-            ("collections", str(len(store.entries))),
-        ])
+        ui.facts(
+            [
+                ("file", args.file),
+                (
+                    "size",
+                    _bytes(_file_size(args.file))
+                    + (f" ({_bytes(free * page_size)} free)" if free else ""),
+                ),
+                ("journal", store.journal_mode),
+                ("collections", str(len(store.entries))),
+            ]
+        )
         rows = []
         for collection in store.collections.values():
             live, expired = store.live_count(collection, now)
             items = f"{live} (+{expired} expired)" if expired else str(live)
             size = sizes.get(collection.name) if sizes is not None else None
-            rows.append([
-                collection.name,
-                collection.entry.kind + ("" if collection.exists else " (table missing)"),
-                _side(collection.entry.key_schema, collection.entry.key_codec)
-                if collection.kind.has_key else "",
-                _side(collection.entry.value_schema, collection.entry.value_codec)
-                if collection.kind.has_value else "",
-                items,
-                "?" if size is None else _bytes(size),
-                _options(collection.entry.options),
-            ])
+            rows.append(
+                [
+                    collection.name,
+                    collection.entry.kind + ("" if collection.exists else " (table missing)"),
+                    _side(collection.entry.key_schema, collection.entry.key_codec)
+                    if collection.kind.has_key
+                    else "",
+                    _side(collection.entry.value_schema, collection.entry.value_codec)
+                    if collection.kind.has_value
+                    else "",
+                    items,
+                    "?" if size is None else _bytes(size),
+                    _options(collection.entry.options),
+                ]
+            )
         for name, kind in store.unknown_kinds.items():
             rows.append([name, f"{kind} (unknown kind)", "", "", "?", "?", ""])
         ui.line()
-        ui.table(["collection", "kind", "key", "value", "items", "size", "options"], rows,
-                 right=("items", "size"), whole=("collection", "kind", "size"))
+        ui.table(
+            ["collection", "kind", "key", "value", "items", "size", "options"],
+            rows,
+            right=("items", "size"),
+            whole=("collection", "kind", "size"),
+        )
     return 0
 
 
@@ -219,11 +242,16 @@ def _bytes(size: int) -> str:
 
 def _dump(args: argparse.Namespace, ui: Ui) -> int:
     with StoreFile(args.file, unsafe_pickle=args.unsafe_pickle) as store:
-        chosen = ([store.collection(args.collection)] if args.collection
-                  else list(store.collections.values()))
-        for name in ([] if args.collection else store.unknown_kinds):
-            ui.warn(f"{name} is a {store.unknown_kinds[name]}, a kind this tpstore does "
-                    "not know: it is not dumped")
+        chosen = (
+            [store.collection(args.collection)]
+            if args.collection
+            else list(store.collections.values())
+        )
+        for name in [] if args.collection else store.unknown_kinds:
+            ui.warn(
+                f"{name} is a {store.unknown_kinds[name]}, a kind this tpstore does "
+                "not know: it is not dumped"
+            )
         for collection in chosen:
             for side in (collection.key, collection.value):
                 if side is not None and side.note and collection.entry.count:
@@ -238,21 +266,25 @@ def _dump(args: argparse.Namespace, ui: Ui) -> int:
                 if args.format == "jsonl":
                     for collection, record in records:
                         problems += _report(ui, record.problems, problems)
-                        ui.write(dumps_json({"collection": collection.name, **record.fields})
-                                 + "\n")
+                        ui.write(
+                            dumps_json({"collection": collection.name, **record.fields}) + "\n"
+                        )
                 else:
                     problems = _dump_json(ui, store, chosen, now, advance)
         if problems > MAX_WARNINGS:
             ui.warn(f"{_count(problems - MAX_WARNINGS, 'more item')} could not be decoded")
         if problems:
-            ui.warn(f"{_count(problems, 'item')} that do not decode dumped as stored "
-                    f"({{\"$raw\": ...}}); run 'tpstore check {args.file}'")
+            ui.warn(
+                f"{_count(problems, 'item')} that do not decode dumped as stored "
+                f"({{\"$raw\": ...}}); run 'tpstore check {args.file}'"
+            )
             return 1
     return 0
 
 
-def _records(store: StoreFile, chosen: list[Collection], now: float,
-             advance: Any) -> Iterator[tuple[Collection, Any]]:
+def _records(
+    store: StoreFile, chosen: list[Collection], now: float, advance: Any
+) -> Iterator[tuple[Collection, Any]]:
     count = 0
     for collection in chosen:
         for record in store.records(collection, now):
@@ -264,8 +296,7 @@ def _records(store: StoreFile, chosen: list[Collection], now: float,
     advance(count)
 
 
-def _dump_json(ui: Ui, store: StoreFile, chosen: list[Collection], now: float,
-               advance: Any) -> int:
+def _dump_json(ui: Ui, store: StoreFile, chosen: list[Collection], now: float, advance: Any) -> int:
     problems = 0
     ui.write("{")
     for index, collection in enumerate(chosen):
@@ -294,23 +325,29 @@ def _report(ui: Ui, problems: list[str], so_far: int) -> int:
 def _load(args: argparse.Namespace, ui: Ui) -> int:
     validators = _Validators()
     if args.input != "-" and not os.path.isfile(args.input):
-        raise CliError(f"{args.input} does not exist" if not os.path.exists(args.input)
-                       else f"{args.input} is not a file")
+        raise CliError(
+            f"{args.input} does not exist"
+            if not os.path.exists(args.input)
+            else f"{args.input} is not a file"
+        )
     with StoreFile(args.file, write=True) as store:
         collection = store.collection(args.collection)
         total = None
         if args.input != "-":
             with open(args.input, "rb") as counting:
                 total = sum(1 for line in counting if line.strip())
-        stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8") if args.input == "-"
-                  else open(args.input, encoding="utf-8"))  # noqa: SIM115 - closed below
+        stream = (
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+            if args.input == "-"
+            else open(args.input, encoding="utf-8")  # noqa: SIM115 - closed below
+        )
         try:
             with ui.progress(f"loading {collection.name}", total) as advance:
-                written = store.load(collection, enumerate(stream, 1), validators.problem,
-                                     advance)
+                written = store.load(collection, enumerate(stream, 1), validators.problem, advance)
         except UnicodeDecodeError as exc:
-            raise CliError(f"{args.input} is not UTF-8 text ({exc.reason}); nothing was "
-                           "loaded") from exc
+            raise CliError(
+                f"{args.input} is not UTF-8 text ({exc.reason}); nothing was loaded"
+            ) from exc
         finally:
             if args.input != "-":
                 stream.close()
@@ -325,8 +362,10 @@ class _Validators:
         try:
             self._jsonschema: Any = importlib.import_module("jsonschema")
         except ImportError as exc:
-            raise CliError("this command validates values with the jsonschema package, "
-                           f"which is not installed: {EXTRA_HINT}") from exc
+            raise CliError(
+                "this command validates values with the jsonschema package, "
+                f"which is not installed: {EXTRA_HINT}"
+            ) from exc
         self._validators: dict[str, Any] = {}
 
     def problem(self, collection: Collection, what: str, instance: Any) -> str | None:
@@ -339,13 +378,15 @@ class _Validators:
         if validator is None:
             schema = parse_json(schema_text)
             cls = self._jsonschema.validators.validator_for(
-                schema, default=self._jsonschema.Draft202012Validator)
+                schema, default=self._jsonschema.Draft202012Validator
+            )
             validator = self._validators[schema_text] = cls(schema)
         error = self._jsonschema.exceptions.best_match(validator.iter_errors(instance))
         if error is None:
             return None
-        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}"
-                       for part in error.absolute_path)
+        path = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path
+        )
         return f"{path.lstrip('.')}: {error.message}" if path else str(error.message)
 
 
@@ -360,8 +401,9 @@ def _check(args: argparse.Namespace, ui: Ui) -> int:
             if row[0] != "ok":
                 checker.problems.append(f"integrity: {row[0]}")
         for name, kind in store.unknown_kinds.items():
-            checker.notes.append(f"{name}: not checked (a {kind}, a kind this tpstore does "
-                                 "not know)")
+            checker.notes.append(
+                f"{name}: not checked (a {kind}, a kind this tpstore does not know)"
+            )
         with engine.transaction(readonly=True):
             now = time.time()
             total = sum(store.live_count(c, now)[0] for c in store.collections.values())
@@ -373,11 +415,15 @@ def _check(args: argparse.Namespace, ui: Ui) -> int:
     for problem in checker.problems:
         ui.line(problem)
     if checker.problems:
-        ui.line(f"{_count(len(checker.problems), 'problem')} found in {args.file} "
-                f"({_count(checker.checked, 'item')} checked)")
+        ui.line(
+            f"{_count(len(checker.problems), 'problem')} found in {args.file} "
+            f"({_count(checker.checked, 'item')} checked)"
+        )
         return 1
-    ui.line(f"ok: {args.file} ({_count(len(store.collections), 'collection')}, "
-            f"{_count(checker.checked, 'item')} checked)")
+    ui.line(
+        f"ok: {args.file} ({_count(len(store.collections), 'collection')}, "
+        f"{_count(checker.checked, 'item')} checked)"
+    )
     return 0
 
 
@@ -390,39 +436,48 @@ class _Checker:
         self.notes: list[str] = []
         self.checked = 0
 
-    def collection(self, store: StoreFile, collection: Collection, now: float,
-                   advance: Any) -> None:
+    def collection(
+        self, store: StoreFile, collection: Collection, now: float, advance: Any
+    ) -> None:
         """Check one collection: its count, then every live item."""
         if not collection.exists:
             self.problems.append(f"{collection.name}: its table is missing from the file")
             return
         rows = int(store.engine.fetchone(collection.sql.count_rows)[0])
         if rows != collection.entry.count:
-            self.problems.append(f"{collection.name}: the catalog counts "
-                                 f"{collection.entry.count} items but the table holds {rows}")
-        sides = [(what, side) for what, side in (("key", collection.key),
-                                                 ("value", collection.value))
-                 if side is not None]
+            self.problems.append(
+                f"{collection.name}: the catalog counts "
+                f"{collection.entry.count} items but the table holds {rows}"
+            )
+        sides = [
+            (what, side)
+            for what, side in (("key", collection.key), ("value", collection.value))
+            if side is not None
+        ]
         count = 0
         for index, row in enumerate(store.rows(collection, now)):
             if index == 0:  # only collections with items need the note
-                self.notes.extend(f"{collection.name}: {what}s are not validated: {side.note}"
-                                  for what, side in sides if side.note)
+                self.notes.extend(
+                    f"{collection.name}: {what}s are not validated: {side.note}"
+                    for what, side in sides
+                    if side.note
+                )
             key_shown: Any = None
             for at, (what, side) in enumerate(sides):
                 label = "element" if what == "key" and not collection.kind.has_value else what
                 try:
                     instance = side.check(row[at])
                 except ProblemError as exc:
-                    self.problems.append(f"{_where(collection, key_shown, index)}: {label} "
-                                         f"{exc}")
+                    self.problems.append(f"{_where(collection, key_shown, index)}: {label} {exc}")
                     continue
                 if what == "key":
                     key_shown = side.dump(row[at])
                 problem = self.validators.problem(collection, what, instance)
                 if problem is not None:
-                    self.problems.append(f"{_where(collection, key_shown, index)}: {label} "
-                                         f"does not match its schema: {problem}")
+                    self.problems.append(
+                        f"{_where(collection, key_shown, index)}: {label} "
+                        f"does not match its schema: {problem}"
+                    )
             count += 1
             if count % 500 == 0:
                 advance(500)
@@ -441,20 +496,17 @@ def _where(collection: Collection, key: Any, index: int) -> str:
 
 def _purge(args: argparse.Namespace, ui: Ui) -> int:
     with StoreFile(args.file, write=True) as store:
-        expiring = [c for c in store.collections.values()
-                    if c.sql.purge is not None and c.exists]
+        expiring = [c for c in store.collections.values() if c.sql.purge is not None and c.exists]
         counts = []
         with store.engine.transaction():
             now = time.time()
             for collection in expiring:
                 assert collection.sql.purge is not None
-                counts.append((collection.name, store.engine.write(collection.sql.purge,
-                                                                   (now,))))
+                counts.append((collection.name, store.engine.write(collection.sql.purge, (now,))))
     if not counts:
         ui.line(f"{args.file} has no expiring collections")
         return 0
-    ui.table(["collection", "purged"], [[name, str(n)] for name, n in counts],
-             right=("purged",))
+    ui.table(["collection", "purged"], [[name, str(n)] for name, n in counts], right=("purged",))
     ui.line(f"purged {_count(sum(n for _, n in counts), 'expired item')}")
     return 0
 

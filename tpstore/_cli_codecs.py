@@ -50,8 +50,17 @@ from tpstore import codecs
 from tpstore.codecs import Codec, Raw
 from tpstore.errors import SchemaError
 
-__all__ = ["UNCHECKED", "ProblemError", "Translator", "declared_type", "dumps_json", "jsonable",
-           "parse_json", "translator", "type_label"]
+__all__ = [
+    "UNCHECKED",
+    "ProblemError",
+    "Translator",
+    "declared_type",
+    "dumps_json",
+    "jsonable",
+    "parse_json",
+    "translator",
+    "type_label",
+]
 
 
 class ProblemError(Exception):
@@ -68,9 +77,18 @@ _PICKLE_FORMAT = frozenset({"pickle", "_pickle", "cPickle", "dill", "cloudpickle
 # Modules whose loads() only builds plain data: the command line imports them to decode.
 # Any other module is imported and used only with --unsafe-pickle: importing a module
 # named by a file, then feeding it that file's bytes, is running the file's choice of code.
-_SAFE_MODULES = frozenset({
-    "msgpack", "ormsgpack", "cbor2", "bson", "orjson", "ujson", "simplejson", "rapidjson",
-})
+_SAFE_MODULES = frozenset(
+    {
+        "msgpack",
+        "ormsgpack",
+        "cbor2",
+        "bson",
+        "orjson",
+        "ujson",
+        "simplejson",
+        "rapidjson",
+    }
+)
 
 _BIG_INT = re.compile(rb"\d{19}")
 
@@ -100,8 +118,7 @@ def dumps_json(value: Any) -> str:
     try:
         return orjson.dumps(value).decode("utf-8")
     except TypeError:  # an int beyond 64 bits (or a type orjson does not know)
-        return stdlib_json.dumps(value, ensure_ascii=False, separators=(",", ":"),
-                                 allow_nan=False)
+        return stdlib_json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def jsonable(value: Any, *, markers: bool = True) -> Any:
@@ -131,8 +148,9 @@ def jsonable(value: Any, *, markers: bool = True) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(item, markers=markers) for item in value]
     if isinstance(value, dict):
-        return {_key_text(key, markers): jsonable(item, markers=markers)
-                for key, item in value.items()}
+        return {
+            _key_text(key, markers): jsonable(item, markers=markers) for key, item in value.items()
+        }
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, uuid.UUID | decimal.Decimal):
@@ -154,7 +172,7 @@ def unmark(value: Any) -> Any:
     """Undo the markers of `jsonable`: `{"$bytes": ...}` → bytes, `{"$float": ...}` → float."""
     if isinstance(value, dict):
         if len(value) == 1:
-            (marker, inner), = value.items()
+            ((marker, inner),) = value.items()
             if marker == "$bytes" and isinstance(inner, str):
                 return _b64(inner, "$bytes")
             if marker == "$float" and inner in ("inf", "-inf", "nan"):
@@ -205,7 +223,10 @@ _STRING_FORMATS: dict[str, Any] = {
     "binary": bytes,
 }
 _SIMPLE: dict[str, Any] = {
-    "null": type(None), "boolean": bool, "integer": int, "number": float,
+    "null": type(None),
+    "boolean": bool,
+    "integer": int,
+    "number": float,
 }
 
 
@@ -256,10 +277,22 @@ def type_label(schema_text: str | None) -> str:
     return _label(schema, 0)
 
 
-_LABELS = {"null": "None", "boolean": "bool", "integer": "int", "number": "float",
-           "object": "dict", "string": "str"}
-_FORMAT_LABELS = {"date-time": "datetime", "date": "date", "time": "time", "uuid": "UUID",
-                  "binary": "bytes", "duration": "timedelta"}
+_LABELS = {
+    "null": "None",
+    "boolean": "bool",
+    "integer": "int",
+    "number": "float",
+    "object": "dict",
+    "string": "str",
+}
+_FORMAT_LABELS = {
+    "date-time": "datetime",
+    "date": "date",
+    "time": "time",
+    "uuid": "UUID",
+    "binary": "bytes",
+    "duration": "timedelta",
+}
 
 
 def _label(schema: Any, depth: int) -> str:
@@ -340,22 +373,26 @@ class Translator:
             return _raw_of(value["$raw"])
         if marker == "$pickle":
             if not self.pickled:
-                raise ProblemError(f"a $pickle value cannot be stored by the {self.codec_name} "
-                              "codec")
+                raise ProblemError(
+                    f"a $pickle value cannot be stored by the {self.codec_name} codec"
+                )
             return _b64(value["$pickle"], "$pickle")
         try:
             return self.encode(value)
         except ProblemError:
             raise
         except (SchemaError, ValueError, TypeError, OverflowError) as exc:
-            raise ProblemError(f"the {self.codec_name} codec refused it: {_first_line(exc)}"
-                          ) from exc
+            raise ProblemError(
+                f"the {self.codec_name} codec refused it: {_first_line(exc)}"
+            ) from exc
 
     def compressed(self) -> Translator:
         """This translator with its stored values compressed by `codecs.compressed`."""
-        return Opaque(f"compressed({self.codec_name})", "$raw",
-                      note=f"values of the codec compressed({self.codec_name}) are kept as "
-                      "stored")
+        return Opaque(
+            f"compressed({self.codec_name})",
+            "$raw",
+            note=f"values of the codec compressed({self.codec_name}) are kept as stored",
+        )
 
 
 class JsonText(Translator):
@@ -389,8 +426,9 @@ class Structured(Translator):
     codec encodes it, so the bytes are those the store's own program writes.
     """
 
-    def __init__(self, codec_name: str, codec: Codec, declared: Any = Any,
-                 *, pickled: bool = False) -> None:
+    def __init__(
+        self, codec_name: str, codec: Codec, declared: Any = Any, *, pickled: bool = False
+    ) -> None:
         super().__init__(codec_name)
         self.codec = codec
         self.declared = declared
@@ -403,8 +441,9 @@ class Structured(Translator):
         try:
             value = self.codec.decode(raw)
         except Exception as exc:
-            raise ProblemError(f"cannot be decoded by the {self.codec_name} codec "
-                               f"({_first_line(exc)})") from exc
+            raise ProblemError(
+                f"cannot be decoded by the {self.codec_name} codec ({_first_line(exc)})"
+            ) from exc
         if self._bools and type(value) is int and value in (0, 1):
             return bool(value)  # SQLite has no booleans: the native codec stores 0 and 1
         return value
@@ -421,13 +460,18 @@ class Structured(Translator):
             try:
                 value = self._adapter.validate_python(value)
             except pydantic.ValidationError as exc:
-                raise ProblemError(f"not a {_type_name(self.declared)} "
-                                   f"({_pydantic_problem(exc)})") from exc
+                raise ProblemError(
+                    f"not a {_type_name(self.declared)} ({_pydantic_problem(exc)})"
+                ) from exc
         return self.codec.encode(value)
 
     def compressed(self) -> Translator:
-        return Structured(f"compressed({self.codec_name})", codecs.compressed(self.codec),
-                          self.declared, pickled=self.pickled)
+        return Structured(
+            f"compressed({self.codec_name})",
+            codecs.compressed(self.codec),
+            self.declared,
+            pickled=self.pickled,
+        )
 
 
 class Opaque(Translator):
@@ -437,9 +481,15 @@ class Opaque(Translator):
     never run); `plain` stores a JSON value that carries no marker (a pickle of it).
     """
 
-    def __init__(self, codec_name: str, marker: str, *, note: str,
-                 verify: Callable[[Raw], Any] | None = None,
-                 plain: Codec | None = None) -> None:
+    def __init__(
+        self,
+        codec_name: str,
+        marker: str,
+        *,
+        note: str,
+        verify: Callable[[Raw], Any] | None = None,
+        plain: Codec | None = None,
+    ) -> None:
         super().__init__(codec_name)
         self.marker = marker
         self.note = note
@@ -457,29 +507,35 @@ class Opaque(Translator):
             try:
                 self._verify(raw)
             except Exception as exc:
-                raise ProblemError(f"is not a valid {self.codec_name} value "
-                                   f"({_first_line(exc)})") from exc
+                raise ProblemError(
+                    f"is not a valid {self.codec_name} value ({_first_line(exc)})"
+                ) from exc
         return UNCHECKED
 
     def encode(self, value: Any) -> Raw:
         if self._plain is None:
-            raise ProblemError(f"values of the {self.codec_name} codec load only as "
-                          f'{{"{self.marker}": ...}}, as tpstore dump writes them')
+            raise ProblemError(
+                f"values of the {self.codec_name} codec load only as "
+                f'{{"{self.marker}": ...}}, as tpstore dump writes them'
+            )
         return self._plain.encode(unmark(value))
 
     def compressed(self) -> Translator:
         if self.marker != "$pickle" or self._plain is None:
             return super().compressed()
         outer = codecs.compressed(_PickleOpcodes())
-        return Opaque(f"compressed({self.codec_name})", "$pickle", note=self.note or "",
-                      verify=outer.decode,
-                      plain=codecs.compressed(self._plain))
+        return Opaque(
+            f"compressed({self.codec_name})",
+            "$pickle",
+            note=self.note or "",
+            verify=outer.decode,
+            plain=codecs.compressed(self._plain),
+        )
 
 
 def _raw_of(value: Any) -> Raw:
     raw = unmark(value)
-    if raw is None or (isinstance(raw, int | float | str | bytes)
-                       and not isinstance(raw, bool)):
+    if raw is None or (isinstance(raw, int | float | str | bytes) and not isinstance(raw, bool)):
         return raw
     raise ProblemError('$raw holds an SQLite value: a number, a string, null or {"$bytes": ...}')
 
@@ -528,13 +584,19 @@ class _PickleOpcodes:
 def _pickle_translator(codec_name: str, codec: Codec, *, unsafe: bool) -> Translator:
     if unsafe:
         return Structured(codec_name, codec, pickled=True)
-    return Opaque(codec_name, "$pickle", verify=_PickleOpcodes().decode, plain=codec,
-                  note="pickled values are kept as stored; --unsafe-pickle unpickles them "
-                  "(only for files you trust)")
+    return Opaque(
+        codec_name,
+        "$pickle",
+        verify=_PickleOpcodes().decode,
+        plain=codec,
+        note="pickled values are kept as stored; --unsafe-pickle unpickles them "
+        "(only for files you trust)",
+    )
 
 
-def translator(codec_name: str, affinity: str | None, schema_text: str | None, *,
-               unsafe_pickle: bool = False) -> Translator:
+def translator(
+    codec_name: str, affinity: str | None, schema_text: str | None, *, unsafe_pickle: bool = False
+) -> Translator:
     """The translator for one column, from its catalog record.
 
     Args:
@@ -545,8 +607,9 @@ def translator(codec_name: str, affinity: str | None, schema_text: str | None, *
             can build arbitrary objects); only for files you trust.
     """
     if codec_name.startswith("compressed(") and codec_name.endswith(")"):
-        inner = translator(codec_name[len("compressed("):-1], None, schema_text,
-                           unsafe_pickle=unsafe_pickle)
+        inner = translator(
+            codec_name[len("compressed(") : -1], None, schema_text, unsafe_pickle=unsafe_pickle
+        )
         try:
             return inner.compressed()
         except SchemaError:  # the inner codec cannot be compressed: no tpstore wrote this
@@ -563,13 +626,19 @@ def translator(codec_name: str, affinity: str | None, schema_text: str | None, *
         try:
             return Structured(codec_name, codecs.resolve("msgpack"))
         except ImportError:
-            return Opaque(codec_name, "$raw", note="msgpack values are kept as stored: "
-                          "pip install 'tpstore[msgpack]' to decode them")
+            return Opaque(
+                codec_name,
+                "$raw",
+                note="msgpack values are kept as stored: "
+                "pip install 'tpstore[msgpack]' to decode them",
+            )
     if codec_name.startswith("module:"):
         return _module_translator(codec_name, affinity, unsafe=unsafe_pickle)
-    return Opaque(codec_name, "$raw",
-                  note=f"the codec {codec_name!r} is not one of tpstore's, so its values are "
-                  "kept as stored")
+    return Opaque(
+        codec_name,
+        "$raw",
+        note=f"the codec {codec_name!r} is not one of tpstore's, so its values are kept as stored",
+    )
 
 
 def _native(affinity: str | None, declared: Any) -> tuple[Codec, Any]:
@@ -603,18 +672,23 @@ def _module_translator(codec_name: str, affinity: str | None, *, unsafe: bool) -
     if pickle_format and not unsafe:
         return _pickle_translator(codec_name, codecs.resolve("pickle"), unsafe=False)
     if top not in _SAFE_MODULES and not unsafe:
-        return Opaque(codec_name, "$raw",
-                      note=f"values of {codec_name} are kept as stored; --unsafe-pickle "
-                      f"decodes them with {module_name} (only for files you trust)")
+        return Opaque(
+            codec_name,
+            "$raw",
+            note=f"values of {codec_name} are kept as stored; --unsafe-pickle "
+            f"decodes them with {module_name} (only for files you trust)",
+        )
     try:
         module = importlib.import_module(module_name)
-        codec = codecs.from_module(module, binary=None if affinity is None
-                                   else affinity == "BLOB")
+        codec = codecs.from_module(module, binary=None if affinity is None else affinity == "BLOB")
     except (ImportError, SchemaError) as exc:
         if pickle_format:
             return _pickle_translator(codec_name, codecs.resolve("pickle"), unsafe=True)
-        return Opaque(codec_name, "$raw", note=f"values of {codec_name} are kept as stored "
-                      f"({_first_line(exc)})")
+        return Opaque(
+            codec_name,
+            "$raw",
+            note=f"values of {codec_name} are kept as stored ({_first_line(exc)})",
+        )
     return Structured(codec_name, codec, pickled=pickle_format)
 
 

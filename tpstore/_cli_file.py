@@ -128,8 +128,14 @@ class StoreFile:
         CliError: the file is missing, a folder, or not a tpstore file.
     """
 
-    def __init__(self, path: str, *, write: bool = False, unsafe_pickle: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        write: bool = False,
+        unsafe_pickle: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = path
         self.clock = clock
         if not os.path.exists(path):
@@ -153,8 +159,9 @@ class StoreFile:
             raise
         if CATALOG not in tables:
             engine.close()
-            raise CliError(f"{path} is an SQLite database but not a tpstore file "
-                           "(it has no tpstore catalog)")
+            raise CliError(
+                f"{path} is an SQLite database but not a tpstore file (it has no tpstore catalog)"
+            )
         self.journal_mode = journal.lower()
         if write:
             engine.close()
@@ -173,17 +180,29 @@ class StoreFile:
             self.collections[name] = Collection(
                 entry=entry,
                 kind=kind,
-                key=_translator(entry.key_codec, entry.key_affinity, entry.key_schema,
-                                unsafe_pickle) if kind.has_key else None,
-                value=_translator(entry.value_codec, entry.value_affinity,
-                                  entry.value_schema, unsafe_pickle)
-                if kind.has_value else None,
-                sql=engine.dialect.tool("main", name, kind.layout, has_key=kind.has_key,
-                                        has_value=kind.has_value, expiring=kind.expiring),
+                key=_translator(
+                    entry.key_codec, entry.key_affinity, entry.key_schema, unsafe_pickle
+                )
+                if kind.has_key
+                else None,
+                value=_translator(
+                    entry.value_codec, entry.value_affinity, entry.value_schema, unsafe_pickle
+                )
+                if kind.has_value
+                else None,
+                sql=engine.dialect.tool(
+                    "main",
+                    name,
+                    kind.layout,
+                    has_key=kind.has_key,
+                    has_value=kind.has_value,
+                    expiring=kind.expiring,
+                ),
                 exists=name in tables,
             )
-        self.unknown_kinds = {name: entry.kind for name, entry in self.entries.items()
-                              if entry.kind not in KINDS}
+        self.unknown_kinds = {
+            name: entry.kind for name, entry in self.entries.items() if entry.kind not in KINDS
+        }
 
     def close(self) -> None:
         """Close the file."""
@@ -201,8 +220,10 @@ class StoreFile:
         if found is not None:
             return found
         if name in self.unknown_kinds:
-            raise CliError(f"{name} is a {self.unknown_kinds[name]}, a kind this tpstore "
-                           "does not know; upgrade tpstore")
+            raise CliError(
+                f"{name} is a {self.unknown_kinds[name]}, a kind this tpstore "
+                "does not know; upgrade tpstore"
+            )
         names = ", ".join(self.collections) or "none"
         raise CliError(f"{self.path} has no collection named {name!r} (it has: {names})")
 
@@ -241,8 +262,9 @@ class StoreFile:
             key = None
             if kind.has_key:
                 assert collection.key is not None
-                key = _dumped(collection.key, row[0], record,
-                              lambda: f"{collection.name}: a stored key")
+                key = _dumped(
+                    collection.key, row[0], record, lambda: f"{collection.name}: a stored key"
+                )
                 if kind.has_value:
                     record.fields["key"] = key
                 else:
@@ -251,8 +273,11 @@ class StoreFile:
             if kind.has_value:
                 assert collection.value is not None
                 record.fields["value"] = _dumped(
-                    collection.value, row[at], record,
-                    lambda: collection.where(key, index))  # noqa: B023 - called at once
+                    collection.value,
+                    row[at],
+                    record,
+                    lambda: collection.where(key, index),  # noqa: B023 - called at once
+                )
                 at += 1
             if kind.expiring:
                 record.fields["expires_at"] = row[at]
@@ -260,17 +285,23 @@ class StoreFile:
 
     # -- writing --------------------------------------------------------------------------
 
-    def load(self, collection: Collection, lines: Iterable[tuple[int, str]],
-             validate: Callable[[Collection, str, Any], str | None],
-             progress: Callable[[int], None] = lambda n: None) -> int:
+    def load(
+        self,
+        collection: Collection,
+        lines: Iterable[tuple[int, str]],
+        validate: Callable[[Collection, str, Any], str | None],
+        progress: Callable[[int], None] = lambda n: None,
+    ) -> int:
         """Write every record of `lines` (`(line number, text)`) in one transaction.
 
         Returns the number of items written. Any bad record rolls back everything and
         raises `CliError` naming its line.
         """
         if not collection.exists:
-            raise CliError(f"the table of {collection.name} is missing from the file; "
-                           "open the store with its program once to create it")
+            raise CliError(
+                f"the table of {collection.name} is missing from the file; "
+                "open the store with its program once to create it"
+            )
         written = 0
         with self.engine.transaction():
             batch: list[tuple[Any, ...]] = []
@@ -294,8 +325,12 @@ class StoreFile:
                 self.engine.write(collection.sql.trim, (int(maxlen),))
         return written
 
-    def _row(self, collection: Collection, text: str,
-             validate: Callable[[Collection, str, Any], str | None]) -> tuple[Any, ...]:
+    def _row(
+        self,
+        collection: Collection,
+        text: str,
+        validate: Callable[[Collection, str, Any], str | None],
+    ) -> tuple[Any, ...]:
         try:
             record = parse_json(text)
         except ValueError as exc:
@@ -310,12 +345,15 @@ class StoreFile:
             allowed.add("expires_at")
         extra = sorted(set(record) - allowed)
         if extra:
-            raise ProblemError(f"unexpected field {extra[0]!r} for a {collection.entry.kind} "
-                               f"(fields: {', '.join(sorted(allowed))})")
+            raise ProblemError(
+                f"unexpected field {extra[0]!r} for a {collection.entry.kind} "
+                f"(fields: {', '.join(sorted(allowed))})"
+            )
         named = record.get("collection", collection.name)
         if named != collection.name:
-            raise ProblemError(f"the record belongs to collection {named!r}, not "
-                               f"{collection.name!r}")
+            raise ProblemError(
+                f"the record belongs to collection {named!r}, not {collection.name!r}"
+            )
         for required in ("key", "value") if kind.family == "mapping" else ("value",):
             if required not in record:
                 raise ProblemError(f"the record has no {required!r}")
@@ -326,15 +364,21 @@ class StoreFile:
             params.append(self._encode(collection, collection.key, "key", key, validate))
         if kind.has_value:
             assert collection.value is not None
-            params.append(self._encode(collection, collection.value, "value",
-                                       record["value"], validate))
+            params.append(
+                self._encode(collection, collection.value, "value", record["value"], validate)
+            )
         if kind.expiring:
             params.append(self._expires(collection, record))
         return tuple(params)
 
     @staticmethod
-    def _encode(collection: Collection, side: Translator, what: str, value: Any,
-                validate: Callable[[Collection, str, Any], str | None]) -> Any:
+    def _encode(
+        collection: Collection,
+        side: Translator,
+        what: str,
+        value: Any,
+        validate: Callable[[Collection, str, Any], str | None],
+    ) -> Any:
         label = "element" if what == "key" and not collection.kind.has_value else what
         try:
             raw = side.load(value)
@@ -355,8 +399,9 @@ class StoreFile:
     def _expires(self, collection: Collection, record: dict[str, Any]) -> float | None:
         if "expires_at" in record:
             expires = record["expires_at"]
-            if expires is not None and (isinstance(expires, bool)
-                                        or not isinstance(expires, int | float)):
+            if expires is not None and (
+                isinstance(expires, bool) or not isinstance(expires, int | float)
+            ):
                 raise ProblemError("expires_at is POSIX seconds (a number) or null")
             return None if expires is None else float(expires)
         lifespan = collection.entry.options.get("lifespan")
@@ -371,8 +416,9 @@ class StoreFile:
         self.engine.write_many(collection.sql.put, batch)
 
 
-def _translator(codec: str | None, affinity: str | None, schema: str | None,
-                unsafe_pickle: bool) -> Translator:
+def _translator(
+    codec: str | None, affinity: str | None, schema: str | None, unsafe_pickle: bool
+) -> Translator:
     return translator(codec or "native", affinity, schema, unsafe_pickle=unsafe_pickle)
 
 

@@ -83,9 +83,15 @@ class Ui:
         for name, value in pairs:
             self.line(f"{name}: {value}")
 
-    def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]], *,
-              title: str | None = None, right: Sequence[str] = (),
-              whole: Sequence[str] = ()) -> None:
+    def table(
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        *,
+        title: str | None = None,
+        right: Sequence[str] = (),
+        whole: Sequence[str] = (),
+    ) -> None:
         """A table; tab-separated lines (header first) when not on a terminal.
 
         Args:
@@ -98,13 +104,22 @@ class Ui:
         """
         if self._rich is not None and self._tty_out:
             # No vertical rules: more room for the cells on a narrow terminal.
-            table = self._rich.table.Table(title=title, title_justify="left",
-                                           header_style="bold", pad_edge=False,
-                                           collapse_padding=True, show_edge=False,
-                                           box=self._rich.box.SIMPLE_HEAD)
+            table = self._rich.table.Table(
+                title=title,
+                title_justify="left",
+                header_style="bold",
+                pad_edge=False,
+                collapse_padding=True,
+                show_edge=False,
+                box=self._rich.box.SIMPLE_HEAD,
+            )
             for column in columns:
-                table.add_column(column, justify="right" if column in right else "left",
-                                 no_wrap=column in whole, overflow="fold")
+                table.add_column(
+                    column,
+                    justify="right" if column in right else "left",
+                    no_wrap=column in whole,
+                    overflow="fold",
+                )
             for row in rows:
                 table.add_row(*(self._text(cell) for cell in row))
             self._console().print(table)
@@ -138,8 +153,7 @@ class Ui:
         Shown only when stderr is a terminal, `rich` is installed and the work is large
         (`total` items at least `PROGRESS_MIN`, or unknown); it disappears when done.
         """
-        if (self._rich is None or not self._tty_err
-                or (total is not None and total < PROGRESS_MIN)):
+        if self._rich is None or not self._tty_err or (total is not None and total < PROGRESS_MIN):
             yield lambda n: None
             return
         progress_module = self._rich.progress

@@ -36,8 +36,9 @@ class Collection:
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the builtin containers
 
-    def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, engine: Engine, spec: CollectionSpec, table: str, clock: Callable[[], float]
+    ) -> None:
         self._engine = engine
         self._spec = spec
         self._table = table
@@ -51,12 +52,16 @@ class Collection:
         return self._spec.name
 
     def _count(self) -> int:
-        row = self._engine.fetchone(self._engine.dialect.count(self._spec.database),
-                                    (self._table,))
+        row = self._engine.fetchone(self._engine.dialect.count(self._spec.database), (self._table,))
         return int(row[0]) if row else 0
 
-    def _pages(self, first: str, following: str, before: tuple[Any, ...],
-               after: Callable[[], tuple[Any, ...]]) -> Iterator[Any]:
+    def _pages(
+        self,
+        first: str,
+        following: str,
+        before: tuple[Any, ...],
+        after: Callable[[], tuple[Any, ...]],
+    ) -> Iterator[Any]:
         """Every row of a keyset-paginated scan, fetched `PAGE` rows at a time.
 
         `first` selects the first page, `following` the page after a given value of the

@@ -77,8 +77,12 @@ class Column:
         # silently changed (test_any_values_that_would_change_are_refused in tests/codecs).
         # Pickles (also compressed, or of pickle-like modules) are exact by construction,
         # and reading one back would run its code: they are never read back.
-        self._read_back = (not fused and self.adapter is not None
-                           and "pickle" not in codec.name and needs_read_back(self.adapter))
+        self._read_back = (
+            not fused
+            and self.adapter is not None
+            and "pickle" not in codec.name
+            and needs_read_back(self.adapter)
+        )
 
     # -- write side ---------------------------------------------------------------------
 
@@ -95,8 +99,10 @@ class Column:
         # Only ASCII text skips the codec (`isascii()` is O(1) on CPython): other text
         # may hold a lone surrogate, which the codec refuses rather than let sqlite3
         # fail with a bare UnicodeEncodeError (test_lone_surrogate_key_is_refused...).
-        if self._identity is not None and type(value) is self._identity and (
-            self._identity is bytes or value.isascii()
+        if (
+            self._identity is not None
+            and type(value) is self._identity
+            and (self._identity is bytes or value.isascii())
         ):
             return value  # type: ignore[no-any-return]
         try:
@@ -140,12 +146,15 @@ class Column:
         except ValidationError:
             return INVALID
 
-    def _refused(self, key: Any, problem: str, errors: list[dict[str, Any]] | None
-                 ) -> ValidationError:
+    def _refused(
+        self, key: Any, problem: str, errors: list[dict[str, Any]] | None
+    ) -> ValidationError:
         where = self.collection if key is None else f"{self.collection}[{key!r}]"
         return ValidationError(
             f"invalid value for {where}: {problem}",
-            collection=self.collection, key=key, errors=errors,
+            collection=self.collection,
+            key=key,
+            errors=errors,
         )
 
     # -- read side ----------------------------------------------------------------------
@@ -166,7 +175,8 @@ class Column:
             raise CorruptValueError(
                 f"the stored value of {where} cannot be read as "
                 f"{_type_name(self.declared)}: {_first_line(exc)}",
-                collection=self.collection, key=key,
+                collection=self.collection,
+                key=key,
             ) from exc
 
     def json_schema(self) -> str | None:

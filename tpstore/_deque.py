@@ -100,7 +100,7 @@ class Deque(_Positioned[T], collections.abc.Collection[T]):
                 self._append_raws(raws)
                 return
             # Only the last `maxlen` items can survive; the others are never written.
-            self._append_raws(raws[max(0, len(raws) - maxlen):])
+            self._append_raws(raws[max(0, len(raws) - maxlen) :])
             self._engine.write(self._sql.trim_first, (maxlen,))
 
     def extendleft(self, values: Iterable[T]) -> None:
@@ -112,7 +112,7 @@ class Deque(_Positioned[T], collections.abc.Collection[T]):
             return
         maxlen = self._spec.maxlen
         if maxlen is not None:
-            raws = raws[max(0, len(raws) - maxlen):]
+            raws = raws[max(0, len(raws) - maxlen) :]
         with self._engine.atomic():
             self._engine.write_many(self._sql.appendleft, [(raw,) for raw in raws])
             if maxlen is not None:

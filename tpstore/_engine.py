@@ -121,8 +121,7 @@ class Engine:
         self._turn: threading.RLock | None = threading.RLock() if self.memory else None
         self._guard = _Turn(self._turn, self.timeout) if self._turn else _NoTurn()
         # The same, for one statement: also turns sqlite3's exceptions into tpstore's.
-        self._statement = (_StatementTurn(self._turn, self.timeout) if self._turn
-                           else _Statement())
+        self._statement = _StatementTurn(self._turn, self.timeout) if self._turn else _Statement()
         self._shared: _Connection | None = None
         # Why the store cannot be used in this process (set in a forked child).
         self._unusable: str | None = None
@@ -160,8 +159,12 @@ class Engine:
         target = "file::memory:" if self.memory else _files.uri(str(self.path), self.mode)
         try:
             raw = sqlite3.connect(
-                target, timeout=self.timeout, isolation_level=None,
-                check_same_thread=False, cached_statements=256, uri=True,
+                target,
+                timeout=self.timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+                uri=True,
             )
         except sqlite3.Error as exc:
             raise translate(exc, f"cannot open {self.path}") from exc
@@ -175,8 +178,7 @@ class Engine:
     def _configure(self, raw: sqlite3.Connection) -> None:
         try:
             for name, file in self.attach.items():
-                raw.execute("ATTACH DATABASE ? AS " + _quote(name),
-                            (_files.uri(file, self.mode),))
+                raw.execute("ATTACH DATABASE ? AS " + _quote(name), (_files.uri(file, self.mode),))
             if self._journal_settled:
                 self._set_journal(raw)
             # durability="normal" relaxes syncing only with WAL, where SQLite guarantees
@@ -206,8 +208,9 @@ class Engine:
             if file is not None:  # (the in-memory main database has a journal of its own)
                 self._switch_journal(raw, schema, file, journal)
 
-    def _switch_journal(self, raw: sqlite3.Connection, schema: str, file: str,
-                        journal: str) -> None:
+    def _switch_journal(
+        self, raw: sqlite3.Connection, schema: str, file: str, journal: str
+    ) -> None:
         # Switching needs the file's exclusive lock for a moment. SQLite gives up at
         # once, without waiting, when several connections ask for it together (say,
         # processes opening a new store at the same time: test_processes.py::
@@ -245,7 +248,8 @@ class Engine:
             warnings.warn(
                 f"SQLite kept {file} in the {row[0] if row else '?'} journal instead of "
                 f"{journal}; the filesystem may not support it",
-                TpStoreWarning, stacklevel=2,
+                TpStoreWarning,
+                stacklevel=2,
             )
 
     def settle_journal(self) -> None:
@@ -257,8 +261,12 @@ class Engine:
         """The connection of the calling thread (the shared one for in-memory stores)."""
         # The path every statement takes: one thread-local lookup and three checks.
         conn: _Connection | None = getattr(self._local, "conn", None)
-        if (conn is not None and not self._closed and self._unusable is None
-                and os.getpid() == self._pid):
+        if (
+            conn is not None
+            and not self._closed
+            and self._unusable is None
+            and os.getpid() == self._pid
+        ):
             return conn
         return self._connect()
 
@@ -619,8 +627,11 @@ def translate(exc: sqlite3.Error, context: str | None = None) -> TpStoreError:
             "was not written, and earlier commits are intact"
         )
     if primary == "SQLITE_CORRUPT":
-        hint = (" It may have been written by a newer SQLite (STRICT tables need 3.37);"
-                if "malformed database schema" in message else "")
+        hint = (
+            " It may have been written by a newer SQLite (STRICT tables need 3.37);"
+            if "malformed database schema" in message
+            else ""
+        )
         return TpStoreError(
             f"{prefix}the database file is damaged ({message}).{hint} Check it with "
             "`tpstore check`, or restore it from a backup"

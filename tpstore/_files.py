@@ -24,14 +24,48 @@ from tpstore.errors import TpStoreError, TpStoreWarning
 SQLITE_HEADER: Final = b"SQLite format 3\x00"
 """The first 16 bytes of every SQLite database file."""
 
-NETWORK_FILESYSTEMS: Final = frozenset({
-    "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "9p", "afs", "ncpfs", "coda",
-    "ceph", "glusterfs", "lustre", "gpfs", "ocfs2", "gfs2", "beegfs", "orangefs", "pvfs2",
-    "davfs", "vboxsf", "vmhgfs", "prl_fs", "fuse.sshfs", "sshfs", "fuse.glusterfs",
-    "fuse.cephfs", "fuse.ceph-fuse", "fuse.davfs2", "fuse.rclone", "fuse.s3fs",
-    "fuse.gcsfuse", "fuse.vmhgfs-fuse", "fuse.juicefs", "fuse.lizardfs", "fuse.moosefs",
-    "fuse.mfs",
-})
+NETWORK_FILESYSTEMS: Final = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb",
+        "smb2",
+        "smb3",
+        "smbfs",
+        "9p",
+        "afs",
+        "ncpfs",
+        "coda",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "gpfs",
+        "ocfs2",
+        "gfs2",
+        "beegfs",
+        "orangefs",
+        "pvfs2",
+        "davfs",
+        "vboxsf",
+        "vmhgfs",
+        "prl_fs",
+        "fuse.sshfs",
+        "sshfs",
+        "fuse.glusterfs",
+        "fuse.cephfs",
+        "fuse.ceph-fuse",
+        "fuse.davfs2",
+        "fuse.rclone",
+        "fuse.s3fs",
+        "fuse.gcsfuse",
+        "fuse.vmhgfs-fuse",
+        "fuse.juicefs",
+        "fuse.lizardfs",
+        "fuse.moosefs",
+        "fuse.mfs",
+    }
+)
 """Filesystem types (as `/proc/mounts` names them) whose locking SQLite cannot trust,
 and on which WAL's shared memory does not work across machines."""
 
@@ -220,7 +254,8 @@ def warn_if_network(path: str, *, wal: bool) -> None:
         return
     journal = (
         "WAL needs shared memory that only works between processes of one machine, and "
-        if wal else ""
+        if wal
+        else ""
     )
     warnings.warn(
         f"{path} is on a network filesystem ({kind}): {journal}SQLite's file locks are "

@@ -35,11 +35,13 @@ class _Keyed(Collection, Generic[K]):
 
     has_value: ClassVar[bool] = True
 
-    def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, engine: Engine, spec: CollectionSpec, table: str, clock: Callable[[], float]
+    ) -> None:
         super().__init__(engine, spec, table, clock)
         self._sql: MappingSQL = engine.dialect.mapping(
-            spec.database, table, self.layout, has_value=self.has_value, expiring=self.expiring)
+            spec.database, table, self.layout, has_value=self.has_value, expiring=self.expiring
+        )
         # Rows of the `inserted` layout start with `seq`; the key follows it.
         self._key_at = 0 if self._sql.order == "key" else 1
 
@@ -61,8 +63,11 @@ class _Keyed(Collection, Generic[K]):
             # The value is checked first, so that a bad value is reported even when the
             # key is bad too (as for the builtin `dict`, which never sees the value).
             raw_value = self._value.encode(value, key)  # type: ignore[union-attr]
-            return (self._key.encode(key, key), raw_value,  # type: ignore[union-attr]
-                    *self._expiry(lifespan))
+            return (
+                self._key.encode(key, key),  # type: ignore[union-attr]
+                raw_value,
+                *self._expiry(lifespan),
+            )
         return (self._key.encode(key, key), *self._expiry(lifespan))  # type: ignore[union-attr]
 
     def _put(self, key: Any, value: Any, lifespan: float | None = None) -> Any:
@@ -114,8 +119,9 @@ class _Keyed(Collection, Generic[K]):
             # What `decode` does first, without a call per key (iteration's hot path).
             yield decode(raw) if type(raw) is not plain else cast(K, raw)
 
-    def _scan(self, *, keys_only: bool, descending: bool = False,
-              lower: Any = None, upper: Any = None) -> Iterator[Any]:
+    def _scan(
+        self, *, keys_only: bool, descending: bool = False, lower: Any = None, upper: Any = None
+    ) -> Iterator[Any]:
         """Every live row in order, fetched a page at a time (keyset pagination)."""
         bounds: list[str] = []
         values: list[Any] = []
@@ -127,8 +133,9 @@ class _Keyed(Collection, Generic[K]):
             values.append(upper)
         resume = "<" if descending else ">"
         first = self._sql.scan(keys_only=keys_only, bounds=tuple(bounds), descending=descending)
-        following = self._sql.scan(keys_only=keys_only, bounds=(*bounds, resume),
-                                   descending=descending)
+        following = self._sql.scan(
+            keys_only=keys_only, bounds=(*bounds, resume), descending=descending
+        )
         return self._pages(first, following, tuple(values), self._live)
 
     def _lookup_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
@@ -148,7 +155,7 @@ class _Keyed(Collection, Generic[K]):
             self._engine.check_open()
         live = self._live()
         for start in range(0, len(raws), LOOKUP_CHUNK):
-            chunk = raws[start:start + LOOKUP_CHUNK]
+            chunk = raws[start : start + LOOKUP_CHUNK]
             sql = self._sql.get_many.format(marks=", ".join("?" * len(chunk)))
             found.extend(self._engine.fetchall(sql, (*chunk, *live)))
         return found

@@ -29,8 +29,9 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
 
     type_params = ("K", "V")
 
-    def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, engine: Engine, spec: CollectionSpec, table: str, clock: Callable[[], float]
+    ) -> None:
         super().__init__(engine, spec, table, clock)
         self._numeric = _numeric_type(spec)
 
@@ -117,8 +118,7 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
     def popitem(self, last: bool = True) -> tuple[K, V]:
         """Remove and return the last (or, with `last=False`, the first) item."""
         with self._engine.atomic():
-            row = self._engine.fetchone(self._sql.last if last else self._sql.first,
-                                        self._live())
+            row = self._engine.fetchone(self._sql.last if last else self._sql.first, self._live())
             if row is None:
                 raise KeyError("popitem(): the mapping is empty")
             item = self._first_or_last(row)
@@ -190,8 +190,7 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
         key = self._key.decode(row[0])  # type: ignore[union-attr]
         return key, self._value.decode(row[1], key)  # type: ignore[union-attr]
 
-    def increment(self, key: K, delta: int | float = 1, *, default: int | float = 0
-                  ) -> V:
+    def increment(self, key: K, delta: int | float = 1, *, default: int | float = 0) -> V:
         """Add `delta` to the value of `key` (`default` when absent); atomic.
 
         Returns:
@@ -208,8 +207,10 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
                 f"{_show(self._spec.value.declared)}"  # type: ignore[union-attr]
             )
         for name, number in (("delta", delta), ("default", default)):
-            if isinstance(number, bool) or not isinstance(number, int | float) or (
-                numeric is int and not isinstance(number, int)
+            if (
+                isinstance(number, bool)
+                or not isinstance(number, int | float)
+                or (numeric is int and not isinstance(number, int))
             ):
                 raise TypeError(
                     f"increment() {name} must be {'an int' if numeric is int else 'a number'}"
@@ -274,8 +275,9 @@ class Mapping(_MappingBase[K, V]):
     layout = "keyed"
     key_ordered = True
 
-    def range(self, start: K | None = None, stop: K | None = None, *,
-              reverse: bool = False) -> Iterator[tuple[K, V]]:
+    def range(
+        self, start: K | None = None, stop: K | None = None, *, reverse: bool = False
+    ) -> Iterator[tuple[K, V]]:
         """Iterate `(key, value)` with `start <= key < stop` in key order.
 
         Args:
@@ -285,8 +287,9 @@ class Mapping(_MappingBase[K, V]):
         """
         lower = None if start is None else self._key.encode(start, start)  # type: ignore[union-attr]
         upper = None if stop is None else self._key.encode(stop, stop)  # type: ignore[union-attr]
-        return self._items_of(self._scan(keys_only=False, descending=reverse,
-                                         lower=lower, upper=upper))
+        return self._items_of(
+            self._scan(keys_only=False, descending=reverse, lower=lower, upper=upper)
+        )
 
 
 class OrderedMapping(_MappingBase[K, V]):

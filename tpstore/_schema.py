@@ -55,8 +55,9 @@ class CollectionSpec:
         return {"lifespan": self.lifespan, "maxlen": self.maxlen}
 
 
-def read_fields(cls: type, reserved: set[str],
-                caller: dict[str, Any] | None = None) -> dict[str, CollectionSpec]:
+def read_fields(
+    cls: type, reserved: set[str], caller: dict[str, Any] | None = None
+) -> dict[str, CollectionSpec]:
     """The collections declared by `cls` and its bases, in declaration order.
 
     `caller` holds the local names of the function the class is created in, so that
@@ -88,8 +89,7 @@ def read_fields(cls: type, reserved: set[str],
                 f"not a plain value ({info!r})"
             )
         origin = typing.get_origin(declared) or declared
-        if not (isinstance(origin, type) and issubclass(origin, Collection)
-                and origin.kind_name):
+        if not (isinstance(origin, type) and issubclass(origin, Collection) and origin.kind_name):
             raise SchemaError(
                 f"{where}: {_show(declared)} is not a tpstore collection; declare one of "
                 "Mapping, OrderedMapping, Set, OrderedSet, Sequence, Deque, Value or an "
@@ -109,8 +109,9 @@ def read_fields(cls: type, reserved: set[str],
     return fields
 
 
-def _evaluate(annotation: Any, globalns: dict[str, Any], localns: dict[str, Any],
-              where: str) -> Any:
+def _evaluate(
+    annotation: Any, globalns: dict[str, Any], localns: dict[str, Any], where: str
+) -> Any:
     if isinstance(annotation, str):
         try:
             return eval(annotation, globalns, localns)  # what typing.get_type_hints does
@@ -122,8 +123,9 @@ def _evaluate(annotation: Any, globalns: dict[str, Any], localns: dict[str, Any]
     return annotation
 
 
-def _spec(where: str, name: str, kind: type[Collection], args: tuple[Any, ...],
-          info: FieldInfo) -> CollectionSpec:
+def _spec(
+    where: str, name: str, kind: type[Collection], args: tuple[Any, ...], info: FieldInfo
+) -> CollectionSpec:
     expected = len(kind.type_params)
     if len(args) != expected:
         params = ", ".join(kind.type_params)
@@ -139,18 +141,25 @@ def _spec(where: str, name: str, kind: type[Collection], args: tuple[Any, ...],
     if "." in table:
         # Namespaced tables are named "{namespace}.{table}": a dotted table of a store
         # without a namespace would be namespace "t1"'s table "x" (test_review.py).
-        raise SchemaError(f"{where}: table name {table!r} cannot contain '.' (it separates "
-                          "a namespace from its tables); choose another table name")
+        raise SchemaError(
+            f"{where}: table name {table!r} cannot contain '.' (it separates "
+            "a namespace from its tables); choose another table name"
+        )
     if "/" in table:
         # tpstore names a table's indexes and triggers "{table}/...".
-        raise SchemaError(f"{where}: table name {table!r} cannot contain '/' (tpstore "
-                          "names a table's indexes and triggers with it); choose another")
+        raise SchemaError(
+            f"{where}: table name {table!r} cannot contain '/' (tpstore "
+            "names a table's indexes and triggers with it); choose another"
+        )
     check_name(info.database, f"{where}: database")
     try:
         key_column = None
         if key_type is not None:
-            key_codec = (codecs.default_codec(key_type, key=True) if info.key_codec is None
-                         else codecs.resolve(info.key_codec, key_type))
+            key_codec = (
+                codecs.default_codec(key_type, key=True)
+                if info.key_codec is None
+                else codecs.resolve(info.key_codec, key_type)
+            )
             if kind.key_ordered and not key_codec.order_preserving:
                 raise SchemaError(
                     f"{kind.__name__} iterates in key order, but the key codec "
@@ -160,16 +169,25 @@ def _spec(where: str, name: str, kind: type[Collection], args: tuple[Any, ...],
             key_column = Column(name, key_type, key_codec, strict=True)
         value_column = None
         if value_type is not None:
-            value_codec = (codecs.default_codec(value_type) if info.codec is None
-                           else codecs.resolve(info.codec, value_type))
+            value_codec = (
+                codecs.default_codec(value_type)
+                if info.codec is None
+                else codecs.resolve(info.codec, value_type)
+            )
             value_column = Column(name, value_type, value_codec, strict=False)
     except SchemaError as exc:
         raise SchemaError(f"{where}: {exc}") from exc
     return CollectionSpec(
-        name=name, kind=kind, table=table, database=info.database,
-        key=key_column, value=value_column,
-        lifespan=_seconds(where, info.lifespan), maxlen=info.maxlen,
-        default=info.default, default_factory=info.default_factory,
+        name=name,
+        kind=kind,
+        table=table,
+        database=info.database,
+        key=key_column,
+        value=value_column,
+        lifespan=_seconds(where, info.lifespan),
+        maxlen=info.maxlen,
+        default=info.default,
+        default_factory=info.default_factory,
     )
 
 
@@ -200,11 +218,14 @@ def _seconds(where: str, lifespan: timedelta | float | None) -> float | None:
     if lifespan is None:
         return None
     seconds = lifespan.total_seconds() if isinstance(lifespan, timedelta) else lifespan
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not (
-        math.isfinite(seconds) and seconds > 0
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not (math.isfinite(seconds) and seconds > 0)
     ):
-        raise SchemaError(f"{where}: lifespan must be a positive timedelta or seconds, "
-                          f"not {lifespan!r}")
+        raise SchemaError(
+            f"{where}: lifespan must be a positive timedelta or seconds, not {lifespan!r}"
+        )
     return float(seconds)
 
 

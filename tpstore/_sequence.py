@@ -34,8 +34,9 @@ class _Positioned(Collection, Generic[T]):
     type_params = ("V",)
     layout = "positioned"
 
-    def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, engine: Engine, spec: CollectionSpec, table: str, clock: Callable[[], float]
+    ) -> None:
         super().__init__(engine, spec, table, clock)
         self._sql: SequenceSQL = engine.dialect.sequence(spec.database, table)
 
@@ -55,8 +56,15 @@ class _Positioned(Collection, Generic[T]):
         low, high = self._engine.fetchone(self._sql.bounds)
         return (0, 0) if low is None else (low, high - low + 1)
 
-    def _rows(self, lower: int | None = None, upper: int | None = None, *,
-              step: int = 1, anchor: int = 0, descending: bool = False) -> Iterator[Any]:
+    def _rows(
+        self,
+        lower: int | None = None,
+        upper: int | None = None,
+        *,
+        step: int = 1,
+        anchor: int = 0,
+        descending: bool = False,
+    ) -> Iterator[Any]:
         """`(pos, raw)` rows with `lower <= pos < upper`, a page at a time.
 
         With `step > 1`, only the positions `anchor + k * step`.
@@ -67,8 +75,11 @@ class _Positioned(Collection, Generic[T]):
             bounds, params = (">=", "<"), (lower, upper)
         stepping = (anchor, step) if step > 1 else ()
         first = self._sql.scan(bounds=bounds, stepped=bool(stepping), descending=descending)
-        following = self._sql.scan(bounds=(*bounds, "<" if descending else ">"),
-                                   stepped=bool(stepping), descending=descending)
+        following = self._sql.scan(
+            bounds=(*bounds, "<" if descending else ">"),
+            stepped=bool(stepping),
+            descending=descending,
+        )
         return self._pages(first, following, params, lambda: stepping)
 
     def _values(self, rows: Iterable[Any], low: int | None = None) -> Iterator[T]:
@@ -252,9 +263,13 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
     def _span(self, low: int, indexes: range) -> Iterator[Any]:
         """The rows at `indexes` (a non-empty range of indexes), in the range's order."""
         first, last = indexes[0], indexes[-1]
-        return self._rows(low + min(first, last), low + max(first, last) + 1,
-                          step=abs(indexes.step), anchor=low + first,
-                          descending=indexes.step < 0)
+        return self._rows(
+            low + min(first, last),
+            low + max(first, last) + 1,
+            step=abs(indexes.step),
+            anchor=low + first,
+            descending=indexes.step < 0,
+        )
 
     @overload
     def __setitem__(self, index: int, value: T) -> None: ...
@@ -280,8 +295,11 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
 
     def _set_slice(self, index: slice, values: Any) -> None:
         if not isinstance(values, Iterable):
-            what = "can only assign an iterable" if index.step in (None, 1) else (
-                "must assign iterable to extended slice")
+            what = (
+                "can only assign an iterable"
+                if index.step in (None, 1)
+                else ("must assign iterable to extended slice")
+            )
             raise TypeError(what)
         raws = self._encode_all(values)
         with self._engine.atomic():
@@ -296,8 +314,9 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
                     f"attempt to assign sequence of size {len(raws)} "
                     f"to extended slice of size {len(indexes)}"
                 )
-            self._engine.write_many(self._sql.update_at,
-                                    [(raw, low + i) for raw, i in zip(raws, indexes, strict=True)])
+            self._engine.write_many(
+                self._sql.update_at, [(raw, low + i) for raw, i in zip(raws, indexes, strict=True)]
+            )
 
     def __delitem__(self, index: int | slice) -> None:
         with self._engine.atomic():
@@ -322,8 +341,7 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
         if indexes.step < 0:
             indexes = indexes[::-1]
         first, count, stride = low + indexes[0], len(indexes), indexes.step
-        self._engine.write(self._sql.delete_stepped,
-                           (first, low + indexes[-1] + 1, first, stride))
+        self._engine.write(self._sql.delete_stepped, (first, low + indexes[-1] + 1, first, stride))
         # Close the gaps in two steps, past the last position and back (see SequenceSQL).
         away = n + 1
         top = low + n - 1
@@ -347,8 +365,9 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
             self._move(low, low + start, -delta, top)
             at = low - delta + start
         if raws:
-            self._engine.write_many(self._sql.insert_at,
-                                    [(at + j, raw) for j, raw in enumerate(raws)])
+            self._engine.write_many(
+                self._sql.insert_at, [(at + j, raw) for j, raw in enumerate(raws)]
+            )
 
     # -- the rest of MutableSequence -----------------------------------------------------
 

@@ -70,8 +70,9 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
         raises `ValidationError` and leaves the set unchanged.
         """
         lifespan = self._spec.lifespan
-        rows = [self._row_params(value, None, lifespan)
-                for iterable in iterables for value in iterable]
+        rows = [
+            self._row_params(value, None, lifespan) for iterable in iterables for value in iterable
+        ]
         if not rows:
             self._engine.check_writable()
             return
@@ -142,8 +143,7 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
         decode = self._key.decode  # type: ignore[union-attr]
         at = self._key_at
         with self._engine.atomic():
-            doomed = [row[at] for row in self._scan(keys_only=True)
-                      if decode(row[at]) not in keep]
+            doomed = [row[at] for row in self._scan(keys_only=True) if decode(row[at]) not in keep]
             self._delete_raws(doomed)
         return self
 
@@ -164,8 +164,9 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
             found = self._found(others)
             present = set(found.values())
             lifespan = self._spec.lifespan
-            rows = [self._row_params(value, None, lifespan)
-                    for value in others if value not in present]
+            rows = [
+                self._row_params(value, None, lifespan) for value in others if value not in present
+            ]
             self._delete_raws(list(found))
             self._write_rows(rows)
         return self

@@ -164,11 +164,11 @@ class Dialect:
             "id INTEGER PRIMARY KEY, count INTEGER NOT NULL DEFAULT 0)",
         ]
 
-    def mapping(self, schema: str, table: str, layout: str, *, has_value: bool,
-                expiring: bool) -> MappingSQL:
+    def mapping(
+        self, schema: str, table: str, layout: str, *, has_value: bool, expiring: bool
+    ) -> MappingSQL:
         """The statements of a mapping or set table (`keyed` or `inserted` layout)."""
-        return MappingSQL.build(self, schema, table, layout, has_value=has_value,
-                                expiring=expiring)
+        return MappingSQL.build(self, schema, table, layout, has_value=has_value, expiring=expiring)
 
     def sequence(self, schema: str, table: str) -> SequenceSQL:
         """The statements of a `Sequence` or `Deque` table (`positioned` layout)."""
@@ -186,21 +186,32 @@ class Dialect:
 
     def count(self, schema: str) -> str:
         """The statement reading a collection's item count, by table name."""
-        return (f"SELECT c.count FROM {quote(schema)}.{CATALOG} AS t "
-                f"JOIN {quote(schema)}.{COUNTS} AS c ON c.id = t.id WHERE t.name = ?")
+        return (
+            f"SELECT c.count FROM {quote(schema)}.{CATALOG} AS t "
+            f"JOIN {quote(schema)}.{COUNTS} AS c ON c.id = t.id WHERE t.name = ?"
+        )
 
     # -- tools working from the catalog alone (the command line) ------------------------
 
-    def tool(self, schema: str, table: str, layout: str, *, has_key: bool, has_value: bool,
-             expiring: bool) -> ToolSQL:
+    def tool(
+        self,
+        schema: str,
+        table: str,
+        layout: str,
+        *,
+        has_key: bool,
+        has_value: bool,
+        expiring: bool,
+    ) -> ToolSQL:
         """Layout-generic statements of one collection table, for the command line.
 
         The command line reads and writes tables knowing only their catalog rows; it
         writes through the same statements (and so the same count triggers) as the
         collections do.
         """
-        return ToolSQL.build(self, schema, table, layout, has_key=has_key,
-                             has_value=has_value, expiring=expiring)
+        return ToolSQL.build(
+            self, schema, table, layout, has_key=has_key, has_value=has_value, expiring=expiring
+        )
 
     def integrity_check(self, schema: str) -> str:
         """SQLite's own consistency check of one file: rows of problems, or `ok`."""
@@ -225,9 +236,11 @@ class Dialect:
 
         One parameter: the schema name.
         """
-        return (f"SELECT m.tbl_name, sum(s.pgsize) FROM dbstat(?, 1) AS s "
-                f"JOIN {quote(schema)}.sqlite_master AS m ON m.name = s.name "
-                "GROUP BY m.tbl_name")
+        return (
+            f"SELECT m.tbl_name, sum(s.pgsize) FROM dbstat(?, 1) AS s "
+            f"JOIN {quote(schema)}.sqlite_master AS m ON m.name = s.name "
+            "GROUP BY m.tbl_name"
+        )
 
     def vacuum(self, schema: str) -> str:
         """The statement rebuilding one file (outside any transaction)."""
@@ -238,8 +251,19 @@ class Dialect:
         return f"PRAGMA {quote(schema)}.wal_checkpoint(TRUNCATE)"
 
 
-CATALOG_COLUMNS: Final = ("id", "name", "kind", "key_codec", "key_affinity", "value_codec",
-                          "value_affinity", "key_schema", "value_schema", "options", "format")
+CATALOG_COLUMNS: Final = (
+    "id",
+    "name",
+    "kind",
+    "key_codec",
+    "key_affinity",
+    "value_codec",
+    "value_affinity",
+    "key_schema",
+    "value_schema",
+    "options",
+    "format",
+)
 """The catalog's columns, in the order `Dialect.create_catalog` declares them."""
 
 
@@ -280,8 +304,7 @@ def catalog_sql(schema: str) -> CatalogSQL:
         update_descriptions=f"UPDATE {catalog} SET key_schema = ?, value_schema = ?, "
         "options = ? WHERE name = ?",
         # SQLite matches names without regard to ASCII case, so this check does too.
-        name_taken=f"SELECT 1 FROM {quote(schema)}.sqlite_master "
-        "WHERE name = ? COLLATE NOCASE",
+        name_taken=f"SELECT 1 FROM {quote(schema)}.sqlite_master WHERE name = ? COLLATE NOCASE",
     )
 
 
@@ -322,8 +345,16 @@ class MappingSQL:
     expiring: bool
 
     @classmethod
-    def build(cls, dialect: Dialect, schema: str, table: str, layout: str, *,
-              has_value: bool, expiring: bool) -> MappingSQL:
+    def build(
+        cls,
+        dialect: Dialect,
+        schema: str,
+        table: str,
+        layout: str,
+        *,
+        has_value: bool,
+        expiring: bool,
+    ) -> MappingSQL:
         """Write every statement once, when the collection is bound."""
         name = f"{quote(schema)}.{quote(table)}"
         order = "key" if layout == "keyed" else "seq"
@@ -340,7 +371,8 @@ class MappingSQL:
         updates = [c for c in ("value" if has_value else "", "expires" if expiring else "") if c]
         on_conflict = (
             "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
-            if updates else "DO NOTHING"
+            if updates
+            else "DO NOTHING"
         )
 
         return cls(
@@ -355,17 +387,20 @@ class MappingSQL:
             clear=f"DELETE FROM {name}",
             count_expired=(
                 f"SELECT count(*) FROM {name} WHERE expires IS NOT NULL AND expires <= ?"
-                if expiring else None
+                if expiring
+                else None
             ),
             purge=(
                 f"DELETE FROM {name} WHERE expires IS NOT NULL AND expires <= ?"
-                if expiring else None
+                if expiring
+                else None
             ),
             expires_at=f"SELECT expires FROM {name} WHERE key = ?{live}" if expiring else None,
             touch=f"UPDATE {name} SET expires = ? WHERE key = ?{live}" if expiring else None,
             delete_expired_key=(
                 f"DELETE FROM {name} WHERE key = ? AND expires IS NOT NULL AND expires <= ?"
-                if expiring else None
+                if expiring
+                else None
             ),
             get_many=f"SELECT key{value} FROM {name} WHERE key IN ({{marks}}){live}",
             table=name,
@@ -375,8 +410,9 @@ class MappingSQL:
         )
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - statements are few and live as long as the class
-    def scan(self, *, keys_only: bool, bounds: tuple[str, ...] = (), descending: bool = False
-             ) -> str:
+    def scan(
+        self, *, keys_only: bool, bounds: tuple[str, ...] = (), descending: bool = False
+    ) -> str:
         """A page of rows in the collection's order, for iteration without one query per item.
 
         Args:
@@ -394,8 +430,9 @@ class MappingSQL:
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         columns = self.picked_keys if keys_only else self.picked
         direction = "DESC" if descending else "ASC"
-        return (f"SELECT {columns} FROM {self.table}{where} "
-                f"ORDER BY {self.order} {direction} LIMIT ?")
+        return (
+            f"SELECT {columns} FROM {self.table}{where} ORDER BY {self.order} {direction} LIMIT ?"
+        )
 
 
 @dataclass(frozen=True)
@@ -423,18 +460,31 @@ class ToolSQL:
     trim: str | None
 
     @classmethod
-    def build(cls, dialect: Dialect, schema: str, table: str, layout: str, *,
-              has_key: bool, has_value: bool, expiring: bool) -> ToolSQL:
+    def build(
+        cls,
+        dialect: Dialect,
+        schema: str,
+        table: str,
+        layout: str,
+        *,
+        has_key: bool,
+        has_value: bool,
+        expiring: bool,
+    ) -> ToolSQL:
         """Write the statements of one table."""
         name = f"{quote(schema)}.{quote(table)}"
-        columns = [c for c, present in (("key", has_key), ("value", has_value),
-                                        ("expires", expiring)) if present]
+        columns = [
+            c
+            for c, present in (("key", has_key), ("value", has_value), ("expires", expiring))
+            if present
+        ]
         order = {"keyed": "key", "inserted": "seq", "positioned": "pos", "single": "id"}[layout]
         live = " WHERE expires IS NULL OR expires > ?" if expiring else ""
         count_expired = purge = before_put = trim = None
         if layout in ("keyed", "inserted"):
-            mapping = MappingSQL.build(dialect, schema, table, layout, has_value=has_value,
-                                       expiring=expiring)
+            mapping = MappingSQL.build(
+                dialect, schema, table, layout, has_value=has_value, expiring=expiring
+            )
             put = mapping.upsert
             count_expired, purge = mapping.count_expired, mapping.purge
             if layout == "inserted" and expiring:
@@ -524,8 +574,7 @@ class SequenceSQL:
             delete_at=f"DELETE FROM {name} WHERE pos = ?",
             # Ranges are half-open: lower <= pos < upper.
             delete_range=f"DELETE FROM {name} WHERE pos >= ? AND pos < ?",
-            delete_stepped=f"DELETE FROM {name} WHERE pos >= ? AND pos < ? "
-            "AND (pos - ?) % ? = 0",
+            delete_stepped=f"DELETE FROM {name} WHERE pos >= ? AND pos < ? AND (pos - ?) % ? = 0",
             # Parameters: factor (1 or -1), offset, lower, upper: pos -> factor*pos + offset.
             move=f"UPDATE {name} SET pos = ? * pos + ? WHERE pos >= ? AND pos < ?",
             # After deleting `count` rows at first, first + step, ...: every row past
@@ -541,8 +590,9 @@ class SequenceSQL:
         )
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 - statements are few and live as long as the class
-    def scan(self, *, bounds: tuple[str, ...] = (), stepped: bool = False,
-             descending: bool = False) -> str:
+    def scan(
+        self, *, bounds: tuple[str, ...] = (), stepped: bool = False, descending: bool = False
+    ) -> str:
         """A page of `(pos, value)` rows in position order.
 
         Args:

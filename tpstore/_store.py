@@ -21,8 +21,9 @@ from tpstore.errors import ClosedError, SchemaError
 class StoreMeta(type):
     """Reads a store class's annotations into collection declarations at class creation."""
 
-    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any],
-                **kwargs: Any) -> StoreMeta:
+    def __new__(
+        mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
+    ) -> StoreMeta:
         cls = super().__new__(mcls, name, bases, namespace, **kwargs)
         if not any(isinstance(base, StoreMeta) for base in bases):
             cls.__tpstore_fields__ = {}  # type: ignore[attr-defined]
@@ -135,14 +136,21 @@ class Store(metaclass=StoreMeta):
         self._clock: Callable[[], float] = clock or time.time
         self._namespace = namespace
         self._options: dict[str, Any] = {
-            "attach": files, "namespace": namespace, "mode": mode, "wal": wal,
-            "durability": durability, "timeout": timeout, "clock": clock,
+            "attach": files,
+            "namespace": namespace,
+            "mode": mode,
+            "wal": wal,
+            "durability": durability,
+            "timeout": timeout,
+            "clock": clock,
         }
-        self._engine = Engine(file, attach=files, mode=mode, wal=wal,
-                              durability=durability, timeout=timeout)
+        self._engine = Engine(
+            file, attach=files, mode=mode, wal=wal, durability=durability, timeout=timeout
+        )
         try:
-            bindings = [(spec, self._table_name(spec.table))
-                        for spec in self.__tpstore_fields__.values()]
+            bindings = [
+                (spec, self._table_name(spec.table)) for spec in self.__tpstore_fields__.values()
+            ]
             _catalog.ensure(self._engine, type(self).__qualname__, bindings)
             self._engine.settle_journal()
         except BaseException:
@@ -211,8 +219,12 @@ class Store(metaclass=StoreMeta):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -322,12 +334,15 @@ class Store(metaclass=StoreMeta):
             ```
         """
         if database not in self._engine.schemas:
-            raise ValueError(f"no database named {database!r}; the store has "
-                             f"{', '.join(self._engine.schemas)}")
+            raise ValueError(
+                f"no database named {database!r}; the store has {', '.join(self._engine.schemas)}"
+            )
         target_path = os.fspath(path)
         own = [self._engine.path, *self._engine.attach.values()]
-        if any(file is not None and os.path.realpath(file) == os.path.realpath(target_path)
-               for file in own):
+        if any(
+            file is not None and os.path.realpath(file) == os.path.realpath(target_path)
+            for file in own
+        ):
             raise ValueError(f"cannot back a store up onto one of its own files ({target_path})")
         _files.check(target_path, "rw")  # the folder exists; a file there is a database
         folder, name = os.path.split(os.path.abspath(target_path))

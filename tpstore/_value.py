@@ -43,8 +43,9 @@ class Value(Collection, Generic[T]):
     layout = "single"
     options = frozenset({"default"})
 
-    def __init__(self, engine: Engine, spec: CollectionSpec, table: str,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, engine: Engine, spec: CollectionSpec, table: str, clock: Callable[[], float]
+    ) -> None:
         super().__init__(engine, spec, table, clock)
         self._sql = engine.dialect.single(spec.database, table)
 

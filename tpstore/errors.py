@@ -86,8 +86,11 @@ class ValidationError(TpStoreError, ValueError):
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _rebuild,
-            (type(self), str(self), {"collection": self.collection, "key": self.key,
-                                     "errors": self._errors}),
+            (
+                type(self),
+                str(self),
+                {"collection": self.collection, "key": self.key, "errors": self._errors},
+            ),
         )
 
 

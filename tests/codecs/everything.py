@@ -105,7 +105,8 @@ offsets = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(
     lambda minutes: datetime.timezone(datetime.timedelta(minutes=minutes))
 )
 datetimes = st.datetimes(
-    min_value=datetime.datetime(1, 1, 2), max_value=datetime.datetime(9999, 12, 30),
+    min_value=datetime.datetime(1, 1, 2),
+    max_value=datetime.datetime(9999, 12, 30),
     timezones=st.none() | offsets,
 )
 

@@ -137,8 +137,13 @@ def test_default_choice_table(declared: Any, key: bool, name: str, affinity: str
 
 @pytest.mark.parametrize(
     ("declared", "value"),
-    [(Optional[Pair], None), (Optional[Pair], Pair(1, "x")), (list[Pair], [Pair(2)]),  # noqa: UP045
-     (dict[str, Pair], {"k": Pair(3)}), (Holder, Holder(Pair(4)))],
+    [
+        (Optional[Pair], None),  # noqa: UP045
+        (Optional[Pair], Pair(1, "x")),  # noqa: UP045
+        (list[Pair], [Pair(2)]),
+        (dict[str, Pair], {"k": Pair(3)}),
+        (Holder, Holder(Pair(4))),
+    ],
     ids=repr,
 )
 def test_attrs_nested_in_containers_go_through_cattrs(declared: Any, value: Any) -> None:
@@ -307,12 +312,17 @@ class BsonLike:
 
 @pytest.mark.parametrize(
     ("module", "name", "affinity"),
-    [(marshal, "module:marshal", "BLOB"), (json, "module:json", "TEXT"),
-     (BsonLike(), "module:test_defaults.BsonLike", "BLOB"), (pickle, "pickle", "BLOB")],
+    [
+        (marshal, "module:marshal", "BLOB"),
+        (json, "module:json", "TEXT"),
+        (BsonLike(), "module:test_defaults.BsonLike", "BLOB"),
+        (pickle, "pickle", "BLOB"),
+    ],
     ids=["marshal", "json", "bson-like", "pickle"],
 )
-def test_a_module_given_to_field_is_from_module(module: Any, name: str, affinity: str,
-                                               tmp_path: Path) -> None:
+def test_a_module_given_to_field_is_from_module(
+    module: Any, name: str, affinity: str, tmp_path: Path
+) -> None:
     """field(codec=module) works like from_module(module), recorded under its name."""
 
     class Docs(Store):
@@ -338,8 +348,9 @@ def test_a_missing_optional_dependency_names_the_extra(monkeypatch: pytest.Monke
     """Asking for codec="msgpack" without ormsgpack raises ImportError naming tpstore[msgpack]."""
     monkeypatch.setitem(sys.modules, "ormsgpack", None)
     monkeypatch.delitem(sys.modules, "tpstore.codecs.msgpack", raising=False)
-    monkeypatch.setattr(codecs, "_named", {k: v for k, v in codecs._named.items()
-                                           if k != "msgpack"})
+    monkeypatch.setattr(
+        codecs, "_named", {k: v for k, v in codecs._named.items() if k != "msgpack"}
+    )
     with pytest.raises(ImportError, match=r"pip install 'tpstore\[msgpack\]'") as info:
 
         class Packed(Store):
@@ -366,10 +377,16 @@ CHANGES = [
     # (first declaration, second declaration, what both sides show in the message)
     ((dict[str, int], None), (dict[str, int], "pickle"), ("'json' (TEXT)", "'pickle' (BLOB)")),
     ((dict[str, int], "pickle"), (dict[str, int], "msgpack"), ("'pickle'", "'msgpack'")),
-    ((dict[str, int], None), (dict[str, int], codecs.compressed("json")),
-     ("'json' (TEXT)", "'compressed(json)' (BLOB)")),
-    ((dict[str, int], marshal), (dict[str, int], json),
-     ("'module:marshal' (BLOB)", "'module:json' (TEXT)")),
+    (
+        (dict[str, int], None),
+        (dict[str, int], codecs.compressed("json")),
+        ("'json' (TEXT)", "'compressed(json)' (BLOB)"),
+    ),
+    (
+        (dict[str, int], marshal),
+        (dict[str, int], json),
+        ("'module:marshal' (BLOB)", "'module:json' (TEXT)"),
+    ),
     ((int, None), (str, None), ("'native' (INTEGER)", "'native' (TEXT)")),
     ((int, None), (float, None), ("(INTEGER)", "(REAL)")),
     ((bytes, None), (bytes, "pickle"), ("'native' (BLOB)", "'pickle' (BLOB)")),
@@ -401,8 +418,11 @@ def test_reopening_with_another_value_codec_or_affinity_is_refused(
 
 @pytest.mark.parametrize(
     ("first", "second"),
-    [((tuple[int, str], None), (tuple[int, str], "pickle")),
-     ((int, None), (int, "tuple_key")), ((str, None), (bytes, None))],
+    [
+        ((tuple[int, str], None), (tuple[int, str], "pickle")),
+        ((int, None), (int, "tuple_key")),
+        ((str, None), (bytes, None)),
+    ],
     ids=repr,
 )
 def test_reopening_with_another_key_codec_is_refused(
@@ -427,8 +447,11 @@ def test_catalog_records_codec_names_and_affinities(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     with Recorded(path):
         pass
-    rows = query(path, "SELECT name, key_codec, key_affinity, value_codec, value_affinity "
-                 "FROM _tpstore_catalog ORDER BY name")
+    rows = query(
+        path,
+        "SELECT name, key_codec, key_affinity, value_codec, value_affinity "
+        "FROM _tpstore_catalog ORDER BY name",
+    )
     assert rows == [
         ("counts", "native", "TEXT", "native", "INTEGER"),
         ("packed", "tuple_key", "BLOB", "compressed(native)", "BLOB"),

@@ -316,10 +316,10 @@ def test_empty_and_large_blobs(location: str | None, size: int) -> None:
 # -- key order: iteration and range() agree with Python -------------------------------
 
 aware = st.datetimes(
-    min_value=datetime.datetime(1, 1, 2), max_value=datetime.datetime(9999, 12, 30),
-    timezones=st.just(datetime.UTC) | st.integers(-600, 600).map(
-        lambda m: datetime.timezone(datetime.timedelta(minutes=m))
-    ),
+    min_value=datetime.datetime(1, 1, 2),
+    max_value=datetime.datetime(9999, 12, 30),
+    timezones=st.just(datetime.UTC)
+    | st.integers(-600, 600).map(lambda m: datetime.timezone(datetime.timedelta(minutes=m))),
 )
 scalars = st.none() | st.integers(-(2**70), 2**70) | finite | text | st.binary(max_size=4)
 
@@ -336,21 +336,29 @@ KEY_TYPES: dict[str, tuple[Any, st.SearchStrategy[Any]]] = {
     "UUID": (uuid.UUID, st.uuids()),
     "Optional[int]": (Optional[int], st.none() | st.integers(-(2**63), 2**63 - 1)),  # noqa: UP045
     "tuple[int, str]": (tuple[int, str], st.tuples(st.integers(-300, 300), text)),
-    "tuple[int, ...]": (tuple[int, ...], st.lists(st.integers(-(2**65), 2**65), max_size=4)
-                        .map(tuple)),
+    "tuple[int, ...]": (
+        tuple[int, ...],
+        st.lists(st.integers(-(2**65), 2**65), max_size=4).map(tuple),
+    ),
     "tuple[str, tuple[int, float]]": (
         tuple[str, tuple[int, float]],
-        st.tuples(st.sampled_from(["", "a", "a\x00", "b"]),
-                  st.tuples(st.integers(-3, 3), st.floats(allow_nan=False))),
+        st.tuples(
+            st.sampled_from(["", "a", "a\x00", "b"]),
+            st.tuples(st.integers(-3, 3), st.floats(allow_nan=False)),
+        ),
     ),
     "tuple[Optional[int], bytes]": (
         tuple[Optional[int], bytes],  # noqa: UP045
         st.tuples(st.none() | st.integers(-3, 3), st.binary(max_size=3)),
     ),
-    "tuple[datetime, UUID]": (tuple[datetime.datetime, uuid.UUID],
-                              st.tuples(st.datetimes(), st.uuids())),
-    "tuple[date, bool, str]": (tuple[datetime.date, bool, str],
-                               st.tuples(st.dates(), st.booleans(), text)),
+    "tuple[datetime, UUID]": (
+        tuple[datetime.datetime, uuid.UUID],
+        st.tuples(st.datetimes(), st.uuids()),
+    ),
+    "tuple[date, bool, str]": (
+        tuple[datetime.date, bool, str],
+        st.tuples(st.dates(), st.booleans(), text),
+    ),
 }
 
 
@@ -441,8 +449,12 @@ class Timed(pydantic.BaseModel):
 
 @pytest.mark.parametrize(
     "offset",
-    [datetime.timedelta(minutes=-16, seconds=-8), datetime.timedelta(seconds=1),
-     datetime.timedelta(microseconds=1), datetime.timedelta(hours=5, minutes=30, seconds=59)],
+    [
+        datetime.timedelta(minutes=-16, seconds=-8),
+        datetime.timedelta(seconds=1),
+        datetime.timedelta(microseconds=1),
+        datetime.timedelta(hours=5, minutes=30, seconds=59),
+    ],
 )
 def test_json_refuses_offsets_with_seconds(offset: datetime.timedelta) -> None:
     """pydantic's JSON drops sub-minute UTC offsets, so such values are refused, never changed."""
@@ -504,8 +516,16 @@ def test_json_refuses_bytes_that_are_not_utf8() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [(1, 2), {1: "a"}, {"a": {1, 2}}, datetime.date(2024, 1, 1), uuid.UUID(int=1), b"x",
-     Colour.RED, [1, (2,)]],
+    [
+        (1, 2),
+        {1: "a"},
+        {"a": {1, 2}},
+        datetime.date(2024, 1, 1),
+        uuid.UUID(int=1),
+        b"x",
+        Colour.RED,
+        [1, (2,)],
+    ],
     ids=repr,
 )
 def test_json_any_refuses_what_would_come_back_changed(value: Any) -> None:
@@ -601,8 +621,11 @@ def test_json_refuses_inf_and_nan_wherever_they_hide(declared: Any, bad: Any) ->
             assert store.floats[1] == MaybeFloat(x=None)
 
 
-@pytest.mark.parametrize("spec", ["msgpack", json, codecs.compressed("msgpack"), "native"],
-                         ids=["msgpack", "json module", "compressed(msgpack)", "native"])
+@pytest.mark.parametrize(
+    "spec",
+    ["msgpack", json, codecs.compressed("msgpack"), "native"],
+    ids=["msgpack", "json module", "compressed(msgpack)", "native"],
+)
 def test_any_values_that_would_change_are_refused(spec: Any) -> None:
     """Codecs that do not validate (msgpack, modules, untyped native) refuse a changing Any."""
 
@@ -703,25 +726,44 @@ def test_json_values_are_readable_with_json_extract(tmp_path: Path) -> None:
         lists: Mapping[str, list[dict[str, float]]]
 
     fields = {
-        "number": 7, "real": 1.5, "text": "hé", "data": b"d", "flag": True, "maybe": None,
-        "items": [{"label": "x", "weight": 2.0}], "tags": {"t"}, "pair": (1, "a"),
-        "by_id": {3: "c"}, "when": datetime.datetime(2024, 5, 1, 12, tzinfo=datetime.UTC),
-        "day": datetime.date(2024, 5, 1), "at": datetime.time(1, 2),
-        "span": datetime.timedelta(days=1), "ident": uuid.UUID(int=5), "amount": "1.10",
-        "colour": Colour.RED, "level": Level.HIGH, "choice": "a",
+        "number": 7,
+        "real": 1.5,
+        "text": "hé",
+        "data": b"d",
+        "flag": True,
+        "maybe": None,
+        "items": [{"label": "x", "weight": 2.0}],
+        "tags": {"t"},
+        "pair": (1, "a"),
+        "by_id": {3: "c"},
+        "when": datetime.datetime(2024, 5, 1, 12, tzinfo=datetime.UTC),
+        "day": datetime.date(2024, 5, 1),
+        "at": datetime.time(1, 2),
+        "span": datetime.timedelta(days=1),
+        "ident": uuid.UUID(int=5),
+        "amount": "1.10",
+        "colour": Colour.RED,
+        "level": Level.HIGH,
+        "choice": "a",
     }
     path = tmp_path / "docs.db"
     with Docs(path) as store:
         store.models["m"] = make_model(fields)
         store.records["r"] = make_attrs({**fields, "amount": make_model(fields).amount})
         store.lists["l"] = [{"x": 0.5}]
-    (row,) = query(path, "SELECT json_extract(value, '$.number'), json_extract(value, '$.text'),"
-                   " json_extract(value, '$.items[0].label'), json_extract(value, '$.by_id.3'),"
-                   " json_extract(value, '$.amount'), json_extract(value, '$.colour'),"
-                   " json_extract(value, '$.maybe') FROM models")
+    (row,) = query(
+        path,
+        "SELECT json_extract(value, '$.number'), json_extract(value, '$.text'),"
+        " json_extract(value, '$.items[0].label'), json_extract(value, '$.by_id.3'),"
+        " json_extract(value, '$.amount'), json_extract(value, '$.colour'),"
+        " json_extract(value, '$.maybe') FROM models",
+    )
     assert row == (7, "hé", "x", "c", "1.10", "red", None)
-    (row,) = query(path, "SELECT json_extract(value, '$.number'), json_extract(value, "
-                   "'$.items[0].weight'), json_valid(value) FROM records")
+    (row,) = query(
+        path,
+        "SELECT json_extract(value, '$.number'), json_extract(value, "
+        "'$.items[0].weight'), json_valid(value) FROM records",
+    )
     assert row == (7, 2.0, 1)
     assert query(path, "SELECT json_extract(value, '$[0].x') FROM lists") == [(0.5,)]
 

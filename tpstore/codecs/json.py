@@ -69,13 +69,19 @@ import pydantic_core
 from tpstore.codecs import Raw
 from tpstore.errors import SchemaError
 
-__all__ = ["PydanticJsonCodec", "affinity", "decode", "encode", "for_type", "name",
-           "order_preserving"]
+__all__ = [
+    "PydanticJsonCodec",
+    "affinity",
+    "decode",
+    "encode",
+    "for_type",
+    "name",
+    "order_preserving",
+]
 
 name = "json"
 affinity = "TEXT"
 order_preserving = False
-
 
 
 def encode(value: Any) -> Raw:
@@ -269,16 +275,46 @@ class _Scan:
 
 
 # Key schemas whose JSON object key (a string) pydantic reads back as the same key.
-_SAFE_KEY_TYPES = frozenset({"str", "int", "float", "bool", "enum", "uuid", "date",
-                             "datetime", "time", "timedelta", "decimal", "literal", "bytes"})
+_SAFE_KEY_TYPES = frozenset(
+    {
+        "str",
+        "int",
+        "float",
+        "bool",
+        "enum",
+        "uuid",
+        "date",
+        "datetime",
+        "time",
+        "timedelta",
+        "decimal",
+        "literal",
+        "bytes",
+    }
+)
 _UNSERIALIZABLE = frozenset({"callable", "is-subclass", "is-instance"})
 _MINUTE = datetime.timedelta(minutes=1)
 
 
 _Check = Callable[[Any], None]
 # Node types whose values hold no float and no datetime: nothing to check.
-_NOTHING = frozenset({"int", "str", "bool", "bytes", "none", "uuid", "decimal", "date",
-                      "timedelta", "enum", "literal", "url", "multi-host-url"})
+_NOTHING = frozenset(
+    {
+        "int",
+        "str",
+        "bool",
+        "bytes",
+        "none",
+        "uuid",
+        "decimal",
+        "date",
+        "timedelta",
+        "enum",
+        "literal",
+        "url",
+        "multi-host-url",
+    }
+)
 _ITEMS = frozenset({"list", "set", "frozenset"})
 
 
@@ -351,16 +387,19 @@ class _Checks:
             if isinstance(parts, dict):
                 parts = list(parts.values())
             if isinstance(parts, list) and all(
-                self._node(part[0] if isinstance(part, tuple) else part) is None
-                for part in parts
+                self._node(part[0] if isinstance(part, tuple) else part) is None for part in parts
             ):
                 return None
         return _walk_all
 
     def _model(self, node: dict[str, Any]) -> _Check | None:
         fields_node = node.get("schema", {})
-        if (fields_node.get("type") != "model-fields" or fields_node.get("computed_fields")
-                or fields_node.get("extras_schema") or node.get("root_model")):
+        if (
+            fields_node.get("type") != "model-fields"
+            or fields_node.get("computed_fields")
+            or fields_node.get("extras_schema")
+            or node.get("root_model")
+        ):
             return _walk_all
         floats: list[str] = []  # fields checked inline: the commonest case, kept cheap
         others: list[tuple[str, _Check]] = []
@@ -427,8 +466,19 @@ def _walk_all(value: Any) -> None:
 
 
 # Types a value walk skips at once: they hold neither floats nor datetimes.
-_INERT = frozenset({str, int, bool, type(None), bytes, uuid.UUID, decimal.Decimal,
-                    datetime.date, datetime.timedelta})
+_INERT = frozenset(
+    {
+        str,
+        int,
+        bool,
+        type(None),
+        bytes,
+        uuid.UUID,
+        decimal.Decimal,
+        datetime.date,
+        datetime.timedelta,
+    }
+)
 
 
 def _refuse_unfaithful(value: Any, *, floats: bool, times: bool) -> None:
