@@ -2,13 +2,19 @@
 
 Profiles: `dev` (default, quick) and `ci` (more examples); choose one with
 `HYPOTHESIS_PROFILE=ci`.
+
+The `location` fixture runs a test on each backend: an SQLite file, an in-memory store,
+and, when `TPSTORE_TEST_POSTGRES` names a server (see `.ci/with-postgres.sh`), a fresh
+PostgreSQL schema.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import postgres_server as postgres
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -27,10 +33,28 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-@pytest.fixture(params=["file", "memory"])
+LOCATIONS = ["file", "memory", *(["postgresql"] if postgres.SERVER_URL else [])]
+
+
+@pytest.fixture(params=LOCATIONS)
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
-    """A store location: a file under `tmp_path`, or `None` for an in-memory store."""
+    """A store location: a file under `tmp_path`, `None` for an in-memory store, or the
+    URL of a fresh PostgreSQL schema (only when `TPSTORE_TEST_POSTGRES` is set)."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
     return str(tmp_path / "store.db") if request.param == "file" else None
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL schema, dropped after the test."""
+    if postgres.SERVER_URL is None:
+        pytest.skip("TPSTORE_TEST_POSTGRES is not set (see .ci/with-postgres.sh)")
+    if not postgres.backend_available():
+        pytest.skip("PostgreSQL backend not available yet")
+    with postgres.fresh_schema(postgres.SERVER_URL) as url:
+        yield url
 
 
 @pytest.fixture
