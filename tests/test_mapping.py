@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
-from machines import FileMachine, StoreMachine, as_test_case
+from machines import FileMachine, StoreMachine, as_test_case, outcome
 from pydantic import BaseModel
 
 import tpstore
@@ -240,6 +240,39 @@ class MappingMachine(StoreMachine):
         else:
             self.m.update(_KeysOnly(dict(given)))
         self.model.update(given)
+
+    @rule(pairs=st.data(), reflected=st.booleans())
+    def merge_operators_return_plain_dicts(self, pairs: st.DataObject, reflected: bool) -> None:
+        other = dict(pairs.draw(st.lists(st.tuples(self.keys, int_values), max_size=4)))
+        got = other | self.m if reflected else self.m | other
+        expected = other | self.model if reflected else self.model | other
+        assert type(got) is dict
+        assert got == expected
+        if not reflected:  # the mapping's own order first, as for dict
+            assert list(got)[: len(self.model)] == self.ordered()
+        copied = self.m.copy()
+        assert type(copied) is dict
+        assert list(copied) == self.ordered()
+        with pytest.raises(TypeError):
+            self.m | list(other.items())
+        with pytest.raises(TypeError):
+            list(other.items()) | self.m
+
+    @rule(pairs=st.data(), as_pairs=st.booleans())
+    def merge_in_place(self, pairs: st.DataObject, as_pairs: bool) -> None:
+        given = pairs.draw(st.lists(st.tuples(self.keys, int_values), max_size=4))
+        store = self.store
+        store.m |= given if as_pairs else dict(given)  # like dict |=: pairs are taken too
+        self.model.update(given)
+
+    @rule(pairs=st.data(), bad=st.sampled_from([(1, 2, 3), (1,), 5, None]))
+    def update_with_a_bad_pair_is_refused_as_dict_refuses_it(
+        self, pairs: st.DataObject, bad: Any
+    ) -> None:
+        given: list[Any] = pairs.draw(st.lists(st.tuples(self.keys, int_values), max_size=3))
+        given.append(bad)
+        model_error = outcome(lambda: {}.update(given), (TypeError, ValueError))
+        assert outcome(lambda: self.m.update(given), (TypeError, ValueError)) == model_error
 
     @rule(pairs=st.data(), bad=bad_values)
     def update_with_an_invalid_value_writes_nothing(self, pairs: st.DataObject, bad: Any) -> None:
@@ -636,10 +669,10 @@ def test_update_accepts_mapping_pairs_and_keywords(store: Any) -> None:
     store.hits.update(c=3)
     store.hits.update([("d", 4)], e=5)
     assert dict(store.hits) == {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="element #0 has length 3; 2 is required"):
         store.hits.update([("a", 1, 2)])
-    with pytest.raises(TypeError):
-        store.hits.update([1])
+    with pytest.raises(TypeError, match="element #1 to a sequence"):
+        store.hits.update([("x", 1), 1])
     assert len(store.hits) == 5
 
 
@@ -758,3 +791,21 @@ def test_lone_surrogate_key_is_refused_and_reads_as_missing(store: Any, text: st
     with pytest.raises(ValidationError):
         store.texts["ok"] = text
     assert len(store.texts) == 0
+
+
+def test_repr_shows_kind_field_and_first_items(store: Any) -> None:
+    """`repr()` names kind and field, shows five items and counts the rest."""
+    assert repr(store.hits) == "<Mapping 'hits': {}>"
+    store.hits.update({f"k{i:04}": i for i in range(1204)})
+    assert repr(store.hits) == (
+        "<Mapping 'hits': {'k0000': 0, 'k0001': 1, 'k0002': 2, 'k0003': 3, 'k0004': 4, "
+        "… 1,204 items}>"
+    )
+    store.recent[2] = User(name="ada", age=36)
+    assert repr(store.recent) == "<OrderedMapping 'recent': {2: User(name='ada', age=36)}>"
+
+
+def test_repr_of_a_closed_store_reads_nothing(location: str | None) -> None:
+    with Everything(location) as opened:
+        hits = opened.hits
+    assert repr(hits) == "<Mapping 'hits' (closed)>"

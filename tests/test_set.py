@@ -10,6 +10,7 @@ cannot see.
 from __future__ import annotations
 
 import collections.abc
+import operator
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +91,43 @@ class SetMachine(StoreMachine):
             "r&": (with_wrong & self.s, with_wrong & mine),
             "r-": (with_wrong - self.s, with_wrong - mine),
             "r^": (other ^ self.s, other ^ mine),
-            "list|": (self.s | list(other), mine | other),
         }
         for name, (got, expected) in results.items():
             assert type(got) is set, name
             assert got == expected, name
+        assert self.s.copy() == mine
+        assert type(self.s.copy()) is set
+
+    @rule(
+        data=st.data(),
+        op=st.sampled_from([operator.or_, operator.and_, operator.sub, operator.xor]),
+        reflected=st.booleans(),
+    )
+    def operators_refuse_non_sets(self, data: st.DataObject, op: Any, reflected: bool) -> None:
+        # As for `set`: `s | [1]` raises TypeError, `s.union([1])` takes any iterable.
+        other = data.draw(st.sampled_from([list(self.others(data)), "ab", (1,)]))
+        left, right = (other, self.s) if reflected else (self.s, other)
+        with pytest.raises(TypeError):
+            op(left, right)
+
+    @rule(data=st.data())
+    def named_methods_take_any_iterables(self, data: st.DataObject) -> None:
+        mine = set(self.model)
+        first, second = self.others(data), self.others(data)
+        with_wrong = [*first, data.draw(self.foreign)]
+        results = {
+            "union": (self.s.union(iter(first), second), mine.union(first, second)),
+            "intersection": (self.s.intersection(with_wrong, second), mine & first & second),
+            "intersection()": (self.s.intersection(), mine),
+            "difference": (self.s.difference(iter(first), second), mine.difference(first, second)),
+            "symmetric_difference": (self.s.symmetric_difference(list(first)), mine ^ first),
+        }
+        for name, (got, expected) in results.items():
+            assert type(got) is set, name
+            assert got == expected, name
+        assert self.s.issubset(iter(first)) == mine.issubset(first)
+        assert self.s.issuperset(list(first)) == mine.issuperset(first)
+        assert self.s.issuperset(with_wrong) is False
 
     @rule(data=st.data())
     def comparisons(self, data: st.DataObject) -> None:
@@ -165,27 +198,58 @@ class SetMachine(StoreMachine):
         for group in groups:
             self.model.update(dict.fromkeys(group))
 
-    @rule(data=st.data(), how=st.sampled_from(["|=", "&=", "-=", "^="]), as_list=st.booleans())
-    def in_place(self, data: st.DataObject, how: str, as_list: bool) -> None:
+    @rule(data=st.data(), how=st.sampled_from(["|=", "&=", "-=", "^="]), named=st.booleans())
+    def in_place(self, data: st.DataObject, how: str, named: bool) -> None:
+        # The operators take sets; the named methods (`update`...) any iterables.
         other = self.others(data)
-        given: Any = sorted(other) if as_list and how != "^=" else other
+        given: Any = sorted(other) if named and how != "^=" else other
         store = self.store
         mine = set(self.model)
         if how == "|=":
-            store.s |= given  # type: ignore[attr-defined]
+            if named:
+                self.s.update(given)
+            else:
+                store.s |= given  # type: ignore[attr-defined]
             self.model.update(dict.fromkeys(given))
         elif how == "&=":
-            store.s &= given  # type: ignore[attr-defined]
+            if named:
+                self.s.intersection_update(given, iter(given))
+            else:
+                store.s &= given  # type: ignore[attr-defined]
             self.model = {k: None for k in self.model if k in other}
         elif how == "-=":
-            store.s -= given  # type: ignore[attr-defined]
+            if named:
+                self.s.difference_update(given[:1], iter(given[1:]))
+            else:
+                store.s -= given  # type: ignore[attr-defined]
             self.model = {k: None for k in self.model if k not in other}
         else:
-            store.s ^= given  # type: ignore[attr-defined]
+            if named:
+                self.s.symmetric_difference_update(given)
+            else:
+                store.s ^= given  # type: ignore[attr-defined]
             self.model = {k: None for k in self.model if k not in other}
             # Elements added by ^= arrive in the order the operand iterates them.
             self.model.update(dict.fromkeys(k for k in given if k not in mine))
         assert set(self.s) == set(self.model)
+
+    @rule(data=st.data(), how=st.sampled_from(["|=", "&=", "-=", "^="]))
+    def in_place_operators_refuse_non_sets(self, data: st.DataObject, how: str) -> None:
+        store = self.store
+        given = sorted(self.others(data))
+
+        def write() -> None:
+            if how == "|=":
+                store.s |= given  # type: ignore[attr-defined]
+            elif how == "&=":
+                store.s &= given  # type: ignore[attr-defined]
+            elif how == "-=":
+                store.s -= given  # type: ignore[attr-defined]
+            else:
+                store.s ^= given  # type: ignore[attr-defined]
+
+        with pytest.raises(TypeError):
+            write()
 
     @rule(how=st.sampled_from(["-=", "^=", "&=", "|="]))
     def in_place_with_itself(self, how: str) -> None:
@@ -208,7 +272,10 @@ class SetMachine(StoreMachine):
 
     # -- refused writes change nothing -----------------------------------------------
 
-    @rule(data=st.data(), how=st.sampled_from(["add", "update", "|=", "^="]))
+    @rule(
+        data=st.data(),
+        how=st.sampled_from(["add", "update", "|=", "^=", "symmetric_difference_update"]),
+    )
     def invalid_element_changes_nothing(self, data: st.DataObject, how: str) -> None:
         bad = data.draw(self.wrong if how in ("add", "update") else self.foreign)
         good = data.draw(st.lists(self.elements, max_size=3))
@@ -221,6 +288,8 @@ class SetMachine(StoreMachine):
                 self.s.update(good, [bad])
             elif how == "|=":
                 store.s |= {*good, bad}  # type: ignore[attr-defined]
+            elif how == "symmetric_difference_update":
+                self.s.symmetric_difference_update([*good, bad])
             else:
                 store.s ^= {*good, bad}  # type: ignore[attr-defined]
 
@@ -378,3 +447,12 @@ def test_corrupt_element_raises_after_the_good_ones(db_path: Path) -> None:
         assert seen == [("a", 1), ("b", 2)]
         assert ("a", 1) in store.seen
         assert len(store.seen) == 3
+
+
+def test_repr_shows_kind_field_and_first_elements(tags: Any) -> None:
+    assert repr(tags.tags) == "<Set 'tags': set()>"
+    tags.numbers.update(range(100, 0, -1))
+    assert repr(tags.numbers) == "<Set 'numbers': {1, 2, 3, 4, 5, … 100 items}>"
+    tags.seen.add(("b", 2))
+    tags.seen.add(("a", 1))
+    assert repr(tags.seen) == "<OrderedSet 'seen': {('b', 2), ('a', 1)}>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -11,6 +12,9 @@ if TYPE_CHECKING:
 
 PAGE = 512
 """Rows fetched per query while iterating: iteration never runs one query per item."""
+
+REPR_ITEMS = 5
+"""Items a collection's `repr()` shows before the count of the rest."""
 
 
 class Collection:
@@ -80,5 +84,45 @@ class Collection:
                 return
             rows = engine.fetchall(following, (*before, rows[-1][0], *after(), PAGE))
 
+    def _head(self, n: int) -> list[Any]:
+        """The first `n` rows in the collection's order, for `repr()`."""
+        raise NotImplementedError
+
+    def _describe(
+        self, render: Callable[[list[Any]], str], opening: str, closing: str, empty: str
+    ) -> str:
+        """`<Kind 'name': {first items, … N items}>`, reading only the first few items.
+
+        `render` turns the rows of `_head()` into text. When the items cannot be read
+        (a closed store, a value that no longer decodes) only kind and name are shown:
+        `repr()` never raises.
+        """
+        head = f"<{self.kind_name or type(self).__name__} {self._spec.name!r}"
+        if self._engine.closed:
+            return f"{head} (closed)>"
+        try:
+            total = len(self)  # type: ignore[arg-type]
+            rows = self._head(REPR_ITEMS) if total else []
+            shown = render(rows)
+        except Exception:  # repr() must describe even a broken collection
+            return f"{head}>"
+        if not rows:
+            return f"{head}: {empty}>"
+        if total > len(rows):
+            shown += f", … {total:,} items"
+        return f"{head}: {opening}{shown}{closing}>"
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._spec.name!r} of {self._table!r}>"
+
+
+_reprs = reprlib.Repr()
+_reprs.maxstring = _reprs.maxother = 60
+
+
+def _shown(value: object) -> str:
+    """A short `repr()` of one item for a collection's `repr()`; never raises."""
+    try:
+        return _reprs.repr(value)
+    except Exception:  # a user object's __repr__ may raise anything
+        return f"<{type(value).__name__} object>"

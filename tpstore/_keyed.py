@@ -110,6 +110,11 @@ class _Keyed(Collection, Generic[K]):
     def __reversed__(self) -> Iterator[K]:
         return self._keys_of(self._scan(keys_only=True, descending=True))
 
+    def _head(self, n: int) -> list[Any]:
+        return self._engine.fetchall(
+            self._sql.scan(keys_only=not self.has_value), (*self._live(), n)
+        )
+
     def _keys_of(self, rows: Iterable[Any]) -> Iterator[K]:
         decode = self._key.decode  # type: ignore[union-attr]
         plain = self._key.plain  # type: ignore[union-attr]

@@ -6,8 +6,9 @@ import collections.abc
 import contextlib
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
+from tpstore._collection import _shown
 from tpstore._convert import INVALID
 from tpstore._fields import MISSING
 from tpstore._keyed import _Expiring, _Keyed, _ReinsertExpired
@@ -146,8 +147,8 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
             pairs = other
         lifespan = self._spec.lifespan
         rows = []
-        for pair in pairs:
-            key, value = _pair(pair)
+        for number, pair in enumerate(pairs):
+            key, value = _pair(pair, number)
             rows.append(self._row_params(key, value, lifespan))
         rows.extend(self._row_params(key, value, lifespan) for key, value in kwargs.items())
         if not rows:
@@ -162,6 +163,41 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
         if len(self) != len(other):
             return False
         return dict(self._iter_items()) == dict(other.items())
+
+    # -- what dict has beyond MutableMapping ----------------------------------------------
+
+    def copy(self) -> dict[K, V]:
+        """Every item, as a plain `dict` in the collection's order."""
+        return dict(self._iter_items())
+
+    def __or__(self, other: collections.abc.Mapping[Any, Any]) -> dict[Any, Any]:
+        if not isinstance(other, collections.abc.Mapping):
+            return NotImplemented
+        merged: dict[Any, Any] = self.copy()
+        merged.update(other)
+        return merged
+
+    def __ror__(self, other: collections.abc.Mapping[Any, Any]) -> dict[Any, Any]:
+        if not isinstance(other, collections.abc.Mapping):
+            return NotImplemented
+        merged = dict(other)
+        merged.update(self._iter_items())
+        return merged
+
+    def __ior__(self, other: Any) -> Self:  # type: ignore[misc]
+        """`m |= other`: an `update(other)`, in one transaction."""
+        self.update(other)
+        return self
+
+    def __repr__(self) -> str:
+        return self._describe(
+            lambda rows: ", ".join(
+                f"{_shown(key)}: {_shown(value)}" for key, value in self._items_of(rows)
+            ),
+            "{",
+            "}",
+            "{}",
+        )
 
     # -- beyond MutableMapping ------------------------------------------------------------
 
@@ -383,14 +419,19 @@ class ItemsView(collections.abc.ItemsView[K, V]):
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _pair(item: Any) -> tuple[Any, Any]:
+def _pair(item: Any, number: int) -> tuple[Any, Any]:
+    """One `(key, value)` pair of `update()`'s iterable, refused as `dict` refuses it."""
     try:
-        key, value = item
-    except (TypeError, ValueError) as exc:
+        pair = tuple(item)
+    except TypeError:
         raise TypeError(
-            f"update() takes a mapping or (key, value) pairs, and {item!r} is not a pair"
-        ) from exc
-    return key, value
+            f"cannot convert dictionary update sequence element #{number} to a sequence"
+        ) from None
+    if len(pair) != 2:
+        raise ValueError(
+            f"dictionary update sequence element #{number} has length {len(pair)}; 2 is required"
+        )
+    return pair[0], pair[1]
 
 
 def _numeric_type(spec: CollectionSpec) -> type | None:

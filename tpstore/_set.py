@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Generic, Self, TypeVar
 
+from tpstore._collection import _shown
 from tpstore._convert import INVALID
 from tpstore._keyed import _Expiring, _Keyed, _ReinsertExpired
 
@@ -91,23 +92,49 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
         wanted = self._lookup_many(values)
         return {row[0]: wanted[row[0]] for row in self._fetch_many(list(wanted))}
 
-    def __and__(self, other: Iterable[Any]) -> set[T]:
-        if not isinstance(other, Iterable):
+    def copy(self) -> set[T]:
+        """Every element, as a plain `set`."""
+        return set(self)
+
+    def __repr__(self) -> str:
+        return self._describe(
+            lambda rows: ", ".join(_shown(element) for element in self._keys_of(rows)),
+            "{",
+            "}",
+            "set()",
+        )
+
+    # -- operators: like `set`'s, they take only sets -------------------------------------
+
+    def __or__(self, other: collections.abc.Set[S]) -> set[T | S]:
+        if not isinstance(other, collections.abc.Set):
+            return NotImplemented
+        return self.union(other)
+
+    __ror__ = __or__
+
+    def __and__(self, other: collections.abc.Set[Any]) -> set[T]:
+        if not isinstance(other, collections.abc.Set):
             return NotImplemented
         return set(self._found(other).values())
 
     __rand__ = __and__
 
-    def __rsub__(self, other: Iterable[Any]) -> set[Any]:
-        if not isinstance(other, Iterable):
+    def __sub__(self, other: collections.abc.Set[Any]) -> set[T]:
+        if not isinstance(other, collections.abc.Set):
+            return NotImplemented
+        return self.difference(other)
+
+    def __rsub__(self, other: collections.abc.Set[S]) -> set[S]:  # type: ignore[misc]
+        if not isinstance(other, collections.abc.Set):
             return NotImplemented
         others = set(other)
         return others.difference(self._found(others).values())
 
-    def __xor__(self, other: Iterable[Any]) -> set[Any]:
-        if not isinstance(other, Iterable):
+    def __xor__(self, other: collections.abc.Set[S]) -> set[T | S]:
+        if not isinstance(other, collections.abc.Set):
             return NotImplemented
-        return set(self) ^ set(other)
+        return self.symmetric_difference(other)
 
     __rxor__ = __xor__
 
@@ -130,36 +157,79 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
             return NotImplemented
         return len(self) > len(other) and self.__ge__(other)
 
-    # -- in-place operators: one transaction each -----------------------------------------
+    # -- the named methods of `set`: any iterables, plain sets back -----------------------
 
-    def __ior__(self, it: Iterable[T]) -> Self:  # type: ignore[override, misc]
-        self.update(it)
-        return self
+    def union(self, *others: Iterable[S]) -> set[T | S]:
+        """The elements of the set and of every iterable, as a plain `set`."""
+        result: set[Any] = set(self)
+        result.update(*others)
+        return result
 
-    def __iand__(self, it: Iterable[Any]) -> Self:
-        if it is self:
-            return self
-        keep = it if isinstance(it, collections.abc.Set) else set(it)
+    def intersection(self, *others: Iterable[Any]) -> set[T]:
+        """The elements also in every iterable, as a plain `set`."""
+        if not others:
+            return set(self)
+        result = set(self._found(others[0]).values())
+        result.intersection_update(*others[1:])
+        return result
+
+    def difference(self, *others: Iterable[Any]) -> set[T]:
+        """The elements in none of the iterables, as a plain `set`."""
+        result = set(self)
+        result.difference_update(*others)
+        return result
+
+    def symmetric_difference(self, other: Iterable[S]) -> set[T | S]:
+        """The elements in exactly one of the set and `other`, as a plain `set`."""
+        result: set[Any] = set(self)
+        result.symmetric_difference_update(other)
+        return result
+
+    def issubset(self, other: Iterable[Any]) -> bool:
+        """Whether every element is in `other` (any iterable)."""
+        return self <= _as_set(other)
+
+    def issuperset(self, other: Iterable[Any]) -> bool:
+        """Whether every element of `other` (any iterable) is in the set."""
+        return self >= _as_set(other)
+
+    # -- changing in place: one transaction each ------------------------------------------
+
+    def intersection_update(self, *others: Iterable[Any]) -> None:
+        """Keep only the elements found in every iterable, in one transaction."""
+        keeps = [_as_set(other) for other in others if other is not self]
+        if not keeps:
+            self._engine.check_writable()
+            return
         decode = self._key.decode  # type: ignore[union-attr]
         at = self._key_at
         with self._engine.atomic():
-            doomed = [row[at] for row in self._scan(keys_only=True) if decode(row[at]) not in keep]
+            doomed = [
+                row[at]
+                for row in self._scan(keys_only=True)
+                if not all(decode(row[at]) in keep for keep in keeps)
+            ]
             self._delete_raws(doomed)
-        return self
 
-    def __isub__(self, it: Iterable[Any]) -> Self:
-        if it is self:
+    def difference_update(self, *others: Iterable[Any]) -> None:
+        """Remove every element found in any of the iterables, in one transaction."""
+        if any(other is self for other in others):
             self.clear()
-            return self
+            return
+        raws = [raw for other in others for raw in self._lookup_many(other)]
         with self._engine.atomic():
-            self._delete_raws(list(self._lookup_many(it)))
-        return self
+            self._delete_raws(raws)
 
-    def __ixor__(self, it: Iterable[Any]) -> Self:
-        if it is self:
+    def symmetric_difference_update(self, other: Iterable[Any]) -> None:
+        """Remove the elements found in `other` and add the others, in one transaction.
+
+        The elements to add are validated first: an invalid one raises
+        `ValidationError` and leaves the set unchanged.
+        """
+        if other is self:
             self.clear()
-            return self
-        others = it if isinstance(it, collections.abc.Set) else set(it)
+            return
+        others = _as_set(other)
         with self._engine.atomic():
             found = self._found(others)
             present = set(found.values())
@@ -169,7 +239,35 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
             ]
             self._delete_raws(list(found))
             self._write_rows(rows)
+
+    def __ior__(self, other: collections.abc.Set[T]) -> Self:  # type: ignore[override, misc]
+        if not isinstance(other, collections.abc.Set):
+            return NotImplemented
+        self.update(other)
         return self
+
+    def __iand__(self, other: collections.abc.Set[Any]) -> Self:
+        if not isinstance(other, collections.abc.Set):
+            return NotImplemented
+        self.intersection_update(other)
+        return self
+
+    def __isub__(self, other: collections.abc.Set[Any]) -> Self:
+        if not isinstance(other, collections.abc.Set):
+            return NotImplemented
+        self.difference_update(other)
+        return self
+
+    def __ixor__(self, other: collections.abc.Set[Any]) -> Self:  # type: ignore[misc]
+        if not isinstance(other, collections.abc.Set):
+            return NotImplemented
+        self.symmetric_difference_update(other)
+        return self
+
+
+def _as_set(values: Iterable[Any]) -> collections.abc.Set[Any]:
+    """`values` as a set to test membership in (a builtin one unless it is one already)."""
+    return values if isinstance(values, set | frozenset) else set(values)
 
 
 class Set(_SetBase[T]):
