@@ -9,7 +9,9 @@ once, by exactly one consumer.
 from __future__ import annotations
 
 import collections
+import collections.abc
 import multiprocessing
+import operator
 import os
 import queue
 import sqlite3
@@ -33,6 +35,7 @@ class Queues(Store):
 
 
 values = st.integers(-3, 3)
+indexes = st.integers(-5, 5)
 bad_values = st.sampled_from(["x", 1.5, None, [1], 2**63])
 
 
@@ -60,6 +63,10 @@ class DequeMachine(StoreMachine):
         assert outcome(lambda: action_on(self.d), (IndexError,)) == outcome(
             lambda: action_on(self.model), (IndexError,)
         )
+
+    @invariant()
+    def is_a_mutable_sequence(self) -> None:
+        assert isinstance(self.d, collections.abc.MutableSequence)
 
     @invariant()
     def agrees_with_model(self) -> None:
@@ -133,6 +140,81 @@ class DequeMachine(StoreMachine):
         assert (self.d == other) is not change
         assert self.d == self.d
         assert self.d != list(self.model)  # like collections.deque
+
+    # -- the MutableSequence side of deque ------------------------------------------------
+
+    @rule(i=indexes)
+    def getitem(self, i: int) -> None:
+        self.same(lambda d: d[i])
+
+    @rule(i=indexes, value=values)
+    def setitem(self, i: int, value: int) -> None:
+        def assign(d: Any) -> None:
+            d[i] = value
+
+        self.same(assign)
+
+    @rule(i=indexes)
+    def delitem(self, i: int) -> None:
+        def delete(d: Any) -> None:
+            del d[i]
+
+        self.same(delete)
+
+    @rule(i=indexes, value=values)
+    def insert(self, i: int, value: int) -> None:
+        self.same(lambda d: d.insert(i, value))
+
+    @rule(value=values, start=indexes, stop=st.none() | indexes)
+    def index_count_remove(self, value: int, start: int, stop: int | None) -> None:
+        assert self.d.count(value) == self.model.count(value)
+        with_stop = (start,) if stop is None else (start, stop)
+        assert outcome(lambda: self.d.index(value, *with_stop), (ValueError,)) == outcome(
+            lambda: self.model.index(value, *with_stop), (ValueError,)
+        )
+        assert outcome(lambda: self.d.remove(value), (ValueError,)) == outcome(
+            lambda: self.model.remove(value), (ValueError,)
+        )
+
+    @rule()
+    def reverse(self) -> None:
+        self.d.reverse()
+        self.model.reverse()
+
+    @rule(n=st.integers(-1, 3))
+    def repeat_in_place(self, n: int) -> None:
+        store = self.store
+        if self.name == "d":
+            store.d *= n
+        else:
+            store.bounded *= n
+        self.model *= n
+
+    @rule(other=st.lists(values, max_size=4), n=st.integers(-1, 3))
+    def copies_are_deques(self, other: list[int], n: int) -> None:
+        given = collections.deque(other, maxlen=5)
+        results = {
+            "copy": (self.d.copy(), self.model.copy()),
+            "+": (self.d + given, self.model + given),
+            "r+": (given + self.d, given + self.model),
+            "*": (self.d * n, self.model * n),
+            "r*": (n * self.d, n * self.model),
+        }
+        for name, (got, expected) in results.items():
+            assert type(got) is collections.deque, name
+            assert got == expected, name
+            assert got.maxlen == expected.maxlen, name
+        with pytest.raises(TypeError):
+            self.d + other  # like deque, only deques concatenate
+
+    @rule(tail=st.lists(values, max_size=3), shared=st.integers(0, 4))
+    def ordering_like_deque(self, tail: list[int], shared: int) -> None:
+        other = collections.deque([*list(self.model)[:shared], *tail])
+        for op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq):
+            assert op(self.d, other) == op(self.model, other), op
+            assert op(other, self.d) == op(other, self.model), op
+        with pytest.raises(TypeError):
+            self.d < list(other)  # noqa: B015
 
     @rule(bad=bad_values, how=st.sampled_from(["append", "appendleft", "extend", "extendleft"]))
     def invalid_write_changes_nothing(self, bad: Any, how: str) -> None:
@@ -374,3 +456,11 @@ def test_producer_and_consumers_at_once_lose_nothing(db_path: Path) -> None:
     assert sorted(every) == list(range(1500))
     with WorkQueue(db_path) as store:
         assert len(store.jobs) == 0
+
+
+def test_repr_shows_the_first_items_and_maxlen(queues: Any) -> None:
+    assert repr(queues.d) == "<Deque 'd': []>"
+    queues.bounded.extend([1, 2])
+    assert repr(queues.bounded) == "<Deque 'bounded': [1, 2], maxlen=3>"
+    queues.d.extend(range(7))
+    assert repr(queues.d) == "<Deque 'd': [0, 1, 2, 3, 4, … 7 items]>"

@@ -10,6 +10,7 @@ ends and `len()` never scan the table.
 from __future__ import annotations
 
 import collections.abc
+import operator
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,19 @@ from tpstore import CorruptValueError, SchemaError, Sequence, Store, ValidationE
 
 class Log(Store):
     s: Sequence[int]
+    other: Sequence[int]
 
 
 values = st.integers(-3, 3)
 bad_values = st.sampled_from(["x", 1.5, None, [1], 2**63])
 indexes = st.integers(-7, 7)
 slice_parts = st.none() | st.integers(-7, 7)
+# Steps beyond 64 bits too: `s[9::1 << 333]` is `[s[9]]`, as for list.
 slices = st.builds(
-    slice, slice_parts, slice_parts, st.none() | st.sampled_from([1, 2, 3, -1, -2, -3])
+    slice,
+    slice_parts,
+    slice_parts,
+    st.none() | st.sampled_from([1, 2, 3, -1, -2, -3, 1 << 333, -(1 << 333)]),
 )
 # What `list` raises on a wrong index, value or type, with a message to match.
 LIST_ERRORS = (IndexError, ValueError, TypeError)
@@ -96,7 +102,58 @@ class SequenceMachine(StoreMachine):
         assert self.s == self.s
         assert self.s != tuple(self.model)  # like list, never equal to a tuple
 
+    @rule(tail=st.lists(values, max_size=3), shared=st.integers(0, 7), as_sequence=st.booleans())
+    def ordering_like_list(self, tail: list[int], shared: int, as_sequence: bool) -> None:
+        # Against a list or another Sequence that starts with some of the same items.
+        other = self.model[:shared] + tail
+        theirs: Any = other
+        if as_sequence:
+            self.store.other.clear()
+            self.store.other.extend(other)
+            theirs = self.store.other
+        for op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq):
+            assert op(self.s, theirs) == op(self.model, other), op
+            assert op(theirs, self.s) == op(other, self.model), op
+        with pytest.raises(TypeError):
+            self.s < tuple(other)  # noqa: B015 - like list, only lists compare
+
+    @rule(other=st.lists(values, max_size=3), n=st.integers(-1, 3))
+    def plain_lists_from_operators(self, other: list[int], n: int) -> None:
+        results = {
+            "+": (self.s + other, self.model + other),
+            "r+": (other + self.s, other + self.model),
+            "*": (self.s * n, self.model * n),
+            "r*": (n * self.s, n * self.model),
+            "copy": (self.s.copy(), self.model.copy()),
+        }
+        for name, (got, expected) in results.items():
+            assert type(got) is list, name
+            assert got == expected, name
+        with pytest.raises(TypeError):
+            self.s + tuple(other)  # like list, only lists concatenate
+
     # -- writing ---------------------------------------------------------------------
+
+    @rule(n=st.integers(-1, 3))
+    def repeat_in_place(self, n: int) -> None:
+        store = self.store
+        store.s *= n
+        self.model *= n
+
+    @rule(reverse=st.booleans(), by=st.sampled_from([None, abs, lambda v: -v]))
+    def sort(self, reverse: bool, by: Any) -> None:
+        # Stable: with `abs` as the key, equal keys keep their order (both directions).
+        self.s.sort(key=by, reverse=reverse)
+        self.model.sort(key=by, reverse=reverse)
+
+    @rule()
+    def sort_with_a_failing_key_changes_nothing(self) -> None:
+        def fails(value: int) -> int:
+            raise RollbackError
+
+        if self.model:
+            with pytest.raises(RollbackError):
+                self.s.sort(key=fails)
 
     @rule(value=values)
     def append(self, value: int) -> None:
@@ -494,3 +551,9 @@ def test_a_failed_compound_write_changes_nothing(journal: Any) -> None:
         journal.log.reverse()
         raise RollbackError
     assert journal.log == ["a", "b", "c"]
+
+
+def test_repr_shows_the_first_items_and_the_count(journal: Any) -> None:
+    assert repr(journal.log) == "<Sequence 'log': []>"
+    journal.log.extend(str(i) for i in range(2000))
+    assert repr(journal.log) == "<Sequence 'log': ['0', '1', '2', '3', '4', … 2,000 items]>"

@@ -6,9 +6,10 @@ import collections
 import collections.abc
 import operator
 from collections.abc import Iterable
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
-from tpstore._sequence import _Positioned, _same_items
+from tpstore._collection import _shown
+from tpstore._sequence import _as_index, _Positioned, _same_items
 
 T = TypeVar("T")
 
@@ -16,12 +17,14 @@ _EMPTY_POP = "pop from an empty deque"
 _EMPTY_PEEK = "peek from an empty deque"
 
 
-class Deque(_Positioned[T], collections.abc.Collection[T]):
-    """A persistent `collections.deque`: O(log n) appends and pops at both ends.
+class Deque(_Positioned[T], collections.abc.MutableSequence[T]):
+    """A persistent `collections.deque`: O(log n) appends, pops and indexing at both ends.
 
     `append`, `appendleft`, `pop`, `popleft`, `extend`, `extendleft`, `peek`,
-    `peekleft`, `rotate`, `clear`, `len`, `iter`, `reversed` and `maxlen` behave as
-    for `collections.deque`; empty pops and peeks raise `IndexError`. With
+    `peekleft`, `rotate`, `clear`, `len`, `iter`, `reversed`, `maxlen`, indexing
+    (`d[i]`, `d[i] = v`, `del d[i]`), `index`, `count`, `remove`, `insert`, `reverse`,
+    `copy`, `+`, `*` and comparisons behave as for `collections.deque` (a
+    `MutableSequence` too); empty pops and peeks raise `IndexError`. With
     `field(maxlen=n)`, appending past `n` items drops items from the other end in the
     same transaction.
 
@@ -49,11 +52,27 @@ class Deque(_Positioned[T], collections.abc.Collection[T]):
 
     kind_name = "Deque"
     options = frozenset({"maxlen"})
+    _builtin = "deque"
+    _index_error = _assign_error = "deque index out of range"
 
     @property
     def maxlen(self) -> int | None:
         """The maximum length (`field(maxlen=...)`), or `None` when unbounded."""
         return self._spec.maxlen
+
+    def _maxlen(self) -> int | None:
+        return self._spec.maxlen
+
+    # -- indexing: integers only, as for deque ------------------------------------------------
+
+    def __getitem__(self, index: int) -> T:  # type: ignore[override]
+        return self._get_at(_deque_index(index))
+
+    def __setitem__(self, index: int, value: T) -> None:  # type: ignore[override]
+        self._set_at(_deque_index(index), value)
+
+    def __delitem__(self, index: int) -> None:  # type: ignore[override]
+        self._delete_at(_deque_index(index))
 
     # -- adding -----------------------------------------------------------------------------
 
@@ -120,7 +139,7 @@ class Deque(_Positioned[T], collections.abc.Collection[T]):
 
     # -- removing and looking ---------------------------------------------------------------
 
-    def pop(self) -> T:
+    def pop(self) -> T:  # type: ignore[override]
         """Remove and return the rightmost item; `IndexError` when empty."""
         return self._pop_end(True, _EMPTY_POP)
 
@@ -159,6 +178,40 @@ class Deque(_Positioned[T], collections.abc.Collection[T]):
             else:  # the first `size - right` items go to the back
                 self._engine.write(self._sql.move, (1, size, low, low + size - right))
 
+    # -- copies: collections.deque objects with the same maxlen -------------------------------
+
+    def copy(self) -> collections.deque[T]:
+        """Every item, as a `collections.deque` with the same `maxlen`."""
+        return collections.deque(self, self._spec.maxlen)
+
+    def __add__(self, other: Deque[T] | collections.deque[T]) -> collections.deque[T]:
+        if not isinstance(other, Deque | collections.deque):
+            return NotImplemented
+        joined = self.copy()
+        joined.extend(other)
+        return joined
+
+    def __radd__(self, other: collections.deque[T]) -> collections.deque[T]:
+        if not isinstance(other, collections.deque):
+            return NotImplemented
+        joined = other.copy()
+        joined.extend(self)
+        return joined
+
+    def __mul__(self, n: int) -> collections.deque[T]:
+        try:
+            times = operator.index(n)
+        except TypeError:
+            return NotImplemented
+        return self.copy() * times
+
+    __rmul__ = __mul__
+
+    def __imul__(self, n: int) -> Self:
+        """`d *= n`: the items `n` times over, in place (`maxlen` applied), atomically."""
+        self._repeat(n)
+        return self
+
     # -- comparing --------------------------------------------------------------------------
 
     def __contains__(self, value: object) -> bool:
@@ -168,3 +221,39 @@ class Deque(_Positioned[T], collections.abc.Collection[T]):
         if not isinstance(other, Deque | collections.deque):
             return NotImplemented
         return other is self or (len(self) == len(other) and _same_items(self, other))
+
+    def __lt__(self, other: Deque[T] | collections.deque[T]) -> bool:
+        if not isinstance(other, Deque | collections.deque):
+            return NotImplemented
+        return self._compare(other, operator.lt)
+
+    def __le__(self, other: Deque[T] | collections.deque[T]) -> bool:
+        if not isinstance(other, Deque | collections.deque):
+            return NotImplemented
+        return self._compare(other, operator.le)
+
+    def __gt__(self, other: Deque[T] | collections.deque[T]) -> bool:
+        if not isinstance(other, Deque | collections.deque):
+            return NotImplemented
+        return self._compare(other, operator.gt)
+
+    def __ge__(self, other: Deque[T] | collections.deque[T]) -> bool:
+        if not isinstance(other, Deque | collections.deque):
+            return NotImplemented
+        return self._compare(other, operator.ge)
+
+    def __repr__(self) -> str:
+        maxlen = self._spec.maxlen
+        return self._describe(
+            lambda rows: ", ".join(_shown(item) for item in self._values(rows)),
+            "[",
+            "]" if maxlen is None else f"], maxlen={maxlen}",
+            "[]" if maxlen is None else f"[], maxlen={maxlen}",
+        )
+
+
+def _deque_index(index: Any) -> int:
+    """`index` as an int, refused as `collections.deque` refuses it."""
+    if isinstance(index, slice) or not hasattr(index, "__index__"):
+        raise TypeError(f"sequence index must be integer, not {type(index).__name__!r}")
+    return _as_index(index)

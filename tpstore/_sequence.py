@@ -12,9 +12,9 @@ import collections.abc
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, Self, TypeVar, overload
 
-from tpstore._collection import Collection
+from tpstore._collection import Collection, _shown
 from tpstore.errors import CorruptValueError, ValidationError
 
 if TYPE_CHECKING:
@@ -29,10 +29,17 @@ _INDEX_LIMIT = 2**62  # far beyond any real length; keeps position arithmetic in
 
 
 class _Positioned(Collection, Generic[T]):
-    """What `Sequence` and `Deque` share: the positioned table and both of its ends."""
+    """What `Sequence` and `Deque` share: the positioned table and both of its ends.
+
+    Class attributes hold the builtin's name and its error messages, so that each kind
+    raises exactly what `list` or `collections.deque` raises.
+    """
 
     type_params = ("V",)
     layout = "positioned"
+    _builtin: ClassVar[str] = "list"
+    _index_error: ClassVar[str] = "list index out of range"
+    _assign_error: ClassVar[str] = "list assignment index out of range"
 
     def __init__(
         self, engine: Engine, spec: CollectionSpec, table: str, clock: Callable[[], float]
@@ -81,6 +88,18 @@ class _Positioned(Collection, Generic[T]):
             descending=descending,
         )
         return self._pages(first, following, params, lambda: stepping)
+
+    def _span(self, low: int, indexes: range) -> Iterator[Any]:
+        """The rows at `indexes` (a non-empty range of indexes), in the range's order."""
+        first, last = indexes[0], indexes[-1]
+        return self._rows(
+            low + min(first, last),
+            low + max(first, last) + 1,
+            # One index needs no step (which may not even fit in 64 bits: `s[9::1 << 333]`).
+            step=abs(indexes.step) if len(indexes) > 1 else 1,
+            anchor=low + first,
+            descending=indexes.step < 0,
+        )
 
     def _values(self, rows: Iterable[Any], low: int | None = None) -> Iterator[T]:
         decode = self._value.decode  # type: ignore[union-attr]
@@ -199,14 +218,170 @@ class _Positioned(Collection, Generic[T]):
         self._engine.write(move, (1, away, lower, upper))
         self._engine.write(move, (1, delta - away, lower + away, upper + away))
 
+    # -- indexing ---------------------------------------------------------------------------
+
+    def _maxlen(self) -> int | None:
+        """The most items the collection may hold (`None`: unbounded)."""
+        return None
+
+    def _get_at(self, i: int) -> T:
+        """The item at index `i` (negative from the end): one primary-key lookup."""
+        if i >= 0:
+            row = self._engine.fetchone(self._sql.get_from_first, (i,))
+        else:
+            row = self._engine.fetchone(self._sql.get_from_last, (i,))
+        if row is None:
+            raise IndexError(self._index_error)
+        try:
+            return self._value.decode(row[0])  # type: ignore[union-attr, no-any-return]
+        except CorruptValueError:
+            self._corrupt_at(row[0], i if i >= 0 else i + self._count())
+
+    def _set_at(self, i: int, value: Any) -> None:
+        """Replace the item at index `i` (negative from the end)."""
+
+        def refused_at() -> int:
+            n = self._count()
+            if not -n <= i < n:
+                raise IndexError(self._assign_error)
+            return i % n
+
+        raw = self._encode(value, refused_at)
+        sql = self._sql.set_from_first if i >= 0 else self._sql.set_from_last
+        if not self._engine.write(sql, (raw, i)):
+            raise IndexError(self._assign_error)
+
+    def _delete_at(self, i: int) -> None:
+        """Remove the item at index `i` (negative from the end), closing the gap."""
+        with self._engine.atomic():
+            low, n = self._bounds()
+            if not -n <= i < n:
+                raise IndexError(self._assign_error)
+            i %= n
+            self._splice(low, n, i, i + 1, [])
+
+    def _splice(self, low: int, n: int, start: int, stop: int, raws: list[Raw]) -> None:
+        """Replace the items `start:stop` with `raws`; call inside `atomic()`.
+
+        The rows on the shorter side of the change move to make room or close the
+        gap, so a change near either end stays O(log n).
+        """
+        delta = len(raws) - (stop - start)
+        if stop > start:
+            self._engine.write(self._sql.delete_range, (low + start, low + stop))
+        top = low + n - 1
+        if n - stop <= start:  # the tail is shorter: it moves
+            self._move(low + stop, low + n, delta, top)
+            at = low + start
+        else:  # the head moves, down by `delta`
+            self._move(low, low + start, -delta, top)
+            at = low - delta + start
+        if raws:
+            self._engine.write_many(
+                self._sql.insert_at, [(at + j, raw) for j, raw in enumerate(raws)]
+            )
+
+    # -- what list and deque share beyond their ends ------------------------------------------
+
+    def insert(self, index: int, value: T) -> None:
+        """Insert `value` before `index` (clamped like `list.insert`)."""
+        i = _as_index(index)
+        with self._engine.atomic():
+            low, n = self._bounds()
+            if i < 0:
+                i = max(0, i + n)
+            i = min(i, n)
+            if n == self._maxlen():
+                raise IndexError("deque already at its maximum size")
+            raw = self._value.encode(value, i)  # type: ignore[union-attr]
+            self._splice(low, n, i, i, [raw])
+
+    def remove(self, value: T) -> None:
+        """Remove the first item equal to `value`; `ValueError` if there is none."""
+        with self._engine.atomic():
+            try:
+                i = self.index(value)
+            except ValueError:
+                if self._builtin == "deque":  # deque says what index() says, list does not
+                    raise
+                raise ValueError("list.remove(x): x not in list") from None
+            low, n = self._bounds()
+            self._splice(low, n, i, i + 1, [])
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        """The index of the first item equal to `value` within `start:stop`.
+
+        Raises:
+            ValueError: no such item.
+        """
+        with self._engine.transaction(readonly=True):
+            low, n = self._bounds()
+            indexes = range(*slice(start, stop).indices(n))
+            if indexes:
+                for pos, raw in self._span(low, indexes):
+                    item = self._decode(pos, raw, low)
+                    if item is value or item == value:
+                        return int(pos - low)
+        raise ValueError(f"{_shown(value)} is not in {self._builtin}")
+
+    def count(self, value: Any) -> int:
+        """How many items equal `value`."""
+        return sum(1 for item in self if item is value or item == value)
+
+    def reverse(self) -> None:
+        """Reverse the items in place, in one transaction (positions only; no value moves)."""
+        with self._engine.atomic():
+            low, n = self._bounds()
+            if n < 2:
+                return
+            top = low + n - 1
+            # pos -> low + top - pos, through the free positions past `top` (two steps).
+            away = n
+            self._engine.write(self._sql.move, (-1, low + top + away, low, top + 1))
+            self._engine.write(self._sql.move, (1, -away, low + away, top + away + 1))
+
+    def _repeat(self, n: int) -> None:
+        """`*= n` in place: the items `n` times over (none for `n <= 0`), one transaction."""
+        times = operator.index(n)
+        if times <= 0:
+            self.clear()
+            return
+        with self._engine.atomic():
+            raws = [raw for _, raw in self._rows()]
+            maxlen = self._maxlen()
+            if maxlen is not None:
+                times = min(times, 1 + -(-maxlen // max(len(raws), 1)))
+            for _ in range(times - 1):
+                self._append_raws(raws)
+            if maxlen is not None:
+                self._engine.write(self._sql.trim_first, (maxlen,))
+
+    def _compare(self, other: Iterable[Any], op: Callable[[Any, Any], Any]) -> bool:
+        """`op(self, other)` in the lexicographic order of `list` and `deque`.
+
+        The first items that differ (neither `is` nor `==`) decide; when one side runs
+        out first, the longer side is the greater.
+        """
+        end = object()
+        for mine, theirs in itertools.zip_longest(self, other, fillvalue=end):
+            if mine is end or theirs is end:
+                return bool(op(mine is not end, theirs is not end))
+            if mine is not theirs and mine != theirs:
+                return bool(op(mine, theirs))
+        return bool(op(0, 0))
+
+    def _head(self, n: int) -> list[Any]:
+        return self._engine.fetchall(self._sql.scan(), (n,))
+
 
 class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
     """A persistent `list`.
 
     Full `MutableSequence` semantics: negative indexes, slices (reading returns a
     `list`; assignment and deletion, extended slices included, work as for `list`),
-    `insert`, `append`, `extend`, `pop`, `remove`, `index`, `count`, `reverse`, and
-    `==` against a `list` or another `Sequence` (never a `tuple`, like `list`).
+    `insert`, `append`, `extend`, `pop`, `remove`, `index`, `count`, `reverse`,
+    `sort`, `copy`, `+`, `*`, `+=`, `*=`, and `==` and ordering against a `list` or
+    another `Sequence` (never a `tuple`, like `list`). Results are plain `list`s.
     Indexing, `append` and `pop()` at either end are O(log n); `len()` reads a count.
     An insert or delete in the middle moves the rows of the shorter side, in one
     transaction.
@@ -240,17 +415,7 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
     def __getitem__(self, index: int | slice) -> T | list[T]:
         if isinstance(index, slice):
             return self._get_slice(index)
-        i = _as_index(index)
-        if i >= 0:
-            row = self._engine.fetchone(self._sql.get_from_first, (i,))
-        else:
-            row = self._engine.fetchone(self._sql.get_from_last, (i,))
-        if row is None:
-            raise IndexError("list index out of range")
-        try:
-            return self._value.decode(row[0])  # type: ignore[union-attr, no-any-return]
-        except CorruptValueError:
-            self._corrupt_at(row[0], i if i >= 0 else i + self._count())
+        return self._get_at(_as_index(index))
 
     def _get_slice(self, index: slice) -> list[T]:
         with self._engine.transaction(readonly=True):  # bounds and rows from one snapshot
@@ -259,17 +424,6 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
             if not indexes:
                 return []
             return list(self._values(self._span(low, indexes), low))
-
-    def _span(self, low: int, indexes: range) -> Iterator[Any]:
-        """The rows at `indexes` (a non-empty range of indexes), in the range's order."""
-        first, last = indexes[0], indexes[-1]
-        return self._rows(
-            low + min(first, last),
-            low + max(first, last) + 1,
-            step=abs(indexes.step),
-            anchor=low + first,
-            descending=indexes.step < 0,
-        )
 
     @overload
     def __setitem__(self, index: int, value: T) -> None: ...
@@ -280,18 +434,7 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
         if isinstance(index, slice):
             self._set_slice(index, value)
             return
-        i = _as_index(index)
-
-        def refused_at() -> int:
-            n = self._count()
-            if not -n <= i < n:
-                raise IndexError("list assignment index out of range")
-            return i % n
-
-        raw = self._encode(value, refused_at)
-        sql = self._sql.set_from_first if i >= 0 else self._sql.set_from_last
-        if not self._engine.write(sql, (raw, i)):
-            raise IndexError("list assignment index out of range")
+        self._set_at(_as_index(index), value)
 
     def _set_slice(self, index: slice, values: Any) -> None:
         if not isinstance(values, Iterable):
@@ -319,16 +462,12 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
             )
 
     def __delitem__(self, index: int | slice) -> None:
+        if not isinstance(index, slice):
+            self._delete_at(_as_index(index))
+            return
         with self._engine.atomic():
             low, n = self._bounds()
-            if isinstance(index, slice):
-                self._delete_slice(low, n, index)
-                return
-            i = _as_index(index)
-            if not -n <= i < n:
-                raise IndexError("list assignment index out of range")
-            i %= n
-            self._splice(low, n, i, i + 1, [])
+            self._delete_slice(low, n, index)
 
     def _delete_slice(self, low: int, n: int, index: slice) -> None:
         start, stop, step = index.indices(n)
@@ -340,7 +479,8 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
             return
         if indexes.step < 0:
             indexes = indexes[::-1]
-        first, count, stride = low + indexes[0], len(indexes), indexes.step
+        first, count = low + indexes[0], len(indexes)
+        stride = indexes.step if count > 1 else 1  # the step may not fit in 64 bits
         self._engine.write(self._sql.delete_stepped, (first, low + indexes[-1] + 1, first, stride))
         # Close the gaps in two steps, past the last position and back (see SequenceSQL).
         away = n + 1
@@ -348,39 +488,7 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
         self._engine.write(self._sql.close_gaps, (away, count, first, stride, stride, first))
         self._engine.write(self._sql.move, (1, -away, top + 1, top + away + 1))
 
-    def _splice(self, low: int, n: int, start: int, stop: int, raws: list[Raw]) -> None:
-        """Replace the items `start:stop` with `raws`; call inside `atomic()`.
-
-        The rows on the shorter side of the change move to make room or close the
-        gap, so a change near either end stays O(log n).
-        """
-        delta = len(raws) - (stop - start)
-        if stop > start:
-            self._engine.write(self._sql.delete_range, (low + start, low + stop))
-        top = low + n - 1
-        if n - stop <= start:  # the tail is shorter: it moves
-            self._move(low + stop, low + n, delta, top)
-            at = low + start
-        else:  # the head moves, down by `delta`
-            self._move(low, low + start, -delta, top)
-            at = low - delta + start
-        if raws:
-            self._engine.write_many(
-                self._sql.insert_at, [(at + j, raw) for j, raw in enumerate(raws)]
-            )
-
     # -- the rest of MutableSequence -----------------------------------------------------
-
-    def insert(self, index: int, value: T) -> None:
-        """Insert `value` before `index` (clamped like `list.insert`)."""
-        i = _as_index(index)
-        with self._engine.atomic():
-            low, n = self._bounds()
-            if i < 0:
-                i = max(0, i + n)
-            i = min(i, n)
-            raw = self._value.encode(value, i)  # type: ignore[union-attr]
-            self._splice(low, n, i, i, [raw])
 
     def pop(self, index: int = -1) -> T:
         """Remove and return the item at `index` (the last by default).
@@ -405,52 +513,85 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
             self._splice(low, n, i, i + 1, [])
             return value
 
-    def remove(self, value: T) -> None:
-        """Remove the first item equal to `value`; `ValueError` if there is none."""
-        with self._engine.atomic():
-            try:
-                i = self.index(value)
-            except ValueError:
-                raise ValueError("list.remove(x): x not in list") from None
-            low, n = self._bounds()
-            self._splice(low, n, i, i + 1, [])
+    def sort(self, *, key: Callable[[T], Any] | None = None, reverse: bool = False) -> None:
+        """Sort the items in place, stably, as `list.sort` does, in one transaction.
 
-    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
-        """The index of the first item equal to `value` within `start:stop`.
-
-        Raises:
-            ValueError: no such item.
+        Only the stored values move (no item is decoded and encoded again); if `key` or
+        a comparison raises, nothing is written.
         """
-        with self._engine.transaction(readonly=True):
-            low, n = self._bounds()
-            indexes = range(*slice(start, stop).indices(n))
-            if indexes:
-                for pos, raw in self._span(low, indexes):
-                    item = self._decode(pos, raw, low)
-                    if item is value or item == value:
-                        return int(pos - low)
-        raise ValueError(f"{value!r} is not in list")
-
-    def count(self, value: Any) -> int:
-        """How many items equal `value`."""
-        return sum(1 for item in self if item is value or item == value)
-
-    def reverse(self) -> None:
-        """Reverse the items in place, in one transaction (positions only; no value moves)."""
         with self._engine.atomic():
-            low, n = self._bounds()
-            if n < 2:
-                return
-            top = low + n - 1
-            # pos -> low + top - pos, through the free positions past `top` (two steps).
-            away = n
-            self._engine.write(self._sql.move, (-1, low + top + away, low, top + 1))
-            self._engine.write(self._sql.move, (1, -away, low + away, top + away + 1))
+            low, _ = self._bounds()
+            rows = list(self._rows())
+            items = list(self._values(rows, low))
+            keys: list[Any] = items if key is None else [key(item) for item in items]
+            order = sorted(range(len(rows)), key=keys.__getitem__, reverse=reverse)
+            self._engine.write_many(
+                self._sql.update_at,
+                [(rows[j][1], low + i) for i, j in enumerate(order) if i != j],
+            )
+
+    def copy(self) -> list[T]:
+        """Every item, as a plain `list`."""
+        return list(self)
+
+    def __add__(self, other: list[T] | Sequence[T]) -> list[T]:
+        if not isinstance(other, list | Sequence):
+            return NotImplemented
+        return [*self, *other]
+
+    def __radd__(self, other: list[T]) -> list[T]:
+        if not isinstance(other, list):
+            return NotImplemented
+        return [*other, *self]
+
+    def __mul__(self, n: int) -> list[T]:
+        try:
+            times = operator.index(n)
+        except TypeError:
+            return NotImplemented
+        return list(self) * times
+
+    __rmul__ = __mul__
+
+    def __iadd__(self, values: Iterable[T]) -> Self:
+        """`s += values`: an `extend(values)`, in one transaction."""
+        self.extend(values)
+        return self
+
+    def __imul__(self, n: int) -> Self:
+        """`s *= n`: the items `n` times over, in place, in one transaction."""
+        self._repeat(n)
+        return self
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, list | Sequence):
             return NotImplemented
         return other is self or (len(self) == len(other) and _same_items(self, other))
+
+    def __lt__(self, other: list[T] | Sequence[T]) -> bool:
+        if not isinstance(other, list | Sequence):
+            return NotImplemented
+        return self._compare(other, operator.lt)
+
+    def __le__(self, other: list[T] | Sequence[T]) -> bool:
+        if not isinstance(other, list | Sequence):
+            return NotImplemented
+        return self._compare(other, operator.le)
+
+    def __gt__(self, other: list[T] | Sequence[T]) -> bool:
+        if not isinstance(other, list | Sequence):
+            return NotImplemented
+        return self._compare(other, operator.gt)
+
+    def __ge__(self, other: list[T] | Sequence[T]) -> bool:
+        if not isinstance(other, list | Sequence):
+            return NotImplemented
+        return self._compare(other, operator.ge)
+
+    def __repr__(self) -> str:
+        return self._describe(
+            lambda rows: ", ".join(_shown(item) for item in self._values(rows)), "[", "]", "[]"
+        )
 
 
 def _as_index(index: Any) -> int:
