@@ -8,6 +8,7 @@ import operator
 from collections.abc import Iterable
 from typing import Any, Self, TypeVar
 
+from tpstore._async import AsyncDequeMethods
 from tpstore._collection import _shown
 from tpstore._sequence import _as_index, _Positioned, _same_items
 
@@ -17,7 +18,7 @@ _EMPTY_POP = "pop from an empty deque"
 _EMPTY_PEEK = "peek from an empty deque"
 
 
-class Deque(_Positioned[T], collections.abc.MutableSequence[T]):
+class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethods[T]):
     """A persistent `collections.deque`: O(log n) appends, pops and indexing at both ends.
 
     `append`, `appendleft`, `pop`, `popleft`, `extend`, `extendleft`, `peek`,

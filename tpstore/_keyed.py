@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
+from tpstore._async import AsyncExpiringMethods
 from tpstore._collection import Collection
 from tpstore._convert import INVALID
 
@@ -166,7 +167,7 @@ class _Keyed(Collection, Generic[K]):
         return found
 
 
-class _Expiring:
+class _Expiring(AsyncExpiringMethods):
     """Expiry for any kind whose table has an `expires` column.
 
     An item written at time `t` with lifespan `L` is live while `clock() < t + L`.

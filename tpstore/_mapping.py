@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
+from tpstore._async import AsyncExpiringMappingMethods, AsyncMappingMethods, AsyncRangeMethods
 from tpstore._collection import _shown
 from tpstore._convert import INVALID
 from tpstore._fields import MISSING
@@ -25,7 +26,9 @@ V = TypeVar("V")
 T = TypeVar("T")
 
 
-class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
+class _MappingBase(
+    _Keyed[K], collections.abc.MutableMapping[K, V], AsyncMappingMethods[K, V], Generic[K, V]
+):
     """What every kind of the Mapping family shares (the key side lives in `_Keyed`)."""
 
     type_params = ("K", "V")
@@ -286,7 +289,7 @@ class _MappingBase(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V
             self._write_row(self._row_params(key, current, self._spec.lifespan))
 
 
-class Mapping(_MappingBase[K, V]):
+class Mapping(_MappingBase[K, V], AsyncRangeMethods[K, V]):
     """A persistent `dict` whose iteration is in ascending key order.
 
     Keys need an order-preserving codec (native int/float/str/bytes, tuples, dates,
@@ -339,7 +342,7 @@ class OrderedMapping(_MappingBase[K, V]):
     layout = "inserted"
 
 
-class _ExpiringMapping(_Expiring):
+class _ExpiringMapping(_Expiring, AsyncExpiringMappingMethods):
     """Expiring rows for the Mapping family."""
 
     _put: Callable[..., Any]

@@ -14,6 +14,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, Self, TypeVar, overload
 
+from tpstore._async import AsyncPositionedMethods, AsyncSequenceMethods
 from tpstore._collection import Collection, _shown
 from tpstore.errors import CorruptValueError, ValidationError
 
@@ -28,7 +29,7 @@ T = TypeVar("T")
 _INDEX_LIMIT = 2**62  # far beyond any real length; keeps position arithmetic in 64 bits
 
 
-class _Positioned(Collection, Generic[T]):
+class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
     """What `Sequence` and `Deque` share: the positioned table and both of its ends.
 
     Class attributes hold the builtin's name and its error messages, so that each kind
@@ -374,7 +375,7 @@ class _Positioned(Collection, Generic[T]):
         return self._engine.fetchall(self._sql.scan(), (n,))
 
 
-class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
+class Sequence(_Positioned[T], collections.abc.MutableSequence[T], AsyncSequenceMethods[T]):
     """A persistent `list`.
 
     Full `MutableSequence` semantics: negative indexes, slices (reading returns a

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Generic, Self, TypeVar
 
+from tpstore._async import AsyncExpiringSetMethods, AsyncSetMethods
 from tpstore._collection import _shown
 from tpstore._convert import INVALID
 from tpstore._keyed import _Expiring, _Keyed, _ReinsertExpired
@@ -21,7 +22,7 @@ T = TypeVar("T")
 S = TypeVar("S")
 
 
-class _SetBase(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
+class _SetBase(_Keyed[T], collections.abc.MutableSet[T], AsyncSetMethods[T], Generic[T]):
     """What every kind of the Set family shares."""
 
     type_params = ("K",)
@@ -309,7 +310,7 @@ class OrderedSet(_SetBase[T]):
     layout = "inserted"
 
 
-class _ExpiringSet(_Expiring):
+class _ExpiringSet(_Expiring, AsyncExpiringSetMethods):
     """Expiring elements for the Set family."""
 
     def add(self, value: Any, *, lifespan: timedelta | float | None = None) -> None:

@@ -12,6 +12,8 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from tpstore import _catalog, _files
+from tpstore._async import AsyncStoreMethods
+from tpstore._bridge import close_bridge
 from tpstore._collection import Collection
 from tpstore._engine import Engine, translate
 from tpstore._schema import CollectionSpec, check_name, read_fields
@@ -41,7 +43,7 @@ class StoreMeta(type):
         return cls
 
 
-class Store(metaclass=StoreMeta):
+class Store(AsyncStoreMethods, metaclass=StoreMeta):
     """A set of typed, persistent collections in one SQLite file (plus attachments).
 
     Subclass it and annotate each collection; opening an instance creates or opens the
@@ -210,6 +212,7 @@ class Store(metaclass=StoreMeta):
     def close(self) -> None:
         """Close the store's connections; idempotent. Later use raises `ClosedError`."""
         self._engine.close()
+        close_bridge(self._engine)
 
     @property
     def closed(self) -> bool:

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from tpstore._async import AsyncValueMethods
 from tpstore._collection import Collection
 from tpstore._fields import MISSING
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class Value(Collection, Generic[T]):
+class Value(Collection, AsyncValueMethods[T], Generic[T]):
     """One persisted, validated value, with an optional default.
 
     Example:

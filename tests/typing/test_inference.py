@@ -133,3 +133,62 @@ def check_sequences(store: Collections) -> None:
     assert_type(store.jobs.maxlen, int | None)
     for job in store.jobs:
         assert_type(job, User)
+
+
+async def check_async_twins(app: App, store: Collections) -> None:
+    assert_type(await app.users.aget("a"), User | None)
+    assert_type(await app.users.aget("a", User(name="A")), User)
+    assert_type(await app.users.agetitem("a"), User)
+    assert_type(await app.users.apop("a"), User)
+    assert_type(await app.users.aget_many(["a"]), dict[str, User])
+    assert_type(await app.users.apeekitem(), tuple[str, User])
+    assert_type(await app.users.apopitem(), tuple[str, User])
+    assert_type(await app.users.asetdefault("a", User(name="A")), User)
+    assert_type(await app.users.acontains("a"), bool)
+    assert_type(await app.users.alen(), int)
+    assert_type(await app.hits.aincrement("x"), int)
+    assert_type(await app.scores.aincrement("x", 0.5), float)
+    async for key in app.users:
+        assert_type(key, str)
+    async for key, user in app.users.aitems():
+        assert_type(key, str)
+        assert_type(user, User)
+    async for user in app.users.avalues():
+        assert_type(user, User)
+    async for key, user in app.users.arange("a", "z"):
+        assert_type(key, str)
+        assert_type(user, User)
+    async for number in app.recent.akeys():
+        assert_type(number, int)
+    async with app.users.aedit("a") as user:
+        assert_type(user, User)
+    assert_type(await app.settings.aget(), Settings)
+    async with app.settings.aedit() as settings:
+        assert_type(settings, Settings)
+    assert_type(await store.tags.apop(), str)
+    assert_type(await store.seen.apop(), tuple[str, int])
+    async for tag in store.tags.areversed():
+        assert_type(tag, str)
+    assert_type(await store.fresh.aexpires_at("a"), float | None)
+    assert_type(await store.log.agetitem(0), str)
+    assert_type(await store.log.agetitem(slice(0, 2)), list[str])
+    assert_type(await store.log.apop(), str)
+    assert_type(await store.jobs.apopleft(), User)
+    assert_type(await store.jobs.apeek(), User)
+    assert_type(await store.jobs.agetitem(-1), User)
+    assert_type(await store.jobs.aindex(User(name="A")), int)
+    assert_type(await store.log.acopy(), list[str])
+    assert_type(await store.tags.acopy(), set[str])
+    assert_type(await store.tags.aunion([1]), set[str | int])
+    assert_type(await store.tags.aissubset(["a"]), bool)
+    assert_type(await app.users.acopy(), dict[str, User])
+    async for job in store.jobs:
+        assert_type(job, User)
+
+
+async def check_async_store() -> None:
+    async with App(None) as app:
+        assert_type(app, App)
+        async with app.atransaction(readonly=True):
+            assert_type(await app.apurge(), int)
+        await app.aclose()

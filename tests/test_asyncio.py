@@ -1,0 +1,414 @@
+"""The asyncio API's guarantees: transactions per task, cancellation, closing, a free loop.
+
+Coroutines are driven with `asyncio.run`; the stores are real files shared by real
+tasks (and, for the lock waits, by a real second connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import tpstore
+
+
+class App(tpstore.Store):
+    hits: tpstore.Mapping[str, int]
+    log: tpstore.Sequence[str]
+    jobs: tpstore.Deque[int]
+
+
+class Other(tpstore.Store):
+    notes: tpstore.Mapping[str, str]
+
+
+def test_async_with_opens_and_closes(db_path: Path) -> None:
+    """`async with App(path) as app` yields the store and closes it on exit."""
+
+    async def scenario() -> App:
+        async with App(db_path) as app:
+            await app.hits.aset("a", 1)
+            assert await app.hits.agetitem("a") == 1
+        return app
+
+    app = asyncio.run(scenario())
+    assert app.closed
+    with App(db_path) as again:
+        assert again.hits["a"] == 1
+
+
+def test_aclose_then_closed_error(db_path: Path) -> None:
+    """After `aclose()` every a-method raises `ClosedError`; `aclose()` is idempotent."""
+
+    async def scenario() -> None:
+        app = App(db_path)
+        await app.hits.aset("a", 1)
+        await app.aclose()
+        assert app.closed
+        await app.aclose()
+        with pytest.raises(tpstore.ClosedError):
+            await app.hits.aget("a")
+        with pytest.raises(tpstore.ClosedError):
+            await app.jobs.aappend(1)
+        with pytest.raises(tpstore.ClosedError):
+            [item async for item in app.log]
+        with pytest.raises(tpstore.ClosedError):
+            async with app.atransaction():
+                pass  # pragma: no cover - not entered
+        with pytest.raises(tpstore.ClosedError):
+            app.hits["a"]
+
+    asyncio.run(scenario())
+
+
+def test_a_closed_store_refuses_a_methods_never_used_before(db_path: Path) -> None:
+    """A store closed by `close()` before any a-method raises `ClosedError` from them too."""
+    app = App(db_path)
+    app.close()
+    with pytest.raises(tpstore.ClosedError):
+        asyncio.run(app.hits.aget("a"))
+
+
+def test_many_tasks_increment_without_losing_an_update(db_path: Path) -> None:
+    """100 tasks x 20 `aincrement` on one key end at exactly 2,000."""
+
+    async def scenario() -> int:
+        async with App(db_path, durability="normal") as app:
+
+            async def worker() -> None:
+                for _ in range(20):
+                    await app.hits.aincrement("n")
+
+            await asyncio.gather(*(worker() for _ in range(100)))
+            return await app.hits.agetitem("n")
+
+    assert asyncio.run(scenario()) == 2_000
+
+
+def test_a_transaction_belongs_to_its_task(db_path: Path) -> None:
+    """Other tasks do not see its writes; theirs wait for its commit, off the loop."""
+    events: list[str] = []
+
+    async def scenario() -> None:
+        async with App(db_path, timeout=5) as app:
+            inside = asyncio.Event()
+            release = asyncio.Event()
+
+            async def owner() -> None:
+                async with app.atransaction():
+                    await app.hits.aset("a", 1)
+                    assert await app.hits.aget("a") == 1
+                    inside.set()
+                    await release.wait()
+                    events.append("commit")
+
+            async def other() -> None:
+                await inside.wait()
+                assert await app.hits.aget("a") is None  # uncommitted: not seen
+                write = asyncio.ensure_future(app.hits.aset("b", 2))
+                await asyncio.sleep(0.2)
+                assert not write.done()  # waits for the owner's lock...
+                events.append("loop free")  # ...while the loop runs this task
+                release.set()
+                await write
+                events.append("written")
+                assert await app.hits.aget("a") == 1
+
+            await asyncio.gather(owner(), other())
+            assert await app.hits.aget_many(["a", "b"]) == {"a": 1, "b": 2}
+
+    asyncio.run(scenario())
+    assert events == ["loop free", "commit", "written"]
+
+
+def test_a_write_waiting_past_the_timeout_raises_busy(db_path: Path) -> None:
+    """A task's write waiting longer than `timeout` for another's transaction: BusyError."""
+
+    async def scenario() -> None:
+        async with App(db_path, timeout=0.2) as app:
+            inside = asyncio.Event()
+            release = asyncio.Event()
+
+            async def owner() -> None:
+                async with app.atransaction():
+                    await app.hits.aset("a", 1)
+                    inside.set()
+                    await release.wait()
+
+            async def other() -> None:
+                await inside.wait()
+                with pytest.raises(tpstore.BusyError):
+                    await app.hits.aset("b", 2)
+                release.set()
+
+            await asyncio.gather(owner(), other())
+            assert await app.hits.aget_many(["a", "b"]) == {"a": 1}
+
+    asyncio.run(scenario())
+
+
+def test_tasks_started_inside_a_transaction_share_it(db_path: Path) -> None:
+    """`gather` inside `atransaction()`: the children write inside it and roll back with it."""
+
+    async def scenario() -> None:
+        async with App(db_path) as app:
+            async with app.atransaction():
+                await asyncio.gather(*(app.hits.aincrement("n") for _ in range(50)))
+                assert await app.hits.agetitem("n") == 50
+            assert await app.hits.agetitem("n") == 50
+            with pytest.raises(RuntimeError):  # noqa: PT012 - the block is what raises
+                async with app.atransaction():
+                    await asyncio.gather(*(app.log.aappend(str(i)) for i in range(10)))
+                    assert await app.log.alen() == 10
+                    raise RuntimeError("roll back")
+            assert await app.log.alen() == 0
+
+    asyncio.run(scenario())
+
+
+def test_nested_transactions_of_sibling_tasks_take_turns(db_path: Path) -> None:
+    """Tasks sharing a transaction may each open nested blocks; each rolls back alone."""
+
+    async def scenario() -> None:
+        async with App(db_path) as app:
+
+            async def child(i: int) -> None:
+                try:
+                    async with app.atransaction():
+                        await app.log.aappend(f"{i}")
+                        await asyncio.sleep(0)
+                        await app.log.aappend(f"{i}!")
+                        if i % 2:
+                            raise RuntimeError(i)
+                except RuntimeError:
+                    pass
+
+            async with app.atransaction():
+                await asyncio.gather(*(child(i) for i in range(6)))
+            assert sorted([item async for item in app.log]) == sorted(
+                ["0", "0!", "2", "2!", "4", "4!"]
+            )
+
+    asyncio.run(scenario())
+
+
+def test_nested_atransaction_is_a_savepoint(db_path: Path) -> None:
+    """An exception leaving a nested block rolls back only that level."""
+
+    async def scenario() -> None:
+        async with App(db_path) as app:
+            async with app.atransaction():
+                await app.hits.aset("outer", 1)
+                with pytest.raises(RuntimeError):  # noqa: PT012 - the block is what raises
+                    async with app.atransaction():
+                        await app.hits.aset("inner", 2)
+                        raise RuntimeError
+                assert await app.hits.aget("inner") is None
+            assert await app.hits.aget_many(["outer", "inner"]) == {"outer": 1}
+
+    asyncio.run(scenario())
+
+
+def test_readonly_atransaction_refuses_writes(db_path: Path) -> None:
+    """`atransaction(readonly=True)` reads a snapshot and refuses writes."""
+
+    async def scenario() -> None:
+        async with App(db_path) as app:
+            await app.hits.aset("a", 1)
+            async with app.atransaction(readonly=True):
+                assert await app.hits.agetitem("a") == 1
+                with pytest.raises(tpstore.ReadOnlyError):
+                    await app.hits.aset("a", 2)
+            assert await app.hits.agetitem("a") == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_transaction_rolls_back(db_path: Path) -> None:
+    """A task cancelled inside `atransaction()` rolls it back; the store stays usable."""
+
+    async def scenario() -> None:
+        async with App(db_path, timeout=1) as app:
+            inside = asyncio.Event()
+
+            async def writer() -> None:
+                async with app.atransaction():
+                    await app.hits.aset("lost", 1)
+                    inside.set()
+                    await asyncio.sleep(60)
+
+            task = asyncio.ensure_future(writer())
+            await inside.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await app.hits.aget("lost") is None
+            await app.hits.aset("kept", 2)  # the lock was released: no BusyError
+            async with app.atransaction():
+                await app.hits.aincrement("kept")
+            assert await app.hits.agetitem("kept") == 3
+
+    asyncio.run(scenario())
+    with App(db_path) as app:
+        assert dict(app.hits) == {"kept": 3}
+
+
+def test_cancelling_during_a_statement_still_rolls_back(db_path: Path) -> None:
+    """Cancelled at any moment of its block: all of the transaction or none of it.
+
+    A cancellation that arrives while the block commits lets the commit finish (a
+    statement running on its thread cannot be stopped), then cancels the task.
+    """
+
+    async def scenario() -> int:
+        rolled_back = 0
+        async with App(db_path, timeout=1) as app:
+            for attempt in range(30):
+
+                async def writer(attempt: int = attempt) -> None:
+                    async with app.atransaction():
+                        await app.log.aextend([str(i) for i in range(200)])
+                        await app.hits.aset(f"w{attempt}", 1)
+
+                task = asyncio.ensure_future(writer())
+                await asyncio.sleep((attempt % 10) * 0.0005)
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    rolled_back += await app.hits.aget(f"w{attempt}") is None
+                assert await app.log.alen() == 200 * await app.hits.alen()
+                await app.jobs.aappend(attempt)  # the store is free again
+        return rolled_back
+
+    assert asyncio.run(scenario()) > 0
+
+
+def test_cancelling_while_waiting_for_the_lock_leaves_no_transaction(db_path: Path) -> None:
+    """A task cancelled while its `atransaction()` waits for the lock holds nothing after."""
+    holder = App(db_path, timeout=5)
+
+    async def scenario() -> None:
+        async with App(db_path, timeout=5) as app:
+            entered = threading.Event()
+            done = threading.Event()
+
+            def hold() -> None:
+                with holder.transaction():
+                    holder.hits["held"] = 1
+                    entered.set()
+                    done.wait(5)
+
+            thread = threading.Thread(target=hold)
+            thread.start()
+            entered.wait(5)
+
+            async def waiter() -> None:
+                async with app.atransaction():
+                    await app.hits.aset("never", 1)  # pragma: no cover - cancelled first
+
+            task = asyncio.ensure_future(waiter())
+            await asyncio.sleep(0.1)
+            task.cancel()
+            done.set()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            thread.join()
+            await app.hits.aset("after", 2)
+            assert await app.hits.aget_many(["held", "never", "after"]) == {"held": 1, "after": 2}
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        holder.close()
+
+
+def test_a_task_outliving_its_transaction_cannot_use_it(db_path: Path) -> None:
+    """A task started inside a block and still running after it: a clear error."""
+
+    async def scenario() -> None:
+        async with App(db_path) as app:
+            later = asyncio.Event()
+
+            async def straggler() -> None:
+                await later.wait()
+                await app.hits.aset("late", 1)
+
+            async with app.atransaction():
+                task = asyncio.ensure_future(straggler())
+            later.set()
+            with pytest.raises(tpstore.TpStoreError, match="has ended"):
+                await task
+            assert await app.hits.aget("late") is None
+
+    asyncio.run(scenario())
+
+
+def test_transactions_of_two_stores_nest(tmp_path: Path) -> None:
+    """Inside one store's `atransaction()`, another's block keeps both transactions."""
+
+    async def scenario() -> None:
+        async with App(tmp_path / "a.db") as app, Other(tmp_path / "b.db") as other:
+            with pytest.raises(RuntimeError):  # noqa: PT012 - the block is what raises
+                async with app.atransaction():
+                    await app.hits.aset("a", 1)
+                    async with other.atransaction():
+                        await other.notes.aset("n", "x")
+                        await app.hits.aset("b", 2)
+                    raise RuntimeError
+            assert await app.hits.alen() == 0
+            assert await other.notes.agetitem("n") == "x"
+
+    asyncio.run(scenario())
+
+
+def test_the_loop_stays_responsive_during_durable_writes(db_path: Path) -> None:
+    """A 10 ms ticker keeps at least half its ticks while tasks write 500 durable items."""
+
+    async def scenario() -> tuple[int, float]:
+        async with App(db_path, durability="full") as app:
+            ticks = 0
+            stop = asyncio.Event()
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while not stop.is_set():
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            async def writer(start: int) -> None:
+                for i in range(start, 500, 5):
+                    await app.hits.aset(f"k{i}", i)
+
+            tick_task = asyncio.ensure_future(ticker())
+            started = time.monotonic()
+            await asyncio.gather(*(writer(start) for start in range(5)))
+            elapsed = time.monotonic() - started
+            stop.set()
+            await tick_task
+            assert await app.hits.alen() == 500
+            return ticks, elapsed
+
+    ticks, elapsed = asyncio.run(scenario())
+    possible = elapsed / 0.01
+    assert ticks >= possible / 2, (ticks, elapsed)
+
+
+def test_async_iteration_yields_the_good_items_then_raises(db_path: Path) -> None:
+    """`async for` over more than a page, and a closed store's iteration raising."""
+
+    async def scenario() -> None:
+        async with App(db_path) as app:
+            await app.hits.aupdate({f"{i:04}": i for i in range(1_300)})
+            assert [key async for key in app.hits] == [f"{i:04}" for i in range(1_300)]
+            iterator = app.hits.aitems()
+            assert await iterator.__anext__() == ("0000", 0)
+            await app.aclose()
+            with pytest.raises(tpstore.ClosedError):
+                await iterator.__anext__()  # fetched before the close, not handed out
+
+    asyncio.run(scenario())

@@ -1,0 +1,408 @@
+"""Every coroutine twin returns and raises exactly what its synchronous twin does.
+
+One scenario, two stores: a random list of operations runs through the synchronous
+API on one store and through the `a`-methods on the other; every result (or
+exception) and the final contents must be equal, for every collection kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+import tpstore
+
+
+class User(BaseModel):
+    name: str
+    age: int = 0
+
+
+class App(tpstore.Store):
+    users: tpstore.Mapping[str, User]
+    hits: tpstore.Mapping[str, int]
+    recent: tpstore.OrderedMapping[int, User]
+    sessions: tpstore.ExpiringMapping[str, User] = tpstore.field(lifespan=60)
+    ordered_sessions: tpstore.ExpiringOrderedMapping[str, int] = tpstore.field(lifespan=60)
+    tags: tpstore.Set[str]
+    seen: tpstore.OrderedSet[int]
+    fresh: tpstore.ExpiringSet[str] = tpstore.field(lifespan=60)
+    fresh_ordered: tpstore.ExpiringOrderedSet[str] = tpstore.field(lifespan=60)
+    log: tpstore.Sequence[User]
+    jobs: tpstore.Deque[User]
+    recent_jobs: tpstore.Deque[int] = tpstore.field(maxlen=3)
+    settings: tpstore.Value[User]
+    counter: tpstore.Value[int] = tpstore.field(default=0)
+
+
+# An operation: (synchronous method, its coroutine twin, positional args, keyword args).
+Op = tuple[str, str, tuple[Any, ...], dict[str, Any]]
+
+names = st.sampled_from(["a", "b", "c", "d"])
+# Mostly valid users; sometimes a dict (validated into a User), sometimes invalid.
+users = st.one_of(
+    st.builds(User, name=names, age=st.integers(-5, 5)),
+    st.fixed_dictionaries({"name": names, "age": st.integers(0, 3)}),
+    st.just({"name": 1}),
+)
+small = st.integers(-3, 3)
+lifespans = st.sampled_from([None, 5, 120, 0.5])
+
+
+def op(sync: str, twin: str, *args: st.SearchStrategy[Any], **kwargs: Any) -> Any:
+    """A strategy of one operation whose arguments are drawn from `args`/`kwargs`."""
+    return st.tuples(st.just(sync), st.just(twin), st.tuples(*args), st.just(kwargs))
+
+
+def kw(sync: str, twin: str, args: Any, kwargs: Any) -> Any:
+    return st.tuples(st.just(sync), st.just(twin), args, kwargs)
+
+
+def keyed_ops(keys: Any) -> list[Any]:
+    return [
+        op("__contains__", "acontains", keys),
+        op("__len__", "alen"),
+        op("clear", "aclear"),
+    ]
+
+
+def mapping_ops(keys: Any, values: Any) -> list[Any]:
+    return [
+        *keyed_ops(keys),
+        op("__getitem__", "agetitem", keys),
+        op("__setitem__", "aset", keys, values),
+        op("__delitem__", "adelete", keys),
+        op("get", "aget", keys),
+        op("get", "aget", keys, values),
+        op("get_many", "aget_many", st.lists(keys, max_size=3)),
+        op("pop", "apop", keys),
+        op("pop", "apop", keys, values),
+        op("popitem", "apopitem", st.booleans()),
+        op("setdefault", "asetdefault", keys, values),
+        op("update", "aupdate", st.dictionaries(keys, values, max_size=3)),
+        op("peekitem", "apeekitem", st.booleans()),
+        op("copy", "acopy"),
+    ]
+
+
+def expiring_ops(keys: Any) -> list[Any]:
+    return [
+        op("touch", "atouch", keys, lifespans),
+        op("expires_at", "aexpires_at", keys),
+        op("purge", "apurge"),
+    ]
+
+
+def set_ops(elements: Any) -> list[Any]:
+    others = st.lists(elements, max_size=3)
+    return [
+        *keyed_ops(elements),
+        op("add", "aadd", elements),
+        op("discard", "adiscard", elements),
+        op("remove", "aremove", elements),
+        op("pop", "apop"),
+        op("update", "aupdate", st.lists(elements, max_size=3), st.sets(elements, max_size=2)),
+        op("isdisjoint", "aisdisjoint", st.lists(elements, max_size=3)),
+        op("copy", "acopy"),
+        op("union", "aunion", others, others),
+        op("intersection", "aintersection", others),
+        op("difference", "adifference", others, others),
+        op("symmetric_difference", "asymmetric_difference", others),
+        op("issubset", "aissubset", others),
+        op("issuperset", "aissuperset", others),
+        op("intersection_update", "aintersection_update", others),
+        op("difference_update", "adifference_update", others, others),
+        op("symmetric_difference_update", "asymmetric_difference_update", others),
+    ]
+
+
+def positioned_ops(values: Any) -> list[Any]:
+    return [
+        op("__len__", "alen"),
+        op("__contains__", "acontains", values),
+        op("append", "aappend", values),
+        op("extend", "aextend", st.lists(values, max_size=3)),
+        op("clear", "aclear"),
+        op("insert", "ainsert", indexes, values),
+        op("index", "aindex", values),
+        op("index", "aindex", values, indexes, indexes),
+        op("count", "acount", values),
+        op("remove", "aremove", values),
+        op("reverse", "areverse"),
+        op("copy", "acopy"),
+    ]
+
+
+indexes = st.integers(-4, 4)
+slices = st.builds(
+    slice, st.none() | indexes, st.none() | indexes, st.sampled_from([None, 1, 2, -1])
+)
+
+
+def _by_name(user: Any) -> Any:
+    return user.name if isinstance(user, User) else str(user)
+
+
+# `None` sorts by the items themselves: users are not ordered, so that one raises.
+sort_keys = st.sampled_from([None, _by_name, str])
+
+
+def sequence_ops(values: Any) -> list[Any]:
+    return [
+        *positioned_ops(values),
+        op("__getitem__", "agetitem", indexes | slices),
+        op("__setitem__", "asetitem", indexes, values),
+        op("__setitem__", "asetitem", slices, st.lists(values, max_size=3)),
+        op("__delitem__", "adelitem", indexes | slices),
+        op("pop", "apop"),
+        op("pop", "apop", indexes),
+        kw(
+            "sort",
+            "asort",
+            st.just(()),
+            st.fixed_dictionaries({"key": sort_keys, "reverse": st.booleans()}),
+        ),
+    ]
+
+
+def deque_ops(values: Any) -> list[Any]:
+    return [
+        *positioned_ops(values),
+        op("appendleft", "aappendleft", values),
+        op("extendleft", "aextendleft", st.lists(values, max_size=3)),
+        op("pop", "apop"),
+        op("popleft", "apopleft"),
+        op("peek", "apeek"),
+        op("peekleft", "apeekleft"),
+        op("rotate", "arotate", st.integers(-3, 3)),
+        op("__getitem__", "agetitem", indexes),
+        op("__setitem__", "asetitem", indexes, values),
+        op("__delitem__", "adelitem", indexes),
+    ]
+
+
+def value_ops(values: Any) -> list[Any]:
+    return [
+        op("get", "aget"),
+        op("get", "aget", values),
+        op("set", "aset", values),
+        op("delete", "adelete"),
+    ]
+
+
+# What the final contents of each kind are, read through each API.
+def sync_contents(collection: Any) -> Any:
+    if isinstance(collection, tpstore.Value):
+        return (collection.is_set, collection.get(None))
+    contents: list[Any] = [list(collection), list(reversed(collection))]
+    if hasattr(collection, "items"):
+        contents += [list(collection.keys()), list(collection.values()), list(collection.items())]
+    if hasattr(collection, "range"):
+        contents.append(list(collection.range("b")))
+    return contents
+
+
+async def async_contents(collection: Any) -> Any:
+    if isinstance(collection, tpstore.Value):
+        return (await collection.ais_set(), await collection.aget(None))
+    contents: list[Any] = [
+        [item async for item in collection],
+        [item async for item in collection.areversed()],
+    ]
+    if hasattr(collection, "items"):
+        contents += [
+            [key async for key in collection.akeys()],
+            [value async for value in collection.avalues()],
+            [item async for item in collection.aitems()],
+        ]
+    if hasattr(collection, "range"):
+        contents.append([item async for item in collection.arange("b")])
+    return contents
+
+
+def outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return ("returned", call())
+    except Exception as exc:  # compared with the twin's
+        return ("raised", type(exc), str(exc))
+
+
+async def async_outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return ("returned", await call())
+    except Exception as exc:  # compared with the twin's
+        return ("raised", type(exc), str(exc))
+
+
+def run_both(field: str, ops: list[Op]) -> None:
+    """Run `ops` on `field` through both APIs and compare each outcome and the end state."""
+
+    def clock() -> float:
+        return 1_000.0
+
+    with App(None, clock=clock) as sync_app:
+        collection = getattr(sync_app, field)
+        expected = [outcome(lambda o=o: getattr(collection, o[0])(*o[2], **o[3])) for o in ops]
+        expected.append(outcome(lambda: sync_contents(collection)))
+
+    async def scenario() -> list[Any]:
+        async with App(None, clock=clock) as async_app:
+            collection = getattr(async_app, field)
+            results = [
+                await async_outcome(lambda o=o: getattr(collection, o[1])(*o[2], **o[3]))
+                for o in ops
+            ]
+            results.append(await async_outcome(lambda: async_contents(collection)))
+            return results
+
+    actual = asyncio.run(scenario())
+    for operation, sync_result, async_result in zip(
+        [*ops, "contents"], expected, actual, strict=True
+    ):
+        assert async_result == sync_result, operation
+
+
+def scenarios(ops: list[Any]) -> Any:
+    return st.lists(st.one_of(ops), max_size=25)
+
+
+@given(scenarios(mapping_ops(names, users)))
+def test_mapping_twins(ops: list[Op]) -> None:
+    run_both("users", ops)
+
+
+@given(
+    scenarios(
+        [
+            *mapping_ops(names, small),
+            op("increment", "aincrement", names),
+            op("increment", "aincrement", names, small),
+            kw(
+                "increment",
+                "aincrement",
+                st.tuples(names),
+                st.fixed_dictionaries({"default": small}),
+            ),
+            op("increment", "aincrement", names, st.just(0.5)),
+        ]
+    )
+)
+def test_counter_twins(ops: list[Op]) -> None:
+    run_both("hits", ops)
+
+
+@given(scenarios(mapping_ops(st.integers(0, 4), users)))
+def test_ordered_mapping_twins(ops: list[Op]) -> None:
+    run_both("recent", ops)
+
+
+@given(
+    scenarios(
+        [
+            *mapping_ops(names, users),
+            *expiring_ops(names),
+            kw(
+                "set",
+                "aset",
+                st.tuples(names, users),
+                st.fixed_dictionaries({"lifespan": lifespans}),
+            ),
+        ]
+    )
+)
+def test_expiring_mapping_twins(ops: list[Op]) -> None:
+    run_both("sessions", ops)
+
+
+@given(scenarios([*mapping_ops(names, small), *expiring_ops(names)]))
+def test_expiring_ordered_mapping_twins(ops: list[Op]) -> None:
+    run_both("ordered_sessions", ops)
+
+
+@given(scenarios(set_ops(names | st.just(3))))
+def test_set_twins(ops: list[Op]) -> None:
+    run_both("tags", ops)
+
+
+@given(scenarios(set_ops(st.integers(0, 4))))
+def test_ordered_set_twins(ops: list[Op]) -> None:
+    run_both("seen", ops)
+
+
+@given(
+    scenarios(
+        [
+            *set_ops(names),
+            *expiring_ops(names),
+            kw("add", "aadd", st.tuples(names), st.fixed_dictionaries({"lifespan": lifespans})),
+        ]
+    )
+)
+def test_expiring_set_twins(ops: list[Op]) -> None:
+    run_both("fresh", ops)
+
+
+@given(scenarios([*set_ops(names), *expiring_ops(names)]))
+def test_expiring_ordered_set_twins(ops: list[Op]) -> None:
+    run_both("fresh_ordered", ops)
+
+
+@given(scenarios(sequence_ops(users)))
+def test_sequence_twins(ops: list[Op]) -> None:
+    run_both("log", ops)
+
+
+@given(scenarios(deque_ops(users)))
+def test_deque_twins(ops: list[Op]) -> None:
+    run_both("jobs", ops)
+
+
+@given(scenarios(deque_ops(small | st.just("x"))))
+def test_bounded_deque_twins(ops: list[Op]) -> None:
+    run_both("recent_jobs", ops)
+
+
+@given(scenarios(value_ops(users)))
+def test_value_twins(ops: list[Op]) -> None:
+    run_both("settings", ops)
+
+
+@given(scenarios(value_ops(small | st.just("x"))))
+def test_value_with_a_default_twins(ops: list[Op]) -> None:
+    run_both("counter", ops)
+
+
+def test_edit_twins_write_back_or_nothing() -> None:
+    """`aedit` writes the changed value back, and nothing when the block raises."""
+
+    async def scenario() -> None:
+        async with App(None) as app:
+            await app.users.aset("a", User(name="A"))
+            async with app.users.aedit("a") as user:
+                user.age = 7
+            assert await app.users.agetitem("a") == User(name="A", age=7)
+            with pytest.raises(RuntimeError):  # noqa: PT012 - the block is what raises
+                async with app.users.aedit("a") as user:
+                    user.age = 99
+                    raise RuntimeError("no")
+            assert (await app.users.agetitem("a")).age == 7
+            async with app.users.aedit("new", default={"name": "N"}) as user:
+                assert user == User(name="N")
+            with pytest.raises(KeyError, match="missing"):
+                async with app.users.aedit("missing"):
+                    raise AssertionError("not reached")
+            with pytest.raises(LookupError):
+                async with app.settings.aedit():
+                    raise AssertionError("not reached")
+            async with app.counter.aedit() as count:
+                assert count == 0
+            await app.counter.aset(count + 1)
+            assert await app.counter.aget() == 1
+
+    asyncio.run(scenario())
