@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from tpstore._engine import Engine
+    from tpstore._engine import Engine, Params
     from tpstore._schema import CollectionSpec
 
 PAGE = 512
@@ -15,6 +16,26 @@ PAGE = 512
 
 REPR_ITEMS = 5
 """Items a collection's `repr()` shows before the count of the rest."""
+
+
+class _Watch:
+    """One thread's view of one collection while it iterates over it.
+
+    `iterators` counts the thread's unfinished iterations; `changes` counts the changes
+    it made (of the size, for mappings and sets). An iteration remembers `changes` when
+    it starts and compares at every step, as CPython's dict and deque iterators compare
+    a size or a state counter: changes made by other threads, processes or store
+    objects never count. `rewrites` counts the thread's other writes (a value
+    replaced, a deque reversed): an iteration goes on, but reads its next rows
+    afresh, so that it sees them as the builtin's iterator would.
+    """
+
+    __slots__ = ("changes", "iterators", "rewrites")
+
+    def __init__(self) -> None:
+        self.iterators = 0
+        self.changes = 0
+        self.rewrites = 0
 
 
 class Collection:
@@ -40,6 +61,10 @@ class Collection:
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the builtin containers
 
+    _changed_during_iteration: ClassVar[str | None] = None
+    """The `RuntimeError` message of an iteration whose collection the iterating thread
+    changed (see `_Watch`); `None` when iteration goes on (a `Sequence`, live like `list`)."""
+
     def __init__(
         self, engine: Engine, spec: CollectionSpec, table: str, clock: Callable[[], float]
     ) -> None:
@@ -49,6 +74,38 @@ class Collection:
         self._clock = clock
         self._key = spec.key
         self._value = spec.value
+        self._watches = threading.local()
+
+    # -- changes made while iterating ------------------------------------------------------
+
+    def _watch(self) -> _Watch:
+        """The calling thread's iterators of this collection and the changes it made."""
+        try:
+            watch: _Watch = self._watches.watch
+        except AttributeError:
+            watch = self._watches.watch = _Watch()
+        return watch
+
+    def _write(self, sql: str, params: Params = ()) -> int:
+        """Run one writing statement of a change that iterators must notice."""
+        changed = self._engine.write(sql, params)
+        if changed:
+            self._watch().changes += 1
+        return changed
+
+    def _write_many(self, sql: str, rows: Sequence[Params]) -> int:
+        """`_write` for many parameter rows; call inside `atomic()`."""
+        changed = self._engine.write_many(sql, rows)
+        if changed:
+            self._watch().changes += 1
+        return changed
+
+    def _rewrite(self, sql: str, params: Params = ()) -> int:
+        """Run one writing statement that iterations go on over (see `_Watch`)."""
+        changed = self._engine.write(sql, params)
+        if changed:
+            self._watch().rewrites += 1
+        return changed
 
     @property
     def name(self) -> str:
@@ -65,24 +122,53 @@ class Collection:
         following: str,
         before: tuple[Any, ...],
         after: Callable[[], tuple[Any, ...]],
+        *,
+        end: Callable[[], Any] | None = None,
     ) -> Iterator[Any]:
         """Every row of a keyset-paginated scan, fetched `PAGE` rows at a time.
 
         `first` selects the first page, `following` the page after a given value of the
         order column (each row's first column). Their parameters are `before`, then
-        (for `following`) that value, then `after()` (read again for each page: the
-        current time of an expiring table), then the page size.
+        (for `following`) that value and, with `end`, the bound it returned, then
+        `after()` (read again for each page: the current time of an expiring table),
+        then the page size.
+
+        `end` makes the scan an iteration of the collection: it returns the last value
+        of the order column in the scan's direction (or `None`: nothing is left), read
+        before the second page, and no page goes past it, so that other processes adding
+        rows all the time cannot make the iteration endless. And when the iterating
+        thread changes the collection meanwhile, the next step raises `RuntimeError`
+        with the kind's `_changed_during_iteration` message.
         """
         engine = self._engine
-        rows = engine.fetchall(first, (*before, *after(), PAGE))
-        while True:
-            for row in rows:
-                if engine.closed:  # rows fetched before close() are not handed out after it
-                    engine.check_open()
-                yield row
-            if len(rows) < PAGE:
-                return
-            rows = engine.fetchall(following, (*before, rows[-1][0], *after(), PAGE))
+        watch = self._watch()
+        seen, rewritten = watch.changes, watch.rewrites
+        message = self._changed_during_iteration if end is not None else None
+        watch.iterators += 1
+        try:
+            rows = engine.fetchall(first, (*before, *after(), PAGE))
+            bound: tuple[Any, ...] = ()
+            while True:
+                for row in rows:
+                    if engine.closed:  # rows fetched before close() are not handed out after it
+                        engine.check_open()
+                    yield row
+                    if message is not None and watch.changes != seen:
+                        raise RuntimeError(message)
+                    if end is not None and watch.rewrites != rewritten:
+                        rewritten = watch.rewrites  # the rows after this one read afresh
+                        break
+                else:
+                    if len(rows) < PAGE:
+                        return
+                if end is not None and not bound:
+                    last = end()
+                    if last is None:
+                        return
+                    bound = (last,)
+                rows = engine.fetchall(following, (*before, row[0], *bound, *after(), PAGE))
+        finally:
+            watch.iterators -= 1
 
     def _head(self, n: int) -> list[Any]:
         """The first `n` rows in the collection's order, for `repr()`."""

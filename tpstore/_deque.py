@@ -55,6 +55,8 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethod
     options = frozenset({"maxlen"})
     _builtin = "deque"
     _index_error = _assign_error = "deque index out of range"
+    _assignment_changes = False  # as for deque, whose iterators ignore item assignment
+    _changed_during_iteration = "deque mutated during iteration"
 
     @property
     def maxlen(self) -> int | None:
@@ -82,22 +84,22 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethod
         raw = self._encode(value, self._count)
         maxlen = self._spec.maxlen
         if maxlen is None:
-            self._engine.write(self._sql.append, (raw,))
+            self._write(self._sql.append, (raw,))
             return
         with self._engine.atomic():
-            self._engine.write(self._sql.append, (raw,))
-            self._engine.write(self._sql.trim_first, (maxlen,))
+            self._write(self._sql.append, (raw,))
+            self._write(self._sql.trim_first, (maxlen,))
 
     def appendleft(self, value: T) -> None:
         """Add `value` on the left; past `maxlen`, drop from the right (atomically)."""
         raw = self._encode(value, lambda: 0)
         maxlen = self._spec.maxlen
         if maxlen is None:
-            self._engine.write(self._sql.appendleft, (raw,))
+            self._write(self._sql.appendleft, (raw,))
             return
         with self._engine.atomic():
-            self._engine.write(self._sql.appendleft, (raw,))
-            self._engine.write(self._sql.trim_last, (maxlen,))
+            self._write(self._sql.appendleft, (raw,))
+            self._write(self._sql.trim_last, (maxlen,))
 
     def __iadd__(self, values: Iterable[T]) -> Self:
         """`deque += values`: the same as `extend(values)`, as for `collections.deque`."""
@@ -121,7 +123,7 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethod
                 return
             # Only the last `maxlen` items can survive; the others are never written.
             self._append_raws(raws[max(0, len(raws) - maxlen) :])
-            self._engine.write(self._sql.trim_first, (maxlen,))
+            self._write(self._sql.trim_first, (maxlen,))
 
     def extendleft(self, values: Iterable[T]) -> None:
         """Append every item of `values` on the left, one after the other (so their
@@ -134,9 +136,9 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethod
         if maxlen is not None:
             raws = raws[max(0, len(raws) - maxlen) :]
         with self._engine.atomic():
-            self._engine.write_many(self._sql.appendleft, [(raw,) for raw in raws])
+            self._write_many(self._sql.appendleft, [(raw,) for raw in raws])
             if maxlen is not None:
-                self._engine.write(self._sql.trim_last, (maxlen,))
+                self._write(self._sql.trim_last, (maxlen,))
 
     # -- removing and looking ---------------------------------------------------------------
 
@@ -175,9 +177,9 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethod
             # One step suffices: the targets lie outside [low, top], so no two rows
             # ever share a position (compare SequenceSQL's two-step moves).
             if right <= size - right:  # the last `right` items go to the front
-                self._engine.write(self._sql.move, (1, -size, top - right + 1, top + 1))
+                self._write(self._sql.move, (1, -size, top - right + 1, top + 1))
             else:  # the first `size - right` items go to the back
-                self._engine.write(self._sql.move, (1, size, low, low + size - right))
+                self._write(self._sql.move, (1, size, low, low + size - right))
 
     # -- copies: collections.deque objects with the same maxlen -------------------------------
 

@@ -8,16 +8,17 @@ writing rows) and expiry, which works the same for both families.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from tpstore._async import AsyncExpiringMethods
-from tpstore._collection import Collection
+from tpstore._collection import Collection, _Watch
 from tpstore._convert import INVALID
 
 if TYPE_CHECKING:
-    from tpstore._engine import Engine
+    from tpstore._engine import Engine, Params
     from tpstore._schema import CollectionSpec
     from tpstore._sqlite import MappingSQL
 
@@ -58,6 +59,37 @@ class _Keyed(Collection, Generic[K]):
 
     # -- writing --------------------------------------------------------------------------
 
+    _changed_during_iteration = "dictionary changed size during iteration"
+
+    def _write(self, sql: str, params: Params = ()) -> int:
+        # What counts for an iteration is a change of the size, as for dict and set. It
+        # is measured only while the thread iterates: two reads of the item count
+        # around the statement, in one transaction so no other writer comes between.
+        watch = self._watch()
+        if not watch.iterators:
+            return self._engine.write(sql, params)
+        with self._sized(watch):
+            return self._engine.write(sql, params)
+
+    def _write_many(self, sql: str, rows: Sequence[Params]) -> int:
+        watch = self._watch()
+        if not watch.iterators:
+            return self._engine.write_many(sql, rows)
+        with self._sized(watch):
+            return self._engine.write_many(sql, rows)
+
+    @contextlib.contextmanager
+    def _sized(self, watch: _Watch) -> Iterator[None]:
+        """Count the block's write in `watch`: a change if the number of rows changed."""
+        self._engine.check_writable()
+        with self._engine.atomic():
+            before = Collection._count(self)
+            yield
+            if Collection._count(self) != before:
+                watch.changes += 1
+            else:
+                watch.rewrites += 1
+
     def _row_params(self, key: Any, value: Any, lifespan: float | None) -> tuple[Any, ...]:
         """Validate and encode one row: `(key[, value][, expires])`."""
         if self.has_value:
@@ -78,20 +110,20 @@ class _Keyed(Collection, Generic[K]):
         return params[0]
 
     def _write_row(self, params: tuple[Any, ...]) -> None:
-        self._engine.write(self._sql.upsert, params)
+        self._write(self._sql.upsert, params)
 
     def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         """Write many encoded rows; call inside `atomic()`."""
-        self._engine.write_many(self._sql.upsert, rows)
+        self._write_many(self._sql.upsert, rows)
 
     def _delete_raws(self, raws: list[Any]) -> int:
         """Delete the rows of these encoded keys; call inside `atomic()`."""
         live = self._live()
-        return self._engine.write_many(self._sql.delete, [(raw, *live) for raw in raws])
+        return self._write_many(self._sql.delete, [(raw, *live) for raw in raws])
 
     def clear(self) -> None:
         """Remove every item in one statement."""
-        self._engine.write(self._sql.clear)
+        self._write(self._sql.clear)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -106,10 +138,10 @@ class _Keyed(Collection, Generic[K]):
         return self._count()
 
     def __iter__(self) -> Iterator[K]:
-        return self._keys_of(self._scan(keys_only=True))
+        return self._keys_of(self._scan(keys_only=True, iterating=True))
 
     def __reversed__(self) -> Iterator[K]:
-        return self._keys_of(self._scan(keys_only=True, descending=True))
+        return self._keys_of(self._scan(keys_only=True, descending=True, iterating=True))
 
     def _head(self, n: int) -> list[Any]:
         return self._engine.fetchall(
@@ -126,9 +158,19 @@ class _Keyed(Collection, Generic[K]):
             yield decode(raw) if type(raw) is not plain else cast(K, raw)
 
     def _scan(
-        self, *, keys_only: bool, descending: bool = False, lower: Any = None, upper: Any = None
+        self,
+        *,
+        keys_only: bool,
+        descending: bool = False,
+        lower: Any = None,
+        upper: Any = None,
+        iterating: bool = False,
     ) -> Iterator[Any]:
-        """Every live row in order, fetched a page at a time (keyset pagination)."""
+        """Every live row in order, fetched a page at a time (keyset pagination).
+
+        `iterating`: the scan is an iteration the user drives (see `Collection._pages`):
+        bounded by the last row in its direction, and watching the thread's changes.
+        """
         bounds: list[str] = []
         values: list[Any] = []
         if lower is not None:
@@ -139,10 +181,18 @@ class _Keyed(Collection, Generic[K]):
             values.append(upper)
         resume = "<" if descending else ">"
         first = self._sql.scan(keys_only=keys_only, bounds=tuple(bounds), descending=descending)
+        ending = ("<=" if not descending else ">=",) if iterating else ()
         following = self._sql.scan(
-            keys_only=keys_only, bounds=(*bounds, resume), descending=descending
+            keys_only=keys_only, bounds=(*bounds, resume, *ending), descending=descending
         )
-        return self._pages(first, following, tuple(values), self._live)
+        if not iterating:
+            return self._pages(first, following, tuple(values), self._live)
+        edge = self._sql.lowest if descending else self._sql.highest
+
+        def end() -> Any:
+            return self._engine.fetchone(edge)[0]
+
+        return self._pages(first, following, tuple(values), self._live, end=end)
 
     def _lookup_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         """`{encoded key: key}` of the keys given, without those of the wrong type."""
@@ -180,6 +230,8 @@ class _Expiring(AsyncExpiringMethods):
     _engine: Engine
     _spec: CollectionSpec
     _sql: Any
+    _write: Callable[..., int]
+    _write_many: Callable[..., int]
     _key: Any
 
     def _live(self) -> tuple[float, ...]:
@@ -197,7 +249,7 @@ class _Expiring(AsyncExpiringMethods):
 
     def purge(self) -> int:
         """Delete the expired items now and return how many there were."""
-        return self._engine.write(self._sql.purge, self._live())
+        return self._write(self._sql.purge, self._live())
 
     def touch(self, key: Any, lifespan: timedelta | float | None = None) -> None:
         """Restart the lifespan of `key` (the field's, or `lifespan` if given).
@@ -210,7 +262,7 @@ class _Expiring(AsyncExpiringMethods):
         if raw is INVALID:
             self._engine.check_writable()
             raise KeyError(key)
-        if not self._engine.write(self._sql.touch, (*self._expiry(seconds), raw, *self._live())):
+        if not self._write(self._sql.touch, (*self._expiry(seconds), raw, *self._live())):
             raise KeyError(key)
 
     def expires_at(self, key: Any) -> float | None:
@@ -242,17 +294,19 @@ class _ReinsertExpired:
 
     _engine: Engine
     _sql: Any
+    _write: Callable[..., int]
+    _write_many: Callable[..., int]
     _clock: Callable[[], float]
 
     def _write_row(self, params: tuple[Any, ...]) -> None:
         with self._engine.atomic():
-            self._engine.write(self._sql.delete_expired_key, (params[0], self._clock()))
-            self._engine.write(self._sql.upsert, params)
+            self._write(self._sql.delete_expired_key, (params[0], self._clock()))
+            self._write(self._sql.upsert, params)
 
     def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         now = self._clock()
-        self._engine.write_many(self._sql.delete_expired_key, [(row[0], now) for row in rows])
-        self._engine.write_many(self._sql.upsert, rows)
+        self._write_many(self._sql.delete_expired_key, [(row[0], now) for row in rows])
+        self._write_many(self._sql.upsert, rows)
 
 
 def _lifespan(lifespan: timedelta | float) -> float:

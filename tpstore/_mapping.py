@@ -69,7 +69,7 @@ class _MappingBase(
         if raw is INVALID:
             self._engine.check_writable()
             raise KeyError(key)
-        if not self._engine.write(self._sql.delete, (raw, *self._live())):
+        if not self._write(self._sql.delete, (raw, *self._live())):
             raise KeyError(key)
 
     def keys(self) -> KeysView[K]:
@@ -85,7 +85,7 @@ class _MappingBase(
         return ItemsView(self)
 
     def _iter_items(self, descending: bool = False) -> Iterator[tuple[K, V]]:
-        return self._items_of(self._scan(keys_only=False, descending=descending))
+        return self._items_of(self._scan(keys_only=False, descending=descending, iterating=True))
 
     @overload
     def get(self, key: K, /) -> V | None: ...
@@ -111,7 +111,7 @@ class _MappingBase(
                 row = self._engine.fetchone(self._sql.get, (raw, *self._live()))
                 if row is not None:
                     value = self._value.decode(row[0], key)  # type: ignore[union-attr]
-                    self._engine.write(self._sql.delete, (raw, *self._live()))
+                    self._write(self._sql.delete, (raw, *self._live()))
                     return value
         else:
             self._engine.check_writable()
@@ -126,7 +126,7 @@ class _MappingBase(
             if row is None:
                 raise KeyError("popitem(): the mapping is empty")
             item = self._first_or_last(row)
-            self._engine.write(self._sql.delete, (row[0], *self._live()))
+            self._write(self._sql.delete, (row[0], *self._live()))
             return item
 
     def setdefault(self, key: K, default: V = None) -> V:  # type: ignore[assignment]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, Self, TypeVar, overload
 
 from tpstore._async import AsyncPositionedMethods, AsyncSequenceMethods
-from tpstore._collection import Collection, _shown
+from tpstore._collection import PAGE, Collection, _shown
 from tpstore.errors import CorruptValueError, ValidationError
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
     _builtin: ClassVar[str] = "list"
     _index_error: ClassVar[str] = "list index out of range"
     _assign_error: ClassVar[str] = "list assignment index out of range"
+    _assignment_changes: ClassVar[bool] = True
+    """Whether item assignment and `reverse()` count as changes for an iteration."""
 
     def __init__(
         self, engine: Engine, spec: CollectionSpec, table: str, clock: Callable[[], float]
@@ -54,10 +56,10 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
         return self._count()
 
     def __iter__(self) -> Iterator[T]:
-        return self._values(self._rows())
+        return self._values(self._rows(iterating=True))
 
     def __reversed__(self) -> Iterator[T]:
-        return self._values(self._rows(descending=True))
+        return self._values(self._rows(descending=True, iterating=True))
 
     def _bounds(self) -> tuple[int, int]:
         """`(min(pos), len)` in one statement; `(0, 0)` when empty."""
@@ -72,10 +74,13 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
         step: int = 1,
         anchor: int = 0,
         descending: bool = False,
+        iterating: bool = False,
     ) -> Iterator[Any]:
         """`(pos, raw)` rows with `lower <= pos < upper`, a page at a time.
 
-        With `step > 1`, only the positions `anchor + k * step`.
+        With `step > 1`, only the positions `anchor + k * step`. `iterating`: the scan
+        is an iteration the user drives (see `Collection._pages`), bounded by the
+        position of the last item in its direction when it reads its second page.
         """
         bounds: tuple[str, ...] = ()
         params: tuple[Any, ...] = ()
@@ -83,12 +88,20 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
             bounds, params = (">=", "<"), (lower, upper)
         stepping = (anchor, step) if step > 1 else ()
         first = self._sql.scan(bounds=bounds, stepped=bool(stepping), descending=descending)
+        ending = (">=" if descending else "<=",) if iterating else ()
         following = self._sql.scan(
-            bounds=(*bounds, "<" if descending else ">"),
+            bounds=(*bounds, "<" if descending else ">", *ending),
             stepped=bool(stepping),
             descending=descending,
         )
-        return self._pages(first, following, params, lambda: stepping)
+        if not iterating:
+            return self._pages(first, following, params, lambda: stepping)
+
+        def end() -> int | None:
+            low, high = self._engine.fetchone(self._sql.bounds)
+            return low if descending else high  # type: ignore[no-any-return]
+
+        return self._pages(first, following, params, lambda: stepping, end=end)
 
     def _span(self, low: int, indexes: range) -> Iterator[Any]:
         """The rows at `indexes` (a non-empty range of indexes), in the range's order."""
@@ -165,10 +178,12 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
             if self._engine.features.returning:
                 rows = self._engine.write_returning(sql.pop_last if last else sql.pop_first)
                 row = rows[0] if rows else None
+                if row is not None:
+                    self._watch().changes += 1
             else:
                 row = self._engine.fetchone(sql.last if last else sql.first)
                 if row is not None:
-                    self._engine.write(sql.delete_at, (row[0],))
+                    self._write(sql.delete_at, (row[0],))
             if row is None:
                 raise IndexError(empty)
             return self._decode(row[0], row[1], None if last else row[0])
@@ -181,12 +196,12 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
 
     def _append_raws(self, raws: list[Raw]) -> None:
         """Append encoded items at the end; call inside `atomic()` for more than one."""
-        self._engine.write_many(self._sql.append, [(raw,) for raw in raws])
+        self._write_many(self._sql.append, [(raw,) for raw in raws])
 
     def append(self, value: T) -> None:
         """Add `value` at the end (O(log n))."""
         raw = self._encode(value, self._count)
-        self._engine.write(self._sql.append, (raw,))
+        self._write(self._sql.append, (raw,))
 
     def extend(self, values: Iterable[T]) -> None:
         """Append every item of `values`, in one transaction.
@@ -203,7 +218,7 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
 
     def clear(self) -> None:
         """Remove every item in one statement."""
-        self._engine.write(self._sql.clear)
+        self._write(self._sql.clear)
 
     def _move(self, lower: int, upper: int, delta: int, top: int) -> None:
         """Move the rows with `lower <= pos < upper` by `delta`, onto free positions.
@@ -216,8 +231,8 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
             return
         away = top - lower + abs(delta) + 1
         move = self._sql.move
-        self._engine.write(move, (1, away, lower, upper))
-        self._engine.write(move, (1, delta - away, lower + away, upper + away))
+        self._write(move, (1, away, lower, upper))
+        self._write(move, (1, delta - away, lower + away, upper + away))
 
     # -- indexing ---------------------------------------------------------------------------
 
@@ -249,7 +264,8 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
 
         raw = self._encode(value, refused_at)
         sql = self._sql.set_from_first if i >= 0 else self._sql.set_from_last
-        if not self._engine.write(sql, (raw, i)):
+        write = self._write if self._assignment_changes else self._rewrite
+        if not write(sql, (raw, i)):
             raise IndexError(self._assign_error)
 
     def _delete_at(self, i: int) -> None:
@@ -269,7 +285,7 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
         """
         delta = len(raws) - (stop - start)
         if stop > start:
-            self._engine.write(self._sql.delete_range, (low + start, low + stop))
+            self._write(self._sql.delete_range, (low + start, low + stop))
         top = low + n - 1
         if n - stop <= start:  # the tail is shorter: it moves
             self._move(low + stop, low + n, delta, top)
@@ -278,9 +294,7 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
             self._move(low, low + start, -delta, top)
             at = low - delta + start
         if raws:
-            self._engine.write_many(
-                self._sql.insert_at, [(at + j, raw) for j, raw in enumerate(raws)]
-            )
+            self._write_many(self._sql.insert_at, [(at + j, raw) for j, raw in enumerate(raws)])
 
     # -- what list and deque share beyond their ends ------------------------------------------
 
@@ -337,9 +351,11 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
                 return
             top = low + n - 1
             # pos -> low + top - pos, through the free positions past `top` (two steps).
+            # A deque's iterator goes on over the reversed items, as `deque`'s does.
+            write = self._write if self._assignment_changes else self._rewrite
             away = n
-            self._engine.write(self._sql.move, (-1, low + top + away, low, top + 1))
-            self._engine.write(self._sql.move, (1, -away, low + away, top + away + 1))
+            write(self._sql.move, (-1, low + top + away, low, top + 1))
+            write(self._sql.move, (1, -away, low + away, top + away + 1))
 
     def _repeat(self, n: int) -> None:
         """`*= n` in place: the items `n` times over (none for `n <= 0`), one transaction."""
@@ -355,7 +371,7 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
             for _ in range(times - 1):
                 self._append_raws(raws)
             if maxlen is not None:
-                self._engine.write(self._sql.trim_first, (maxlen,))
+                self._write(self._sql.trim_first, (maxlen,))
 
     def _compare(self, other: Iterable[Any], op: Callable[[Any, Any], Any]) -> bool:
         """`op(self, other)` in the lexicographic order of `list` and `deque`.
@@ -418,6 +434,51 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T], AsyncSequence
             return self._get_slice(index)
         return self._get_at(_as_index(index))
 
+    def __iter__(self) -> Iterator[T]:
+        """Iterate live, as over a `list`: changes the loop makes are seen by it.
+
+        Pages are read by position; when the iterating thread changes the sequence,
+        the next page is read from the index the iteration has reached, as `list`'s
+        iterator goes on by index. Other writers never make the iteration endless: a
+        page never goes past the last position of the sequence when the page before
+        was read.
+        """
+        engine, sql = self._engine, self._sql
+        watch = self._watch()
+        watch.iterators += 1
+        try:
+            seen = watch.changes
+            index = 0  # the index of the next item
+            rows = engine.fetchall(sql.from_index, (index, PAGE))
+            limit: int | None = None
+            while True:
+                for _, raw in rows:
+                    if engine.closed:  # rows fetched before close() are not handed out after it
+                        engine.check_open()
+                    try:
+                        item = self._value.decode(raw)  # type: ignore[union-attr]
+                    except CorruptValueError:
+                        self._corrupt_at(raw, index)
+                    yield item
+                    index += 1
+                    if watch.changes != seen:
+                        break
+                else:
+                    if len(rows) < PAGE:
+                        return
+                    if limit is None:
+                        limit = engine.fetchone(sql.bounds)[1]
+                        if limit is None:
+                            return
+                    after = rows[-1][0]
+                    rows = engine.fetchall(sql.scan(bounds=(">", "<=")), (after, limit, PAGE))
+                    continue
+                # The loop changed the sequence: go on from the index reached, like list.
+                seen, limit = watch.changes, None
+                rows = engine.fetchall(sql.from_index, (index, PAGE))
+        finally:
+            watch.iterators -= 1
+
     def _get_slice(self, index: slice) -> list[T]:
         with self._engine.transaction(readonly=True):  # bounds and rows from one snapshot
             low, n = self._bounds()
@@ -458,7 +519,7 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T], AsyncSequence
                     f"attempt to assign sequence of size {len(raws)} "
                     f"to extended slice of size {len(indexes)}"
                 )
-            self._engine.write_many(
+            self._write_many(
                 self._sql.update_at, [(raw, low + i) for raw, i in zip(raws, indexes, strict=True)]
             )
 
@@ -482,12 +543,12 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T], AsyncSequence
             indexes = indexes[::-1]
         first, count = low + indexes[0], len(indexes)
         stride = indexes.step if count > 1 else 1  # the step may not fit in 64 bits
-        self._engine.write(self._sql.delete_stepped, (first, low + indexes[-1] + 1, first, stride))
+        self._write(self._sql.delete_stepped, (first, low + indexes[-1] + 1, first, stride))
         # Close the gaps in two steps, past the last position and back (see SequenceSQL).
         away = n + 1
         top = low + n - 1
-        self._engine.write(self._sql.close_gaps, (away, count, first, stride, stride, first))
-        self._engine.write(self._sql.move, (1, -away, top + 1, top + away + 1))
+        self._write(self._sql.close_gaps, (away, count, first, stride, stride, first))
+        self._write(self._sql.move, (1, -away, top + 1, top + away + 1))
 
     # -- the rest of MutableSequence -----------------------------------------------------
 
@@ -526,7 +587,7 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T], AsyncSequence
             items = list(self._values(rows, low))
             keys: list[Any] = items if key is None else [key(item) for item in items]
             order = sorted(range(len(rows)), key=keys.__getitem__, reverse=reverse)
-            self._engine.write_many(
+            self._write_many(
                 self._sql.update_at,
                 [(rows[j][1], low + i) for i, j in enumerate(order) if i != j],
             )

@@ -27,6 +27,7 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], AsyncSetMethods[T], Gen
 
     type_params = ("K",)
     has_value = False
+    _changed_during_iteration = "Set changed size during iteration"
 
     # -- the MutableSet protocol --------------------------------------------------------
 
@@ -40,7 +41,7 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], AsyncSetMethods[T], Gen
         if raw is INVALID:
             self._engine.check_writable()
         else:
-            self._engine.write(self._sql.delete, (raw, *self._live()))
+            self._write(self._sql.delete, (raw, *self._live()))
 
     def remove(self, value: T) -> None:
         """Remove `value`; `KeyError` if it is absent."""
@@ -48,7 +49,7 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], AsyncSetMethods[T], Gen
         if raw is INVALID:
             self._engine.check_writable()
             raise KeyError(value)
-        if not self._engine.write(self._sql.delete, (raw, *self._live())):
+        if not self._write(self._sql.delete, (raw, *self._live())):
             raise KeyError(value)
 
     def pop(self) -> T:
@@ -62,7 +63,7 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], AsyncSetMethods[T], Gen
             if row is None:
                 raise KeyError("pop from an empty set")
             value: T = self._key.decode(row[0])  # type: ignore[union-attr]
-            self._engine.write(self._sql.delete, (row[0], *self._live()))
+            self._write(self._sql.delete, (row[0], *self._live()))
             return value
 
     def update(self, *iterables: Iterable[T]) -> None:

@@ -339,6 +339,8 @@ class MappingSQL:
     touch: str | None
     delete_expired_key: str | None
     get_many: str  # format with {marks}
+    lowest: str
+    highest: str
     table: str
     picked: str
     picked_keys: str
@@ -403,6 +405,9 @@ class MappingSQL:
                 else None
             ),
             get_many=f"SELECT key{value} FROM {name} WHERE key IN ({{marks}}){live}",
+            # The ends of the order column, expired rows included: an iteration stops there.
+            lowest=f"SELECT min({order}) FROM {name}",
+            highest=f"SELECT max({order}) FROM {name}",
             table=name,
             picked=picked,
             picked_keys=picked_keys,
@@ -528,6 +533,7 @@ class SequenceSQL:
     set_from_last: str
     first: str
     last: str
+    from_index: str
     append: str
     appendleft: str
     pop_first: str
@@ -561,6 +567,8 @@ class SequenceSQL:
             set_from_last=f"UPDATE {name} SET value = ? WHERE pos = {high} + 1 + ?",
             first=f"SELECT pos, value FROM {name} WHERE pos = {low}",
             last=f"SELECT pos, value FROM {name} WHERE pos = {high}",
+            # A page of (pos, value) from an index on. Parameters: the index, the page size.
+            from_index=f"SELECT pos, value FROM {name} WHERE pos >= {low} + ? ORDER BY pos LIMIT ?",
             append=f"INSERT INTO {name} (pos, value) "
             f"VALUES ((SELECT coalesce(max(pos) + 1, 0) FROM {name}), ?)",
             appendleft=f"INSERT INTO {name} (pos, value) "
