@@ -112,12 +112,15 @@ class _Queue:
         while job is not None:
             loop, future, fn, args = job
             try:
-                _answer(loop, future, fn(*args), None)
+                result, error = fn(*args), None
             except BaseException as exc:  # handed to the awaiting task, whatever it is
-                _answer(loop, future, None, exc)
-            del job, loop, future, fn, args  # hold no result while waiting for the next
+                result, error = None, exc
+            # Idle before answering: the task answered may queue its next job at once,
+            # and should find this thread free rather than start another one.
             with lock:
                 self._idle += 1
+            _answer(loop, future, result, error)
+            del job, loop, future, fn, args, result, error  # hold nothing while waiting
             job = jobs.get()
 
     def stop(self) -> None:

@@ -1,0 +1,157 @@
+"""The asyncio twins beside the synchronous API they run.
+
+    python benchmarks/bench_asyncio.py [--ops N] [--repeat R]
+
+Method: one process, one fresh file per measurement in the same temporary folder
+(WAL; `durability="normal"`, so that the figures show the API's cost rather than the
+disk's fsync). Each figure is the best of `--repeat` runs.
+
+Part 1, per-operation cost in one task: N `get`, `set` (each its own commit) and
+`increment` calls through the synchronous API, then the same N through `aget`,
+`aset` and `aincrement` awaited one after the other in one task. The ratio is async
+time / sync time: the price of the thread round trip that keeps the loop free.
+
+Part 2, throughput with 50 concurrent callers: N operations split over 50 asyncio
+tasks sharing one store, beside the same N split over 50 threads on the synchronous
+API; first point reads, then autocommitted writes (`set`). The ratio is the tasks'
+throughput / the threads' throughput (above 1.0: the tasks are faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+
+from _common import FreshFiles, machine_line
+
+import tpstore
+
+KEYS = 200
+CALLERS = 50
+
+
+class Bench(tpstore.Store):
+    hits: tpstore.Mapping[str, int]
+
+
+def fresh(files: FreshFiles) -> Bench:
+    store = Bench(files(), durability="normal")
+    store.hits.update({f"k{i}": i for i in range(KEYS)})
+    return store
+
+
+def keys(n: int) -> list[str]:
+    return [f"k{i % KEYS}" for i in range(n)]
+
+
+def best(repeat: int, measure: Callable[[], float]) -> float:
+    return min(measure() for _ in range(repeat))
+
+
+def sync_loop(files: FreshFiles, n: int, op: Callable[[Bench, str], object]) -> float:
+    store = fresh(files)
+    try:
+        start = time.perf_counter()
+        for key in keys(n):
+            op(store, key)
+        return time.perf_counter() - start
+    finally:
+        store.close()
+
+
+def async_loop(files: FreshFiles, n: int, op: Callable[[Bench, str], Awaitable[object]]) -> float:
+    async def run() -> float:
+        async with fresh(files) as store:
+            await op(store, "k0")  # the first call starts the worker thread: not timed
+            start = time.perf_counter()
+            for key in keys(n):
+                await op(store, key)
+            return time.perf_counter() - start
+
+    return asyncio.run(run())
+
+
+def threads(files: FreshFiles, n: int, op: Callable[[Bench, str], object]) -> float:
+    store = fresh(files)
+    share = keys(n // CALLERS)
+    barrier = threading.Barrier(CALLERS + 1)
+
+    def caller() -> None:
+        barrier.wait()
+        for key in share:
+            op(store, key)
+
+    workers = [threading.Thread(target=caller) for _ in range(CALLERS)]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - start
+    store.close()
+    return elapsed
+
+
+def tasks(files: FreshFiles, n: int, op: Callable[[Bench, str], Awaitable[object]]) -> float:
+    share = keys(n // CALLERS)
+
+    async def run() -> float:
+        async with fresh(files) as store:
+            await asyncio.gather(*(op(store, key) for key in keys(CALLERS)))  # warm the pool
+
+            async def caller() -> None:
+                for key in share:
+                    await op(store, key)
+
+            start = time.perf_counter()
+            await asyncio.gather(*(caller() for _ in range(CALLERS)))
+            return time.perf_counter() - start
+
+    return asyncio.run(run())
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    n, repeat = args.ops, args.repeat
+    files = FreshFiles()
+    print(f"tpstore asyncio twins vs the synchronous API, {n} operations, best of {repeat}")
+    print(machine_line())
+    print(f"{'one task':<22}{'sync µs/op':>12}{'async µs/op':>13}{'async/sync':>12}")
+    single: list[tuple[str, Callable[..., object], Callable[..., Awaitable[object]]]] = [
+        ("get / aget", lambda s, k: s.hits.get(k), lambda s, k: s.hits.aget(k)),
+        ("set / aset", lambda s, k: s.hits.__setitem__(k, 1), lambda s, k: s.hits.aset(k, 1)),
+        (
+            "increment / aincrement",
+            lambda s, k: s.hits.increment(k),
+            lambda s, k: s.hits.aincrement(k),
+        ),
+    ]
+    for name, sync_op, async_op in single:
+        sync_time = best(repeat, lambda op=sync_op: sync_loop(files, n, op)) / n * 1e6  # type: ignore[misc]
+        async_time = best(repeat, lambda op=async_op: async_loop(files, n, op)) / n * 1e6  # type: ignore[misc]
+        print(f"{name:<22}{sync_time:>12.1f}{async_time:>13.1f}{async_time / sync_time:>11.2f}x")
+    print(f"{CALLERS} callers{'':<13}{'threads op/s':>12}{'tasks op/s':>13}{'tasks/thr':>12}")
+    concurrent: list[tuple[str, Callable[..., object], Callable[..., Awaitable[object]]]] = [
+        ("point reads", lambda s, k: s.hits.get(k), lambda s, k: s.hits.aget(k)),
+        (
+            "autocommit writes",
+            lambda s, k: s.hits.__setitem__(k, 1),
+            lambda s, k: s.hits.aset(k, 1),
+        ),
+    ]
+    for name, sync_op, async_op in concurrent:
+        thread_rate = n / best(repeat, lambda op=sync_op: threads(files, n, op))  # type: ignore[misc]
+        task_rate = n / best(repeat, lambda op=async_op: tasks(files, n, op))  # type: ignore[misc]
+        print(f"{name:<22}{thread_rate:>12.0f}{task_rate:>13.0f}{task_rate / thread_rate:>11.2f}x")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
