@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: fresh files, timing, the machine line.
+"""What the benchmark scripts share: fresh files, timing, the floor, the machine line.
 
 Imported by the scripts as `_common` (a script's own folder comes first on
 `sys.path` when it is run as `python benchmarks/<name>.py`).
@@ -14,7 +14,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 import tpstore
 
@@ -52,12 +54,69 @@ def best(repeat: int, setup: Callable[[], Subject], run: Callable[[Subject], obj
     return min(times)
 
 
-def connect_wal(path: Path, synchronous: str) -> sqlite3.Connection:
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which `fraction` of `values` lie (nearest rank)."""
+    ranked = sorted(values)
+    return ranked[min(len(ranked) - 1, max(0, round(fraction * len(ranked)) - 1))]
+
+
+def connect_wal(path: Path, synchronous: str, *, timeout: float = 5.0) -> sqlite3.Connection:
     """A hand-written contender's connection: autocommit, WAL, `synchronous` as given."""
-    db = sqlite3.connect(path, isolation_level=None)
+    db = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute(f"PRAGMA synchronous = {synchronous}")
     return db
+
+
+# -- the floor ------------------------------------------------------------------------------
+#
+# The least a hand-written sqlite3 + pydantic program must do to give tpstore's guarantees
+# for the same declaration: validate every value on write, model instances included (a
+# field mutated to the wrong type must be refused), and answer len() without a scan.
+
+
+def counted_table(db: sqlite3.Connection, table: str, columns: str, options: str = "") -> None:
+    """Create `table` with an exact O(1) count: a row of `counts` kept by two triggers.
+
+    Writes must insert with `ON CONFLICT ... DO UPDATE` (an upsert), never `INSERT OR
+    REPLACE`, whose hidden delete fires no trigger and would miscount.
+    """
+    db.execute(f"CREATE TABLE {table} ({columns}) {options}")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL)"
+        " WITHOUT ROWID"
+    )
+    db.execute("INSERT INTO counts (name, n) VALUES (?, 0)", (table,))
+    for event, sign in (("INSERT", "+"), ("DELETE", "-")):
+        db.execute(
+            f"CREATE TRIGGER {table}_{event.lower()} AFTER {event} ON {table} BEGIN "
+            f"UPDATE counts SET n = n {sign} 1 WHERE name = '{table}'; END"
+        )
+
+
+def counted_len(db: sqlite3.Connection, table: str) -> int:
+    """The floor's `len()`: one read of the count row."""
+    return int(db.execute("SELECT n FROM counts WHERE name = ?", (table,)).fetchone()[0])
+
+
+def validated_json(model: type[BaseModel]) -> Callable[[Any], str]:
+    """The floor's write path for `model` values: their JSON text, validated.
+
+    A dict is validated into the model. A model instance is not trusted as it is (its
+    fields may have been mutated to anything): `model_validate` would return it
+    unchecked, so it is dumped to JSON and that text validated, the cheapest way to
+    re-validate one.
+    """
+    validate_json = model.__pydantic_validator__.validate_json
+
+    def dump(value: Any) -> str:
+        if isinstance(value, model):
+            text = value.model_dump_json()
+            validate_json(text)
+            return text
+        return model.model_validate(value).model_dump_json()
+
+    return dump
 
 
 def machine_line() -> str:

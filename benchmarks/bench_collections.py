@@ -1,4 +1,4 @@
-"""Deque and Set speed beside hand-written sqlite3 (+ pydantic) and diskcache's Deque.
+"""Deque and Set speed beside the floor, hand-written sqlite3 (+ pydantic) and diskcache.
 
     python benchmarks/bench_collections.py [--items N] [--bulk M] [--repeat R]
                                            [--durability full|normal]
@@ -9,6 +9,8 @@ full`, the default: a commit survives power loss) or `NORMAL`. Each figure is th
 of `--repeat` runs; ratios are the other contender's time / tpstore's time, so above
 1.0 means tpstore is faster.
 
+- The floor (see `bench_mapping.py` and docs/benchmarks.md): the hand-written code
+  below, plus the exact O(1) count tpstore keeps (a counts table kept by triggers).
 - Deque: `tpstore.Deque[Job]` (a pydantic model) against hand-written sqlite3 + pydantic
   (a `pos INTEGER PRIMARY KEY` table; `Job.model_validate` + `model_dump_json` on
   append, one `DELETE ... RETURNING` statement per popleft, `model_validate_json` on
@@ -21,19 +23,7 @@ of `--repeat` runs; ratios are the other contender's time / tpstore's time, so a
   pydantic). Operations: N adds, each its own commit; one bulk `update` of M; M random
   membership tests (half absent); one iteration over M elements.
 
-Measured on 2026-12-01 (x86_64, 2 cores, Linux, Python 3.11.7, SQLite 3.40.1, diskcache
-5.6.3; N=2000, M=40000, best of 5). Ratios are other / tpstore (above 1.0: tpstore faster):
-
-                       synchronous=FULL              synchronous=NORMAL
-    operation          tpstore s  hand  diskcache    tpstore s  hand  diskcache
-    deque append          0.4075  1.07x   1.01x        0.0415  0.67x   2.68x
-    deque popleft         0.3637  0.92x   0.95x        0.0616  0.58x   1.33x
-    deque extend          0.1613  0.93x  49.93x        0.1640  0.87x  16.42x
-    deque iteration       0.1477  0.97x   5.26x        0.1296  1.08x   5.76x
-    set add               0.4062  1.09x                0.0367  0.58x
-    set update            0.0970  0.59x                0.0957  0.59x
-    set contains          0.1539  0.69x                0.1461  0.74x
-    set iteration         0.0182  0.75x                0.0170  0.79x
+A sample run, with its command, is in docs/benchmarks.md.
 
 Where tpstore is behind: every insert and delete also updates the item count (a
 trigger; `len()` never scans), a popleft is a transaction of its own (`BEGIN
@@ -53,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import FreshFiles, best, connect_wal, machine_line
+from _common import FreshFiles, best, connect_wal, counted_table, machine_line
 from pydantic import BaseModel
 
 import tpstore
@@ -116,6 +106,14 @@ class HandDeque:
 
     def close(self) -> None:
         self.db.close()
+
+
+class FloorDeque(HandDeque):
+    """The floor: the hand-written queue plus an exact count kept by triggers."""
+
+    def __init__(self, path: Path, synchronous: str) -> None:
+        self.db = connect_wal(path, synchronous)
+        counted_table(self.db, "jobs", "pos INTEGER PRIMARY KEY, value TEXT")
 
 
 class TpDeque:
@@ -191,6 +189,14 @@ class HandSet:
 
     def close(self) -> None:
         self.db.close()
+
+
+class FloorSet(HandSet):
+    """The floor: the hand-written set plus an exact count kept by triggers."""
+
+    def __init__(self, path: Path, synchronous: str) -> None:
+        self.db = connect_wal(path, synchronous)
+        counted_table(self.db, "tags", "key TEXT PRIMARY KEY NOT NULL", "WITHOUT ROWID")
 
 
 class TpSet:
@@ -288,23 +294,25 @@ def main() -> None:
         }
 
     ours = {**deque_figures(TpDeque), **set_figures(TpSet)}
-    hand = {**deque_figures(HandDeque), **set_figures(HandSet)}
-    disk = deque_figures(DiskcacheDeque) if diskcache is not None else {}
+    others = {
+        "floor": {**deque_figures(FloorDeque), **set_figures(FloorSet)},
+        "hand": {**deque_figures(HandDeque), **set_figures(HandSet)},
+    }
+    if diskcache is not None:
+        others["diskcache"] = deque_figures(DiskcacheDeque)
     print(
-        f"tpstore Deque and Set vs hand-written sqlite3 (+ pydantic) and diskcache "
+        f"tpstore Deque and Set vs the floor, hand-written sqlite3 (+ pydantic) and diskcache "
         f"{getattr(diskcache, '__version__', '(not installed)')}; N={n} single commits, "
         f"M={many} bulk, best of {repeat}, WAL, synchronous={synchronous}"
     )
     print(machine_line())
-    print(
-        f"{'operation':<17}{'tpstore s':>11}{'hand s':>10}{'ratio':>8}"
-        f"{'diskcache s':>13}{'ratio':>8}"
-    )
+    print(f"{'operation':<17}{'tpstore s':>11}" + "".join(f"{name:>11}" for name in others))
     for op, seconds in ours.items():
-        line = f"{op:<17}{seconds:>11.4f}{hand[op]:>10.4f}{hand[op] / seconds:>7.2f}x"
-        if op in disk:
-            line += f"{disk[op]:>13.4f}{disk[op] / seconds:>7.2f}x"
-        print(line)
+        ratios = "".join(
+            f"{figures[op] / seconds:>10.2f}x" if op in figures else f"{'':>11}"
+            for figures in others.values()
+        )
+        print(f"{op:<17}{seconds:>11.4f}{ratios}")
     sys.stdout.flush()
 
 
