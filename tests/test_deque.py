@@ -8,6 +8,7 @@ once, by exactly one consumer.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import collections.abc
 import multiprocessing
@@ -15,6 +16,7 @@ import operator
 import os
 import queue
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -464,3 +466,146 @@ def test_repr_shows_the_first_items_and_maxlen(queues: Any) -> None:
     assert repr(queues.bounded) == "<Deque 'bounded': [1, 2], maxlen=3>"
     queues.d.extend(range(7))
     assert repr(queues.d) == "<Deque 'd': [0, 1, 2, 3, 4, … 7 items]>"
+
+
+# -- blocking pops ------------------------------------------------------------------------
+
+
+def test_pops_without_a_timeout_never_wait(queues: Any) -> None:
+    started = time.monotonic()
+    for pop in (queues.d.pop, queues.d.popleft):
+        with pytest.raises(IndexError, match=r"^pop from an empty deque$"):
+            pop()
+        with pytest.raises(IndexError):
+            pop(timeout=None)
+        with pytest.raises(IndexError):
+            pop(timeout=0)
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan")])
+def test_a_negative_timeout_is_refused_like_queue_get(queues: Any, timeout: float) -> None:
+    with pytest.raises(ValueError, match="non-negative"):
+        queues.d.popleft(timeout=timeout)
+    with pytest.raises(TypeError):
+        queues.d.pop(timeout="1")  # type: ignore[arg-type]
+
+
+def test_a_timeout_waits_then_raises_index_error(queues: Any) -> None:
+    started = time.monotonic()
+    with pytest.raises(IndexError, match=r"^pop from an empty deque$"):
+        queues.d.pop(timeout=0.2)
+    assert time.monotonic() - started >= 0.2
+
+
+@pytest.mark.parametrize("which", ["pop", "popleft"])
+def test_another_thread_wakes_a_waiting_pop(queues: Any, which: str) -> None:
+    """In-memory stores share one connection between threads; files have one each."""
+    queues.d.append(1)
+    assert getattr(queues.d, which)(timeout=1) == 1  # an item there: no waiting
+    appender = threading.Timer(0.2, lambda: queues.d.extend([7, 8]))
+    appender.start()
+    started = time.monotonic()
+    try:
+        got = getattr(queues.d, which)(timeout=10)
+    finally:
+        appender.join()
+    assert got == (8 if which == "pop" else 7)
+    assert 0.15 < time.monotonic() - started < 5
+
+
+def test_a_pop_inside_a_transaction_does_not_wait(queues: Any) -> None:
+    # The transaction holds the write lock: no one else could append meanwhile.
+    started = time.monotonic()
+    with queues.transaction(), pytest.raises(IndexError):
+        queues.d.popleft(timeout=5)
+    assert time.monotonic() - started < 1
+
+
+def _pop_and_time(path: str, ready: Any, results: Any) -> None:  # pragma: no cover
+    with WorkQueue(path, timeout=30, durability="normal") as store:
+        assert len(store.jobs) == 0
+        ready.set()
+        item = store.jobs.popleft(timeout=10)
+        results.put((item, time.time()))
+
+
+@pytest.mark.slow
+def test_a_consumer_process_wakes_soon_after_an_append(db_path: Path) -> None:
+    """A consumer blocked in `popleft(timeout=10)` gets an item appended 0.3 s later."""
+    with WorkQueue(db_path, durability="normal") as store:
+        context = multiprocessing.get_context("spawn")
+        ready, results = context.Event(), context.Queue()
+        consumer = context.Process(target=_pop_and_time, args=(str(db_path), ready, results))
+        consumer.start()
+        assert ready.wait(60)
+        time.sleep(0.3)
+        appended = time.time()
+        store.jobs.append(42)
+        item, popped = results.get(timeout=60)
+        consumer.join(30)
+    assert consumer.exitcode == 0
+    assert item == 42
+    assert popped - appended < 0.5
+
+
+def _pop_blocking_until_done(path: str, start: Any, results: Any) -> None:  # pragma: no cover
+    popped = []
+    with WorkQueue(path, timeout=30, durability="normal") as store:
+        start.wait(30)
+        while (item := store.jobs.popleft(timeout=60)) >= 0:  # one stop marker each
+            popped.append(item)
+    results.put((os.getpid(), popped))
+
+
+@pytest.mark.slow
+def test_blocked_consumers_get_every_item_exactly_once(db_path: Path) -> None:
+    """3 consumers blocked in `popleft(timeout=...)`, 300 items appended: each once."""
+    with WorkQueue(db_path) as store:
+        store.jobs.clear()
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Event(), context.Queue()
+    consumers = [
+        context.Process(target=_pop_blocking_until_done, args=(str(db_path), start, results))
+        for _ in range(3)
+    ]
+    for consumer in consumers:
+        consumer.start()
+    start.set()
+    time.sleep(0.5)  # let them block on the empty deque
+    with WorkQueue(db_path, durability="normal") as store:
+        for i in range(300):
+            store.jobs.append(i)
+            if i % 50 == 0:
+                time.sleep(0.05)  # let them drain it and wait again
+        store.jobs.extend([-1] * 3)
+    got = _collect(results, consumers, 3)
+    popped = sorted(item for items in got for item in items)
+    assert popped == list(range(300))
+
+
+def test_awaited_pops_wait_on_the_loop_for_another_tasks_append(db_path: Path) -> None:
+    async def scenario() -> tuple[list[int], float]:
+        async with WorkQueue(db_path, durability="normal") as store:
+            with pytest.raises(IndexError):
+                await store.jobs.apopleft(timeout=0.05)
+            with pytest.raises(ValueError, match="non-negative"):
+                await store.jobs.apop(timeout=-1)
+
+            async def append_later() -> None:
+                await asyncio.sleep(0.2)
+                await store.jobs.aextend(range(10))
+
+            # More waiters than the store has worker threads: none holds one while waiting.
+            started = time.monotonic()
+            appender = asyncio.create_task(append_later())
+            results = await asyncio.gather(
+                *(store.jobs.apopleft(timeout=10) for _ in range(5)),
+                *(store.jobs.apop(timeout=10) for _ in range(5)),
+            )
+            await appender
+            return sorted(results), time.monotonic() - started
+
+    popped, elapsed = asyncio.run(scenario())
+    assert popped == list(range(10))
+    assert 0.15 < elapsed < 5

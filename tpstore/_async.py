@@ -13,17 +13,24 @@ bases. Twins of operations that a collection kind lacks are absent too.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 from tpstore._bridge import AsyncIteration, bridge_of
+from tpstore._collection import wait_seconds
 from tpstore._fields import MISSING
 
 if TYPE_CHECKING:
     from tpstore._engine import Engine
+
+# The pauses of a waiting `apop`/`apopleft` between two looks at the deque's length.
+_FIRST_PAUSE = 0.001
+_LONGEST_PAUSE = 0.010
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -434,13 +441,36 @@ class AsyncDequeMethods(AsyncPositionedMethods[T], Generic[T]):
         """`extendleft(values)`, awaited: one transaction."""
         return await self._twin("extendleft", values)
 
-    async def apop(self) -> T:
-        """`pop()`, awaited: removes and returns the last item."""
-        return await self._twin("pop")
+    async def apop(self, *, timeout: float | None = None) -> T:
+        """`pop(timeout=...)`, awaited: removes and returns the last item."""
+        return await self._apop_waiting("pop", timeout)
 
-    async def apopleft(self) -> T:
-        """`popleft()`, awaited: removes and returns the first item."""
-        return await self._twin("popleft")
+    async def apopleft(self, *, timeout: float | None = None) -> T:
+        """`popleft(timeout=...)`, awaited: removes and returns the first item.
+
+        With a `timeout`, an empty deque is waited on without holding a worker thread:
+        between tries the task sleeps on the loop, looking at the deque's length (a
+        cheap read) after pauses growing from 1 ms to 10 ms.
+        """
+        return await self._apop_waiting("popleft", timeout)
+
+    async def _apop_waiting(self, name: str, timeout: float | None) -> T:
+        if timeout is None:
+            return await self._twin(name)
+        deadline = time.monotonic() + wait_seconds(timeout)
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                return await self._twin(name)
+            except IndexError:
+                pass
+            while not await self._twin("__len__"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise IndexError("pop from an empty deque")
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 2, _LONGEST_PAUSE)
+            pause = _FIRST_PAUSE
 
     async def apeek(self) -> T:
         """`peek()`, awaited."""

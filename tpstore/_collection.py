@@ -212,3 +212,12 @@ def _shown(value: object) -> str:
         return _reprs.repr(value)
     except Exception:  # a user object's __repr__ may raise anything
         return f"<{type(value).__name__} object>"
+
+
+def wait_seconds(timeout: float) -> float:
+    """A blocking pop's `timeout` in seconds, refused as `queue.Queue.get` refuses it."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
+    if not timeout >= 0:
+        raise ValueError("'timeout' must be a non-negative number")
+    return float(timeout)

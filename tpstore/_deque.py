@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import collections
 import collections.abc
+import contextlib
+import math
 import operator
+import time
 from collections.abc import Iterable
 from typing import Any, Self, TypeVar
 
 from tpstore._async import AsyncDequeMethods
-from tpstore._collection import _shown
+from tpstore._collection import _shown, wait_seconds
 from tpstore._sequence import _as_index, _Positioned, _same_items
 
 T = TypeVar("T")
@@ -142,16 +145,39 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethod
 
     # -- removing and looking ---------------------------------------------------------------
 
-    def pop(self) -> T:  # type: ignore[override]
-        """Remove and return the rightmost item; `IndexError` when empty."""
-        return self._pop_end(True, _EMPTY_POP)
+    def pop(self, *, timeout: float | None = None) -> T:  # type: ignore[override]
+        """Remove and return the rightmost item; `IndexError` when empty.
 
-    def popleft(self) -> T:
+        With a `timeout`, an empty deque is waited on (see `popleft`).
+        """
+        return self._pop_waiting(True, timeout)
+
+    def popleft(self, *, timeout: float | None = None) -> T:
         """Remove and return the leftmost item; `IndexError` when empty.
 
         Atomic across processes: concurrent consumers never receive the same item.
+
+        Args:
+            timeout: `None` (the default) never waits, as for `collections.deque`. A
+                number of seconds (`math.inf`: forever) waits for an item when the
+                deque is empty, then raises `IndexError`. The waiting consumer holds
+                no lock, and wakes within a few milliseconds of another process's or
+                thread's append. Inside a `transaction()` it does not wait: the
+                transaction holds the write lock, so no one else could append.
         """
-        return self._pop_end(False, _EMPTY_POP)
+        return self._pop_waiting(False, timeout)
+
+    def _pop_waiting(self, last: bool, timeout: float | None) -> T:
+        if timeout is None:
+            return self._pop_end(last, _EMPTY_POP)
+        deadline = time.monotonic() + wait_seconds(timeout)
+        engine = self._engine
+        if engine.in_transaction:
+            deadline = -math.inf
+        for _ in engine.changes(self._spec.database, deadline):
+            with contextlib.suppress(IndexError):
+                return self._pop_end(last, _EMPTY_POP)
+        raise IndexError(_EMPTY_POP)
 
     def peek(self) -> T:
         """The rightmost item, left in place; `IndexError` when empty."""

@@ -55,6 +55,11 @@ from tpstore.errors import (
 
 Params = Sequence[Any]
 
+# The pauses of `Engine.changes` between two looks for commits: the first one, and the
+# longest (the pause doubles while nothing changes).
+_FIRST_PAUSE = 0.001
+_LONGEST_PAUSE = 0.010
+
 # Connections copied into a forked child that could not be closed safely: kept open
 # and referenced for ever (see the module docstring and `_keep_forever`).
 _abandoned: list[sqlite3.Connection] = []
@@ -507,6 +512,41 @@ class Engine:
             conn.raw.execute(sql).fetchall()
         except sqlite3.Error as exc:
             raise translate(exc) from exc
+
+    # -- waiting for other writers ------------------------------------------------------
+
+    def changes(self, schema: str, deadline: float) -> Iterator[None]:
+        """Yield now, then after every change committed to file `schema` by anyone else.
+
+        A blocking pop tries once per step: whatever was committed after the step
+        before began is seen by the next try. Ends at `deadline` (a `time.monotonic()`
+        value, `math.inf` for never). Holds no lock and no transaction while it waits.
+
+        SQLite cannot notify, so this polls two cheap counters with a pause growing
+        from 1 ms to 10 ms (a wake-up well within 50 ms of the commit): `PRAGMA
+        data_version`, which changes when another connection (a process, another store
+        object, another thread's connection) commits to the file, and the connection's
+        `total_changes`, which counts the writes of the other threads sharing it (an
+        in-memory store has one connection for all its threads). A PostgreSQL backend
+        yields on LISTEN/NOTIFY instead.
+        """
+        statement = self.dialect.data_version(schema)
+
+        def mark() -> tuple[int, int]:
+            conn = self._conn()
+            return int(self.fetchone(statement)[0]), conn.raw.total_changes
+
+        seen = mark()  # before the first try, so that nothing committed after it is missed
+        yield
+        pause = _FIRST_PAUSE
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(pause, left))
+            now = mark()
+            if now != seen:
+                seen, pause = now, _FIRST_PAUSE
+                yield
+            else:
+                pause = min(pause * 2, _LONGEST_PAUSE)
 
     # -- maintenance --------------------------------------------------------------------
 

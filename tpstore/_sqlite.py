@@ -242,6 +242,10 @@ class Dialect:
             "GROUP BY m.tbl_name"
         )
 
+    def data_version(self, schema: str) -> str:
+        """The statement reading a number that changes when another connection commits."""
+        return f"PRAGMA {quote(schema)}.data_version"
+
     def vacuum(self, schema: str) -> str:
         """The statement rebuilding one file (outside any transaction)."""
         return f"VACUUM {quote(schema)}"
