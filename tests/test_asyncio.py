@@ -398,6 +398,46 @@ def test_the_loop_stays_responsive_during_durable_writes(db_path: Path) -> None:
     assert ticks >= possible / 2, (ticks, elapsed)
 
 
+def test_the_loop_stays_responsive_during_a_blocking_pop(db_path: Path) -> None:
+    """A 10 ms ticker keeps at least half its ticks while a task awaits `apopleft(timeout=1)`."""
+
+    async def scenario() -> tuple[int, float]:
+        async with App(db_path) as app:
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            tick_task = asyncio.ensure_future(ticker())
+            started = time.monotonic()
+            with pytest.raises(IndexError):
+                await app.jobs.apopleft(timeout=1)
+            elapsed = time.monotonic() - started
+            tick_task.cancel()
+            return ticks, elapsed
+
+    ticks, elapsed = asyncio.run(scenario())
+    assert elapsed >= 1
+    assert ticks >= elapsed / 0.01 / 2, (ticks, elapsed)
+
+
+def test_a_blocking_pop_inside_a_transaction_does_not_wait(db_path: Path) -> None:
+    """As `popleft(timeout=...)` in `transaction()`: nobody else could append, so no wait."""
+
+    async def scenario() -> float:
+        async with App(db_path) as app:
+            started = time.monotonic()
+            async with app.atransaction():
+                with pytest.raises(IndexError):
+                    await app.jobs.apopleft(timeout=5)
+            return time.monotonic() - started
+
+    assert asyncio.run(scenario()) < 2
+
+
 def test_async_iteration_yields_the_good_items_then_raises(db_path: Path) -> None:
     """`async for` over more than a page, and a closed store's iteration raising."""
 

@@ -171,6 +171,10 @@ def sequence_ops(values: Any) -> list[Any]:
     ]
 
 
+# Blocking pops: no wait, a short one, and refused timeouts.
+waits = st.sampled_from([None, 0, 0.01, -1, "1"])
+
+
 def deque_ops(values: Any) -> list[Any]:
     return [
         *positioned_ops(values),
@@ -184,6 +188,8 @@ def deque_ops(values: Any) -> list[Any]:
         op("__getitem__", "agetitem", indexes),
         op("__setitem__", "asetitem", indexes, values),
         op("__delitem__", "adelitem", indexes),
+        kw("pop", "apop", st.just(()), st.fixed_dictionaries({"timeout": waits})),
+        kw("popleft", "apopleft", st.just(()), st.fixed_dictionaries({"timeout": waits})),
     ]
 
 
@@ -406,3 +412,103 @@ def test_edit_twins_write_back_or_nothing() -> None:
             assert await app.counter.aget() == 1
 
     asyncio.run(scenario())
+
+
+# Changing a collection while iterating over it: `async for` reacts to the iterating
+# task's own changes exactly as `for` reacts to the thread's.
+CHANGES = {
+    "hits": [
+        ("__setitem__", "aset", ("new", 1)),
+        ("__setitem__", "aset", ("k1", 9)),
+        ("__delitem__", "adelete", ("k3",)),
+        ("clear", "aclear", ()),
+    ],
+    "tags": [("add", "aadd", ("zz",)), ("add", "aadd", ("k1",)), ("discard", "adiscard", ("k2",))],
+    "log": [
+        ("append", "aappend", (User(name="new"),)),
+        ("insert", "ainsert", (0, User(name="first"))),
+        ("pop", "apop", (0,)),
+        ("__setitem__", "asetitem", (-1, User(name="last"))),
+        ("clear", "aclear", ()),
+    ],
+    "jobs": [
+        ("append", "aappend", (User(name="new"),)),
+        ("popleft", "apopleft", ()),
+        ("__setitem__", "asetitem", (0, User(name="first"))),
+        ("rotate", "arotate", (1,)),
+    ],
+}
+FILLS: dict[str, Callable[[Any], Any]] = {
+    "hits": lambda c: c.update({f"k{i}": i for i in range(8)}),
+    "tags": lambda c: c.update(f"k{i}" for i in range(8)),
+    "log": lambda c: c.extend(User(name=f"u{i}") for i in range(8)),
+    "jobs": lambda c: c.extend(User(name=f"u{i}") for i in range(8)),
+}
+
+
+@given(
+    field=st.sampled_from(sorted(CHANGES)),
+    plan=st.dictionaries(st.integers(0, 9), st.integers(0, 4), max_size=3),
+    reverse=st.booleans(),
+)
+def test_changing_while_iterating_twins(field: str, plan: dict[int, int], reverse: bool) -> None:
+    """The items seen and the error raised when the loop changes its own collection."""
+    changes = CHANGES[field]
+
+    with App(None) as sync_app:
+        collection = getattr(sync_app, field)
+        FILLS[field](collection)
+        expected: list[Any] = []
+        try:
+            for step, item in enumerate(reversed(collection) if reverse else collection):
+                expected.append(item)
+                if step in plan:
+                    sync_name, _, args = changes[plan[step] % len(changes)]
+                    getattr(collection, sync_name)(*args)
+        except Exception as exc:  # compared with the async iteration's
+            expected.append(("raised", type(exc), str(exc)))
+        expected.append(list(collection))
+
+    async def scenario() -> list[Any]:
+        async with App(None) as async_app:
+            collection = getattr(async_app, field)
+            FILLS[field](collection)
+            seen: list[Any] = []
+            try:
+                step = 0
+                async for item in collection.areversed() if reverse else collection:
+                    seen.append(item)
+                    if step in plan:
+                        _, async_name, args = changes[plan[step] % len(changes)]
+                        await getattr(collection, async_name)(*args)
+                    step += 1
+            except Exception as exc:  # compared with the sync iteration's
+                seen.append(("raised", type(exc), str(exc)))
+            seen.append([item async for item in collection])
+            return seen
+
+    assert asyncio.run(scenario()) == expected
+
+
+def test_other_tasks_changes_never_break_an_iteration() -> None:
+    """Writes by other tasks (on the same worker threads) never raise in an `async for`."""
+
+    async def scenario() -> int:
+        async with App(None) as app:
+            await app.hits.aupdate({f"k{i}": i for i in range(50)})
+            seen = 0
+
+            async def writer() -> None:
+                for i in range(50):
+                    await app.hits.aset(f"w{i}", i)
+
+            async def reader() -> None:
+                nonlocal seen
+                async for _ in app.hits:
+                    seen += 1
+                    await asyncio.sleep(0)
+
+            await asyncio.gather(reader(), writer(), writer())
+            return seen
+
+    assert asyncio.run(scenario()) >= 50

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 from tpstore._bridge import AsyncIteration, bridge_of
-from tpstore._collection import wait_seconds
+from tpstore._collection import PAGE, wait_seconds
 from tpstore._fields import MISSING
 
 if TYPE_CHECKING:
@@ -50,9 +50,24 @@ class _Twins:
             return await bridge_of(self._engine).run(lambda: method(*args, **kwargs))
         return await bridge_of(self._engine).run(method, *args)
 
-    def _aiter(self, start: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+    def _aiter(
+        self, start: Callable[[], Iterator[T]], *, watched: bool = True, follow: bool = False
+    ) -> AsyncIterator[T]:
+        """An async iteration over `start()`; see `tpstore._bridge.AsyncIteration`.
+
+        `watched`: the synchronous iterator reacts to the iterating task's changes
+        (it raises `RuntimeError`, or with `follow` goes on from the index reached).
+        """
         engine = self._engine
-        return AsyncIteration(bridge_of(engine), start, lambda: engine.closed)
+        return AsyncIteration(
+            bridge_of(engine),
+            start,
+            lambda: engine.closed,
+            page=PAGE,
+            watch=self._watch_of if watched else None,  # type: ignore[attr-defined]
+            message=self._changed_during_iteration,  # type: ignore[attr-defined]
+            follow=follow,
+        )
 
     def _ahold(
         self, open_: Callable[[], AbstractContextManager[T]]
@@ -216,7 +231,7 @@ class AsyncRangeMethods(_Twins, Generic[K, V]):
         self, start: K | None = None, stop: K | None = None, *, reverse: bool = False
     ) -> AsyncIterator[tuple[K, V]]:
         """`range(start, stop, reverse=...)` as an async iterator."""
-        return self._aiter(lambda: self.range(start, stop, reverse=reverse))  # type: ignore[attr-defined]
+        return self._aiter(lambda: self.range(start, stop, reverse=reverse), watched=False)  # type: ignore[attr-defined]
 
 
 class AsyncExpiringMethods(_Twins):
@@ -379,6 +394,18 @@ class AsyncPositionedMethods(_Twins, Generic[T]):
 class AsyncSequenceMethods(AsyncPositionedMethods[T], Generic[T]):
     """The coroutine twins of `Sequence` (DESIGN §11)."""
 
+    def __aiter__(self) -> AsyncIterator[T]:
+        """`async for item in sequence`: live, as over a `list`.
+
+        When the iterating task changes the sequence, the iteration goes on from the
+        index it reached, as the synchronous one (and `list`'s) does.
+        """
+        return self._aiter(lambda: iter(self), follow=True)  # type: ignore[call-overload]
+
+    def areversed(self) -> AsyncIterator[T]:
+        """The items from the last to the first, as an async iterator."""
+        return self._aiter(lambda: reversed(self), watched=False)  # type: ignore[call-overload]
+
     @overload
     async def agetitem(self, index: int) -> T: ...
     @overload
@@ -455,8 +482,11 @@ class AsyncDequeMethods(AsyncPositionedMethods[T], Generic[T]):
         return await self._apop_waiting("popleft", timeout)
 
     async def _apop_waiting(self, name: str, timeout: float | None) -> T:
-        if timeout is None:
-            return await self._twin(name)
+        bridge = bridge_of(self._engine)
+        if timeout is None or bridge.in_transaction():
+            # Inside a transaction the synchronous pop does not wait: the transaction
+            # holds the write lock, so no one else could append.
+            return await self._twin(name, timeout=timeout)
         deadline = time.monotonic() + wait_seconds(timeout)
         pause = _FIRST_PAUSE
         while True:

@@ -43,9 +43,8 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from contextvars import ContextVar
 from queue import SimpleQueue
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from tpstore._collection import PAGE
 from tpstore.errors import ClosedError, TpStoreError
 
 T = TypeVar("T")
@@ -53,8 +52,30 @@ T = TypeVar("T")
 POOL_SIZE = 8
 """Threads running single operations outside transactions, per store."""
 
-# A job: the loop to answer on, the future to answer, the call.
-_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+# A job: the loop to answer on, the future to answer, the task it runs for, the call.
+_Job = tuple[
+    asyncio.AbstractEventLoop,
+    "asyncio.Future[Any]",
+    "asyncio.Task[Any] | None",
+    Callable[..., Any],
+    tuple[Any, ...],
+]
+
+# What the calling worker thread runs now: `.task` is the task of its job.
+_running = threading.local()
+
+
+def running_for() -> asyncio.Task[Any] | None:
+    """The asyncio task whose operation the calling thread runs, if it is a worker.
+
+    Collections count the changes an iterating thread makes by thread; on a worker
+    thread they count them by this task instead (DESIGN §4: "the iterating thread (or
+    asyncio task)"), since one task's operations run on several threads and one
+    thread serves several tasks.
+    """
+    task: asyncio.Task[Any] | None = getattr(_running, "task", None)
+    return task
+
 
 _names = itertools.count(1)
 
@@ -103,18 +124,19 @@ class _Queue:
                 threading.Thread(target=self._serve, name=name, daemon=True).start()
             else:
                 self._idle -= 1  # taken by this job (until that thread asks for another)
-            self._jobs.put((loop, future, fn, args))
+            self._jobs.put((loop, future, asyncio.current_task(loop), fn, args))
         return future
 
     def _serve(self) -> None:
         jobs, lock = self._jobs, self._lock
         job = jobs.get()
         while job is not None:
-            loop, future, fn, args = job
+            loop, future, _running.task, fn, args = job
             try:
                 result, error = fn(*args), None
             except BaseException as exc:  # handed to the awaiting task, whatever it is
                 result, error = None, exc
+            _running.task = None
             # Idle before answering: the task answered may queue its next job at once,
             # and should find this thread free rather than start another one.
             with lock:
@@ -164,6 +186,11 @@ class Bridge:
             return await lane.submit(fn, args)  # type: ignore[no-any-return]
         finally:
             self.release(lane)
+
+    def in_transaction(self) -> bool:
+        """Whether the calling task runs inside an `atransaction()` (or `aedit()`) block."""
+        session = _sessions.get().get(self)
+        return session is not None and not session.ended
 
     def hold(
         self, open_: Callable[[], AbstractContextManager[T]]
@@ -330,54 +357,132 @@ class _Held(AbstractAsyncContextManager[T]):
         self._bridge.release(session.lane)
 
 
-class AsyncIteration(AsyncIterator[T], Generic[T]):
-    """An async iterator over a synchronous one, fetched a page of items per thread hop.
+class _Watched(Protocol):
+    """What a collection counts for one iterating task (`tpstore._collection._Watch`)."""
 
-    `start` makes the synchronous iterator; it runs on the worker, at the first step.
+    iterators: int
+    changes: int
+    rewrites: int
+
+
+class AsyncIteration(AsyncIterator[T], Generic[T]):
+    """An async iterator over a synchronous one, fetched `page` items per thread hop.
+
+    `start` makes the synchronous iterator; it runs on a worker, at the first step.
     An error met while fetching is raised after the items fetched before it. Items
     fetched before the store closed are not handed out after it (`closed()` says so),
     as for the synchronous iterators.
+
+    With `watch(task)` (what the collection counts for the iterating task), the
+    iteration reacts to the task's own changes as the synchronous one reacts to the
+    thread's, although it has fetched items ahead: a change of the size raises
+    `RuntimeError(message)` at the next step, or, without a `message` (a `Sequence`,
+    live like `list`) and with `follow`, the iteration goes on from the index it
+    reached; a rewrite (a value replaced in place) makes the items not handed out yet
+    read afresh, from the same index.
     """
 
     def __init__(
-        self, bridge: Bridge, start: Callable[[], Iterator[T]], closed: Callable[[], bool]
+        self,
+        bridge: Bridge,
+        start: Callable[[], Iterator[T]],
+        closed: Callable[[], bool],
+        *,
+        page: int,
+        watch: Callable[[asyncio.Task[Any] | None], _Watched] | None = None,
+        message: str | None = None,
+        follow: bool = False,
     ) -> None:
         self._bridge = bridge
         self._start = start
         self._closed = closed
+        self._page = page
+        self._watch = watch
+        self._message = message
+        self._follow = follow
         self._iterator: Iterator[T] | None = None
         self._items: deque[T] = deque()
         self._error: BaseException | None = None
         self._done = False
+        self._handed = 0  # items handed out so far
+        self._skip = 0  # items a restarted synchronous iterator skips
+        self._seen = (0, 0)  # the task's (changes, rewrites) when the items were fetched
+        self._watched: _Watched | None = None
+        self._unwatch: Any = None
 
     def __aiter__(self) -> AsyncIteration[T]:
         return self
 
     async def __anext__(self) -> T:
-        if not self._items and not self._done:
-            items, self._error, self._done = await self._bridge.run(self._fetch)
-            self._items.extend(items)
-        if self._items:
-            if self._closed():
-                raise ClosedError("the store is closed; open it again to use it")
-            return self._items.popleft()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        raise StopAsyncIteration
+        try:
+            if self._watch is not None:
+                self._react()
+            if not self._items and not self._done:
+                items, self._error, self._done = await self._bridge.run(self._fetch)
+                self._items.extend(items)
+            if self._items:
+                if self._closed():
+                    raise ClosedError("the store is closed; open it again to use it")
+                self._handed += 1
+                return self._items.popleft()
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            raise StopAsyncIteration
+        except BaseException:
+            self._stop_watching()
+            raise
+
+    def _react(self) -> None:
+        """Follow the iterating task's changes since the items were fetched."""
+        assert self._watch is not None
+        watch = self._watched
+        if watch is None:  # the first step: the task iterates from now on
+            watch = self._watched = self._watch(asyncio.current_task())
+            watch.iterators += 1
+            self._unwatch = weakref.finalize(self, _unwatch, watch)
+            self._seen = (watch.changes, watch.rewrites)
+            return
+        changes, rewrites = self._seen
+        if watch.changes != changes:
+            if self._message is not None:
+                raise RuntimeError(self._message)
+            if self._follow:
+                self._restart()
+        elif watch.rewrites != rewrites:
+            self._restart()
+        self._seen = (watch.changes, watch.rewrites)
+
+    def _restart(self) -> None:
+        """Read again from the index reached, with a new synchronous iterator."""
+        self._items.clear()
+        self._iterator, self._error, self._done = None, None, False
+        self._skip = self._handed
+
+    def _stop_watching(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
 
     def _fetch(self) -> tuple[list[T], BaseException | None, bool]:
         items: list[T] = []
         try:
             if self._iterator is None:
-                self._iterator = self._start()
+                self._iterator = itertools.islice(self._start(), self._skip, None)
             for item in self._iterator:
                 items.append(item)
-                if len(items) == PAGE:
+                if len(items) == self._page:
                     return items, None, False
         except Exception as exc:  # raised by the async iterator after the items before it
             return items, exc, True
+        finally:
+            if self._watched is not None:
+                self._seen = (self._watched.changes, self._watched.rewrites)
         return items, None, True
+
+
+def _unwatch(watch: _Watched) -> None:
+    watch.iterators -= 1
 
 
 _bridges: weakref.WeakKeyDictionary[object, Bridge] = weakref.WeakKeyDictionary()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import reprlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from tpstore._bridge import running_for
 
 if TYPE_CHECKING:
     from tpstore._engine import Engine, Params
@@ -75,15 +78,27 @@ class Collection:
         self._key = spec.key
         self._value = spec.value
         self._watches = threading.local()
+        # The same for the asyncio API, by task (see `tpstore._bridge.running_for`).
+        self._task_watches: weakref.WeakKeyDictionary[object, _Watch] = weakref.WeakKeyDictionary()
 
     # -- changes made while iterating ------------------------------------------------------
 
     def _watch(self) -> _Watch:
-        """The calling thread's iterators of this collection and the changes it made."""
+        """The calling thread's (or asyncio task's) iterators and the changes it made."""
+        task = running_for()
+        if task is not None:
+            return self._watch_of(task)
         try:
             watch: _Watch = self._watches.watch
         except AttributeError:
             watch = self._watches.watch = _Watch()
+        return watch
+
+    def _watch_of(self, task: object) -> _Watch:
+        """An asyncio task's iterators of this collection and the changes it made."""
+        watch = self._task_watches.get(task)
+        if watch is None:
+            watch = self._task_watches.setdefault(task, _Watch())
         return watch
 
     def _write(self, sql: str, params: Params = ()) -> int:
