@@ -51,7 +51,7 @@ def query_plans(store: Any, action: Callable[[], object]) -> list[str]:
     Transaction control statements and the `-- TRIGGER` lines SQLite traces for
     trigger bodies have no plan of their own and are left out.
     """
-    conn = store._engine.raw_connection()
+    conn = store._engine.driver.raw()
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     try:

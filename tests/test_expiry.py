@@ -465,7 +465,7 @@ def test_expired_items_are_absent_before_any_purge(location: str | None, clock: 
             store.ips.remove("a")
         with pytest.raises(KeyError):
             store.ips.touch("a")
-        raw = store._engine.raw_connection()
+        raw = store._engine.driver.raw()
         assert raw.execute('SELECT count(*) FROM "ips"').fetchone()[0] == 2  # not purged
 
 

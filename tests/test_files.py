@@ -34,10 +34,10 @@ from tpstore import (
     TpStoreWarning,
     ValidationError,
     Value,
-    _files,
     field,
 )
-from tpstore._sqlite import Features
+from tpstore._backends.sqlite import files as _files
+from tpstore._backends.sqlite.dialect import Features
 
 # -- stores used below ------------------------------------------------------------------
 
@@ -249,7 +249,7 @@ def test_journal_mode_policy(
     else:
         store = Main(main, wal=wal)
     with store:
-        raw = store._engine.raw_connection()
+        raw = store._engine.driver.raw()
         assert raw.execute("PRAGMA main.journal_mode").fetchone()[0] == expected
         if attached:
             assert raw.execute('PRAGMA "archive".journal_mode').fetchone()[0] == expected
@@ -363,7 +363,7 @@ def test_durability_sets_synchronous(
         tmp_path / "m.db", attach={"archive": tmp_path / "a.db"}, wal=wal, durability=durability
     ) as store:
         store.m["a"] = 1
-        raw = store._engine.raw_connection()
+        raw = store._engine.driver.raw()
         assert raw.execute("PRAGMA main.synchronous").fetchone()[0] == synchronous
         assert raw.execute('PRAGMA "archive".synchronous').fetchone()[0] == synchronous
         assert raw.execute("PRAGMA fullfsync").fetchone()[0] == (synchronous == 2)
@@ -377,7 +377,7 @@ def test_durability_applies_to_every_thread_connection(tmp_path: Path) -> None:
     with Main(tmp_path / "m.db", durability="normal") as store:
 
         def work() -> None:
-            raw = store._engine.raw_connection()
+            raw = store._engine.driver.raw()
             seen.append(
                 (
                     raw.execute("PRAGMA synchronous").fetchone()[0],
@@ -1060,7 +1060,7 @@ def test_in_memory_and_closed_stores_do_not_pickle(tmp_path: Path) -> None:
 def test_forced_fallbacks_switch_every_feature_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """TPSTORE_SQLITE_FALLBACKS=1 turns STRICT, RETURNING and unixepoch off."""
     monkeypatch.setenv("TPSTORE_SQLITE_FALLBACKS", "1")
-    assert Features.detect() == Features(strict=False, returning=False, unixepoch=False)
+    assert Features.detect() == Features(strict=False, returning=False)
     monkeypatch.setenv("TPSTORE_SQLITE_FALLBACKS", "0")
     detected = Features.detect()
     version = sqlite3.sqlite_version_info

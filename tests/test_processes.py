@@ -192,10 +192,10 @@ def test_forked_child_uses_the_inherited_store_beside_its_parent(tmp_path: Path)
     path = tmp_path / "x.db"
     with Counter(path) as store:
         store.hits["n"] = 0
-        parent_connection = store._engine.raw_connection()
+        parent_connection = store._engine.driver.raw()
 
         def child() -> None:  # pragma: no cover - runs in the child
-            assert store._engine.raw_connection() is not parent_connection
+            assert store._engine.driver.raw() is not parent_connection
             for _ in range(100):
                 store.hits.increment("n")
 
@@ -207,7 +207,7 @@ def test_forked_child_uses_the_inherited_store_beside_its_parent(tmp_path: Path)
         process.join()
         assert process.exitcode == 0
         assert store.hits["n"] == 200
-        assert store._engine.raw_connection() is parent_connection
+        assert store._engine.driver.raw() is parent_connection
 
 
 def test_in_memory_store_cannot_be_used_in_a_forked_child() -> None:

@@ -12,16 +12,15 @@ options may change, and the catalog then records the new ones.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from tpstore._backends.base import CATALOG_COLUMNS, COUNTS, FORMAT_VERSION
 from tpstore._engine import Engine
 from tpstore._schema import CollectionSpec
-from tpstore._sqlite import CATALOG_COLUMNS, FORMAT_VERSION, catalog_sql
-from tpstore.errors import SchemaError
+from tpstore.errors import SchemaError, TpStoreError
 
 
 @dataclass(frozen=True)
@@ -71,16 +70,24 @@ class Entry:
         return ", ".join(parts)
 
 
-def read(connection: sqlite3.Connection, schema: str = "main") -> dict[str, Entry]:
+def read(engine: Engine, schema: str = "main") -> dict[str, Entry]:
     """Every catalog row of one file; empty when the file has no catalog.
 
-    Takes a plain sqlite3 connection so that tools (the CLI) can read a file without
-    the store classes that wrote it.
+    Needs no store class, so that tools (the CLI) can read a file without the classes
+    that wrote it.
+
+    Raises:
+        TpStoreError: the file has a catalog but no counts table beside it.
     """
-    sql = catalog_sql(schema)
-    if not connection.execute(sql.has_catalog).fetchone():
+    sql = engine.dialect.catalog(schema)
+    if not engine.fetchone(sql.has_catalog):
         return {}
-    rows = connection.execute(sql.read).fetchall()
+    if not engine.fetchone(sql.has_counts):
+        raise TpStoreError(
+            f"the catalog of database {schema!r} has no {COUNTS} table beside it, so the "
+            "file was damaged or not written by tpstore; restore it from a backup"
+        )
+    rows = engine.fetchall(sql.read)
     entries = {}
     for row in rows:
         values = dict(zip((*CATALOG_COLUMNS, "count"), row, strict=True))
@@ -97,8 +104,7 @@ def ensure(engine: Engine, owner: str, bindings: list[tuple[CollectionSpec, str]
     """
     writable = engine.mode == "rw"
     with engine.transaction(readonly=not writable):
-        conn = engine.raw_connection()
-        catalogs = {schema: read(conn, schema) for schema in engine.schemas}
+        catalogs = {schema: read(engine, schema) for schema in engine.schemas}
         problems: list[str] = []
         work: list[tuple[CollectionSpec, str, Entry, Entry | None]] = []
         for spec, table in bindings:
@@ -112,7 +118,7 @@ def ensure(engine: Engine, owner: str, bindings: list[tuple[CollectionSpec, str]
             recorded = catalogs[spec.database].get(table)
             where = f"{owner}.{spec.name} (table {table!r} in {spec.database!r})"
             if recorded is None:
-                if _table_exists(conn, spec.database, table):
+                if _table_exists(engine, spec.database, table):
                     problems.append(
                         f"{where}: the file already has a table {table!r} that tpstore did "
                         "not create; choose another table name with field(table=...)"
@@ -137,23 +143,19 @@ def ensure(engine: Engine, owner: str, bindings: list[tuple[CollectionSpec, str]
         if problems:
             raise SchemaError("; ".join(problems))
         if writable:
-            _apply(engine, conn, work)
+            _apply(engine, work)
 
 
-def _apply(
-    engine: Engine,
-    conn: sqlite3.Connection,
-    work: list[tuple[CollectionSpec, str, Entry, Entry | None]],
-) -> None:
+def _apply(engine: Engine, work: list[tuple[CollectionSpec, str, Entry, Entry | None]]) -> None:
     created: set[tuple[str, str]] = set()
     for schema in {spec.database for spec, _, _, _ in work}:
         for statement in engine.dialect.create_catalog(schema):
             engine.write(statement)
     for spec, table, declared, recorded in work:
         schema = spec.database
-        sql = catalog_sql(schema)
+        sql = engine.dialect.catalog(schema)
         options = orjson.dumps(declared.options, option=orjson.OPT_SORT_KEYS).decode()
-        if recorded is None or not _table_exists(conn, schema, table):
+        if recorded is None or not _table_exists(engine, schema, table):
             if (schema, table) in created:
                 continue
             if recorded is None:
@@ -199,5 +201,5 @@ def _apply(
             )
 
 
-def _table_exists(conn: sqlite3.Connection, schema: str, table: str) -> bool:
-    return conn.execute(catalog_sql(schema).name_taken, (table,)).fetchone() is not None
+def _table_exists(engine: Engine, schema: str, table: str) -> bool:
+    return engine.fetchone(engine.dialect.catalog(schema).name_taken, (table,)) is not None

@@ -514,13 +514,7 @@ def _purge(args: argparse.Namespace, ui: Ui) -> int:
 def _vacuum(args: argparse.Namespace, ui: Ui) -> int:
     with StoreFile(args.file, write=True) as store:
         before = _file_size(args.file)
-        dialect = store.engine.dialect
-
-        def run(conn: Any) -> None:
-            conn.execute(dialect.vacuum("main"))
-            conn.execute(dialect.checkpoint("main")).fetchall()
-
-        store.engine.run_outside_transaction(run)
+        store.engine.outside_transaction(store.engine.driver.vacuum)
     after = _file_size(args.file)
     ui.line(f"vacuumed {args.file}: {_bytes(before)} -> {_bytes(after)}")
     return 0

@@ -2,7 +2,7 @@
 
 Everything here works from the file alone. The catalog (`tpstore._catalog.read`) names
 each collection's kind, codecs, affinities and schemas; `KINDS` maps a kind to its
-table layout; the statements come from `tpstore._sqlite.Dialect.tool`, so rows are
+table layout; the statements come from the backend's dialect (`tool`), so rows are
 written exactly as the collections write them (and the count triggers see them).
 """
 
@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpstore._backends.base import CATALOG
+from tpstore._backends.statements import ToolSQL
 from tpstore._catalog import Entry, read
 from tpstore._cli_codecs import (
     ProblemError,
@@ -24,7 +26,6 @@ from tpstore._cli_codecs import (
     translator,
 )
 from tpstore._engine import Engine
-from tpstore._sqlite import CATALOG, ToolSQL
 from tpstore.errors import TpStoreError
 
 
@@ -147,10 +148,9 @@ class StoreFile:
         except TpStoreError as exc:
             raise CliError(str(exc)) from exc
         try:
-            conn = engine.raw_connection()
-            self.entries = read(conn, "main")
-            journal = str(conn.execute(engine.dialect.journal_mode("main")).fetchone()[0])
-            tables = {row[0] for row in conn.execute(engine.dialect.tables("main"))}
+            self.entries = read(engine, "main")
+            journal = str(engine.fetchone(engine.dialect.journal_mode("main"))[0])
+            tables = {row[0] for row in engine.fetchall(engine.dialect.tables("main"))}
         except TpStoreError as exc:
             engine.close()
             raise CliError(f"cannot read {path}: {exc}") from exc
@@ -242,12 +242,7 @@ class StoreFile:
         if not collection.exists:
             return
         params = (now,) if collection.kind.expiring else ()
-        cursor = self.engine.raw_connection().execute(collection.sql.rows, params)
-        while True:
-            batch = cursor.fetchmany(CHUNK)
-            if not batch:
-                return
-            yield from batch
+        yield from self.engine.stream(collection.sql.rows, params)
 
     def records(self, collection: Collection, now: float) -> Iterator[Record]:
         """Every live item as a dump record (`collection` field not included).

@@ -49,7 +49,7 @@ class Collection:
 
     - `kind_name`: the kind recorded in the catalog (`""` for abstract bases).
     - `type_params`: `("K", "V")`, `("K",)` or `("V",)`.
-    - `layout`: the table layout (see `tpstore._sqlite.Dialect.create_table`).
+    - `layout`: the table layout (see the dialect's `create_table`).
     - `key_ordered`: keys are kept in Python's order, so the key codec must preserve it.
     - `expiring`: items carry an expiry time.
     - `options`: the `field()` options the kind accepts besides codecs and table.

@@ -18,14 +18,11 @@ from tpstore._collection import Collection, _Watch
 from tpstore._convert import INVALID
 
 if TYPE_CHECKING:
+    from tpstore._backends.statements import MappingSQL
     from tpstore._engine import Engine, Params
     from tpstore._schema import CollectionSpec
-    from tpstore._sqlite import MappingSQL
 
 K = TypeVar("K")
-
-LOOKUP_CHUNK = 500
-"""Keys per `IN (...)` query; stays below SQLite's oldest limit of 999 bound parameters."""
 
 
 class _Keyed(Collection, Generic[K]):
@@ -205,15 +202,16 @@ class _Keyed(Collection, Generic[K]):
         return wanted
 
     def _fetch_many(self, raws: list[Any]) -> list[Any]:
-        """The live rows (key[, value]) of these encoded keys, one query per 500 keys."""
+        """The live rows (key[, value]) of these encoded keys, one query per batch of keys
+        (the dialect sizes batches under its parameter limit)."""
         found: list[Any] = []
         if not raws:
             self._engine.check_open()
         live = self._live()
-        for start in range(0, len(raws), LOOKUP_CHUNK):
-            chunk = raws[start : start + LOOKUP_CHUNK]
-            sql = self._sql.get_many.format(marks=", ".join("?" * len(chunk)))
-            found.extend(self._engine.fetchall(sql, (*chunk, *live)))
+        batch = self._sql.batch
+        for start in range(0, len(raws), batch):
+            chunk = raws[start : start + batch]
+            found.extend(self._engine.fetchall(self._sql.get_many(len(chunk)), (*chunk, *live)))
         return found
 
 

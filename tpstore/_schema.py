@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-import re
 import sys
 import typing
 from dataclasses import dataclass
@@ -17,9 +16,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tpstore import codecs
+from tpstore._backends.base import RESERVED_NAMES
 from tpstore._convert import Column
 from tpstore._fields import MISSING, FieldInfo
-from tpstore._sqlite import RESERVED_PREFIX
 from tpstore.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -229,8 +228,6 @@ def _seconds(where: str, lifespan: timedelta | float | None) -> float | None:
     return float(seconds)
 
 
-_RESERVED_PREFIX = re.compile(r"^sqlite_", re.IGNORECASE)
-
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -244,7 +241,7 @@ def check_name(name: Any, what: str) -> None:
         name.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise SchemaError(f"{what} name {name!r} cannot be encoded as UTF-8") from exc
-    if _RESERVED_PREFIX.match(name) or name.startswith(RESERVED_PREFIX):
+    if RESERVED_NAMES.match(name):
         raise SchemaError(f"{what} name {name!r} is reserved by SQLite or tpstore")
 
 

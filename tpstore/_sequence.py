@@ -19,9 +19,9 @@ from tpstore._collection import PAGE, Collection, _shown
 from tpstore.errors import CorruptValueError, ValidationError
 
 if TYPE_CHECKING:
+    from tpstore._backends.statements import SequenceSQL
     from tpstore._engine import Engine
     from tpstore._schema import CollectionSpec
-    from tpstore._sqlite import SequenceSQL
     from tpstore.codecs import Raw
 
 T = TypeVar("T")
@@ -174,9 +174,10 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
         that cannot be decoded stays where it was.
         """
         sql = self._sql
+        pop = sql.pop_last if last else sql.pop_first
         with self._engine.atomic():
-            if self._engine.features.returning:
-                rows = self._engine.write_returning(sql.pop_last if last else sql.pop_first)
+            if pop is not None:  # the dialect pops in one statement (RETURNING)
+                rows = self._engine.write_returning(pop)
                 row = rows[0] if rows else None
                 if row is not None:
                     self._watch().changes += 1

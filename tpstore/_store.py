@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from tpstore import _catalog, _files
+from tpstore import _catalog
 from tpstore._async import AsyncStoreMethods
 from tpstore._bridge import close_bridge
 from tpstore._collection import Collection
-from tpstore._engine import Engine, translate
+from tpstore._engine import Engine
 from tpstore._schema import CollectionSpec, check_name, read_fields
 from tpstore.errors import ClosedError, SchemaError
 
@@ -154,7 +153,7 @@ class Store(AsyncStoreMethods, metaclass=StoreMeta):
                 (spec, self._table_name(spec.table)) for spec in self.__tpstore_fields__.values()
             ]
             _catalog.ensure(self._engine, type(self).__qualname__, bindings)
-            self._engine.settle_journal()
+            self._engine.settle()
         except BaseException:
             self._engine.close()
             raise
@@ -266,19 +265,12 @@ class Store(AsyncStoreMethods, metaclass=StoreMeta):
             TpStoreError: called inside a transaction.
         """
         self._engine.check_writable()
-        dialect = self._engine.dialect
-
-        def run(conn: sqlite3.Connection) -> None:
-            for schema in self._engine.schemas:
-                conn.execute(dialect.vacuum(schema))
-                conn.execute(dialect.checkpoint(schema)).fetchall()
-
-        self._engine.run_outside_transaction(run)
+        self._engine.outside_transaction(self._engine.driver.vacuum)
 
     def optimize(self) -> None:
         """Let SQLite refresh the statistics its query planner uses (`PRAGMA optimize`)."""
         self._engine.check_writable()
-        self._engine.run_outside_transaction(lambda conn: conn.execute("PRAGMA optimize"))
+        self._engine.outside_transaction(self._engine.driver.optimize)
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database file and truncate it (no-op without WAL).
@@ -292,13 +284,7 @@ class Store(AsyncStoreMethods, metaclass=StoreMeta):
             ReadOnlyError: the store is not opened with mode `"rw"`.
         """
         self._engine.check_writable()
-        dialect = self._engine.dialect
-
-        def run(conn: sqlite3.Connection) -> None:
-            for schema in self._engine.schemas:
-                conn.execute(dialect.checkpoint(schema)).fetchall()
-
-        self._engine.run_outside_transaction(run)
+        self._engine.outside_transaction(self._engine.driver.checkpoint)
 
     def backup(self, path: str | os.PathLike[str], *, database: str = "main") -> None:
         """Write a consistent copy of one file of the store to `path`, online.
@@ -341,35 +327,9 @@ class Store(AsyncStoreMethods, metaclass=StoreMeta):
                 f"no database named {database!r}; the store has {', '.join(self._engine.schemas)}"
             )
         target_path = os.fspath(path)
-        own = [self._engine.path, *self._engine.attach.values()]
-        if any(
-            file is not None and os.path.realpath(file) == os.path.realpath(target_path)
-            for file in own
-        ):
-            raise ValueError(f"cannot back a store up onto one of its own files ({target_path})")
-        _files.check(target_path, "rw")  # the folder exists; a file there is a database
-        folder, name = os.path.split(os.path.abspath(target_path))
-        temporary = os.path.join(folder, f".{name}.{os.getpid()}-{id(self):x}.backup")
-
-        def run(conn: sqlite3.Connection) -> None:
-            target = sqlite3.connect(temporary)
-            try:
-                # One step (pages=-1) copies one snapshot; a copy in several steps would
-                # start again each time another process writes.
-                conn.backup(target, name=database)
-            finally:
-                target.close()
-
-        try:
-            self._engine.run_outside_transaction(run)
-            os.replace(temporary, target_path)
-            _files.sync_folder(folder)
-        except sqlite3.Error as exc:  # pragma: no cover - raised by the destination file
-            raise translate(exc, f"backup to {target_path} failed") from exc
-        finally:
-            for leftover in (temporary, temporary + "-journal"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(leftover)
+        self._engine.outside_transaction(
+            lambda session: self._engine.driver.backup(session, database, target_path)
+        )
 
 
 def _reopen(cls: type[Store], path: str, options: dict[str, Any]) -> Store:

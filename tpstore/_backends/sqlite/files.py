@@ -268,7 +268,8 @@ def warn_if_network(path: str, *, wal: bool) -> None:
 
 def _caller_level() -> int:
     """The `stacklevel` that makes a warning point at the first frame outside tpstore."""
-    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    # tpstore/_backends/sqlite/files.py -> tpstore/
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
     frame: FrameType | None = sys._getframe(1)
     level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):

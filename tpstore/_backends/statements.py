@@ -1,0 +1,192 @@
+"""The statement bundles a dialect writes for each table layout.
+
+Each bundle holds the text of every statement one collection (or the catalog, or the
+command line) runs, written once when the collection is bound. A backend's dialect
+builds them (`tpstore._backends.sqlite.dialect`); the collections only pick statements
+from them and pass parameters, so they never build SQL, placeholders or batches.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CatalogSQL:
+    """Statements on one file's (or schema's) catalog and counts tables."""
+
+    has_catalog: str
+    has_counts: str
+    read: str
+    insert: str
+    id_of: str
+    reset_count: str
+    update_descriptions: str
+    name_taken: str
+
+
+@dataclass(frozen=True)
+class SingleSQL:
+    """Statements of a `Value` table."""
+
+    get: str
+    set: str
+    delete: str
+
+
+@dataclass(frozen=True)
+class MappingSQL:
+    """Statements of a mapping or set table.
+
+    Every read of an expiring table takes the current time as its last parameter and
+    sees only live rows: `expires IS NULL OR expires > now`.
+    """
+
+    order: str
+    get: str
+    contains: str
+    upsert: str
+    delete: str
+    first: str
+    last: str
+    clear: str
+    count_expired: str | None
+    purge: str | None
+    expires_at: str | None
+    touch: str | None
+    delete_expired_key: str | None
+    get_many_template: str  # format with {marks}
+    lowest: str
+    highest: str
+    table: str
+    picked: str
+    picked_keys: str
+    expiring: bool
+    mark: str
+    batch: int
+    """How many keys one `get_many` statement takes at most."""
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - statements are few and live as long as the class
+    def get_many(self, count: int) -> str:
+        """The live rows `(key[, value])` of `count` keys (`count <= batch`).
+
+        Parameters: the keys, then the current time for an expiring table.
+        """
+        return self.get_many_template.format(marks=", ".join([self.mark] * count))
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - statements are few and live as long as the class
+    def scan(
+        self, *, keys_only: bool, bounds: tuple[str, ...] = (), descending: bool = False
+    ) -> str:
+        """A page of rows in the collection's order, for iteration without one query per item.
+
+        Args:
+            keys_only: select the order column and key but no value.
+            bounds: comparisons of the order column with one parameter each, in order
+                (`">"` resumes after the last row of the previous page).
+            descending: walk the collection backwards.
+
+        Parameters are the bounds' values, then the current time for an expiring
+        table, then the page size.
+        """
+        mark = self.mark
+        conditions = [f"{self.order} {bound} {mark}" for bound in bounds]
+        if self.expiring:
+            conditions.append(f"(expires IS NULL OR expires > {mark})")
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        columns = self.picked_keys if keys_only else self.picked
+        direction = "DESC" if descending else "ASC"
+        return (
+            f"SELECT {columns} FROM {self.table}{where} "
+            f"ORDER BY {self.order} {direction} LIMIT {mark}"
+        )
+
+
+@dataclass(frozen=True)
+class ToolSQL:
+    """Statements of one collection table of any layout, for the command line.
+
+    `rows` selects the key (when the layout has one), the value (when it has one) and
+    the expiry time (expiring tables), in that order, for every live row in the
+    collection's order; an expiring table takes the current time as its parameter.
+    `put` writes one item as the collection would: mappings set (an existing key keeps
+    its place), sets add, sequences and deques append, a `Value` is set. Its parameters
+    are the key, the value and the expiry time, each when the layout has it.
+    `before_put` (insertion-ordered expiring tables) deletes the expired row of a key
+    first, taking the key and the current time, so that re-setting it places it at the
+    end. `trim` (sequences and deques) drops items from the left until at most its
+    one parameter remain, as appending past a deque's `maxlen` does.
+    """
+
+    rows: str
+    count_rows: str
+    count_expired: str | None
+    purge: str | None
+    put: str
+    before_put: str | None
+    trim: str | None
+
+
+@dataclass(frozen=True)
+class SequenceSQL:
+    """Statements of a `positioned` table: `pos INTEGER PRIMARY KEY, value`.
+
+    Positions are kept contiguous, so the item at index `i` sits at `min(pos) + i` and
+    every index is one primary-key lookup; `min(pos)` and `max(pos)` of a rowid table
+    are O(log n). Appending takes `max(pos) + 1`, appending on the left `min(pos) - 1`
+    (positions may be negative), so both ends grow in O(log n).
+
+    Moving rows (`move`, `close_gaps`) can make two rows want one position for a
+    moment: the database checks the primary key row by row, in an order of its choosing.
+    The collections therefore move rows in two steps, first past `max(pos)` and then
+    to their places, each step onto positions no other row holds.
+    """
+
+    table: str
+    bounds: str
+    get_from_first: str
+    get_from_last: str
+    set_from_first: str
+    set_from_last: str
+    first: str
+    last: str
+    from_index: str
+    append: str
+    appendleft: str
+    pop_first: str | None
+    pop_last: str | None
+    insert_at: str
+    update_at: str
+    delete_at: str
+    delete_range: str
+    delete_stepped: str
+    move: str
+    close_gaps: str
+    trim_first: str
+    trim_last: str
+    clear: str
+    mark: str
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - statements are few and live as long as the class
+    def scan(
+        self, *, bounds: tuple[str, ...] = (), stepped: bool = False, descending: bool = False
+    ) -> str:
+        """A page of `(pos, value)` rows in position order.
+
+        Args:
+            bounds: comparisons of `pos` with one parameter each, in order (`">"`
+                resumes after the last row of the previous page).
+            stepped: keep only positions `anchor + k * step` (two parameters, after
+                the bounds' ones: anchor, step).
+            descending: walk backwards.
+
+        The last parameter is the page size.
+        """
+        mark = self.mark
+        conditions = [f"pos {bound} {mark}" for bound in bounds]
+        if stepped:
+            conditions.append(f"(pos - {mark}) % {mark} = 0")
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        direction = "DESC" if descending else "ASC"
+        return f"SELECT pos, value FROM {self.table}{where} ORDER BY pos {direction} LIMIT {mark}"
