@@ -11,11 +11,15 @@ the model. Example tests below pin the catalog, `Store.purge()` and the cost of
 from __future__ import annotations
 
 import contextlib
+import json
+import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import catalog_options, query_plans
+from helpers import catalog_options, query, query_plans
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 from machines import RollbackError, StoreMachine, as_test_case
@@ -543,3 +547,39 @@ def test_lifespan_only_on_expiring_kinds() -> None:
 
         class Worse(Store):
             s: ExpiringSet[str] = field(lifespan=-5)
+
+
+def test_an_infinite_lifespan_never_expires(db_path: Path, clock: Clock) -> None:
+    """`lifespan=math.inf` per item: no expiry time (`None`, stored as NULL, dumped as null)."""
+    with Everything(db_path, clock=clock) as store:
+        store.sessions.set("forever", 1, lifespan=math.inf)
+        store.sessions.set("touched", 2)
+        store.sessions.touch("touched", math.inf)
+        store.ips.add("pinned", lifespan=math.inf)
+        store.visits.add("pinned", lifespan=math.inf)
+        store.recent.set("forever", 3, lifespan=math.inf)
+        for collection, key in (
+            (store.sessions, "forever"),
+            (store.sessions, "touched"),
+            (store.ips, "pinned"),
+            (store.visits, "pinned"),
+            (store.recent, "forever"),
+        ):
+            assert collection.expires_at(key) is None
+        clock.now += 1e12
+        assert store.purge() == 0
+        assert dict(store.sessions) == {"forever": 1, "touched": 2}
+        assert "pinned" in store.ips
+    assert query(db_path, 'SELECT key, expires FROM "sessions" ORDER BY key') == [
+        ("forever", None),
+        ("touched", None),
+    ]
+    dump = subprocess.run(
+        [sys.executable, "-m", "tpstore", "dump", str(db_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    rows = [json.loads(line) for line in dump.stdout.splitlines()]
+    assert [r["expires_at"] for r in rows if r["collection"] == "sessions"] == [None, None]

@@ -9,6 +9,7 @@ writing rows) and expiry, which works the same for both families.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
@@ -236,7 +237,10 @@ class _Expiring(AsyncExpiringMethods):
         return (self._clock(),)
 
     def _expiry(self, lifespan: float | None) -> tuple[float | None, ...]:
-        return (None if lifespan is None else self._clock() + lifespan,)
+        # No lifespan (a field without one) or an infinite one: never expires (NULL).
+        if lifespan is None or lifespan == math.inf:
+            return (None,)
+        return (self._clock() + lifespan,)
 
     def _count(self) -> int:
         # The catalog counts every row; the expired ones are found through the partial
@@ -251,6 +255,8 @@ class _Expiring(AsyncExpiringMethods):
 
     def touch(self, key: Any, lifespan: timedelta | float | None = None) -> None:
         """Restart the lifespan of `key` (the field's, or `lifespan` if given).
+
+        `lifespan=math.inf`: from now on the item never expires.
 
         Raises:
             KeyError: `key` is absent or expired.

@@ -269,13 +269,34 @@ class _MappingBase(
         On normal exit the (possibly mutated) value is validated and written,
         atomically with the read; on an exception nothing is written.
 
+        The object yielded is the one written back, so the block must change it in
+        place. An immutable value (`int`, `str`, a tuple, a frozen model) cannot be:
+        rebinding the name inside the block writes the old value back. Assign
+        (`m[key] = new`) instead, or use `increment()` for numbers.
+
         Raises:
             KeyError: `key` is absent and no `default` was given.
 
         Example:
             ```python
-            with app.users.edit("ada") as user:
-                user.age += 1
+            from pydantic import BaseModel
+            import tpstore
+
+            class User(BaseModel):
+                age: int = 0
+
+            class App(tpstore.Store):
+                users: tpstore.Mapping[str, User]
+                hits: tpstore.Mapping[str, int]
+
+            with App(None) as app:
+                with app.users.edit("ada", default=User()) as user:  # changed in place
+                    user.age += 1
+                with app.hits.edit("home", default=0) as count:  # an int: this rebinds
+                    count += 1                                   # `count` only, so 0
+                assert app.hits["home"] == 0                     # is written back;
+                app.hits.increment("home")                       # increment() works
+                assert app.users["ada"].age == app.hits["home"] == 1
             ```
         """
         with self._engine.atomic():
@@ -348,7 +369,10 @@ class _ExpiringMapping(_Expiring, AsyncExpiringMappingMethods):
     _put: Callable[..., Any]
 
     def set(self, key: Any, value: Any, *, lifespan: timedelta | float | None = None) -> None:
-        """Store `value` under `key`, living `lifespan` (default: the field's lifespan)."""
+        """Store `value` under `key`, living `lifespan` (default: the field's lifespan).
+
+        `lifespan=math.inf`: the item never expires (`expires_at` returns `None`).
+        """
         self._put(key, value, self._lifespan_of(lifespan))
 
 

@@ -315,7 +315,10 @@ class _ExpiringSet(_Expiring, AsyncExpiringSetMethods):
     """Expiring elements for the Set family."""
 
     def add(self, value: Any, *, lifespan: timedelta | float | None = None) -> None:
-        """Add `value` (or restart its lifespan), living `lifespan` (default: the field's)."""
+        """Add `value` (or restart its lifespan), living `lifespan` (default: the field's).
+
+        `lifespan=math.inf`: the element never expires (`expires_at` returns `None`).
+        """
         self._put(value, None, self._lifespan_of(lifespan))  # type: ignore[attr-defined]
 
 

@@ -93,7 +93,31 @@ class Value(Collection, AsyncValueMethods[T], Generic[T]):
         """Read the value (or the default), let the block change it, write it back.
 
         On normal exit the value is validated and written, atomically with the read; on
-        an exception nothing is written.
+        an exception nothing is written. The object yielded is the one written back, so
+        the block must change it in place: for an immutable value (`int`, `str`, a
+        tuple, a frozen model) rebinding the name writes the old value back; assign
+        `value` (or call `set`) instead.
+
+        Example:
+            ```python
+            from pydantic import BaseModel
+            import tpstore
+
+            class Settings(BaseModel):
+                theme: str = "light"
+
+            class App(tpstore.Store):
+                settings: tpstore.Value[Settings] = tpstore.field(default_factory=Settings)
+                runs: tpstore.Value[int] = tpstore.field(default=0)
+
+            with App(None) as app:
+                with app.settings.edit() as settings:  # a model: changed in place
+                    settings.theme = "dark"
+                with app.runs.edit() as runs:          # an int: this rebinds `runs`
+                    runs += 1                          # only, and 0 is written back
+                app.runs.value = app.runs.get() + 1    # assign instead
+                assert app.runs.value == 1
+            ```
 
         Raises:
             LookupError: the value is unset and there is no default.
