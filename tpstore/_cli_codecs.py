@@ -47,7 +47,8 @@ import orjson
 import pydantic
 
 from tpstore import codecs
-from tpstore.codecs import Codec, Raw
+from tpstore.codecs import Codec
+from tpstore.codecs._types import Raw
 from tpstore.errors import SchemaError
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from tpstore._async import AsyncExpiringMethods
 from tpstore._collection import Collection, _Watch
-from tpstore._convert import INVALID
+from tpstore._validation import INVALID
 
 if TYPE_CHECKING:
     from tpstore._backends.statements import MappingSQL

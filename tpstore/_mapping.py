@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 from tpstore._async import AsyncExpiringMappingMethods, AsyncMappingMethods, AsyncRangeMethods
 from tpstore._collection import _shown
-from tpstore._convert import INVALID
 from tpstore._fields import MISSING
 from tpstore._keyed import _Expiring, _Keyed, _ReinsertExpired
-from tpstore.codecs import strip_annotated
+from tpstore._validation import INVALID
+from tpstore.codecs._types import strip_annotated
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -463,7 +463,7 @@ def _pair(item: Any, number: int) -> tuple[Any, Any]:
 
 def _numeric_type(spec: CollectionSpec) -> type | None:
     """`int` or `float` when `increment()` may work on the values, else `None`."""
-    if spec.value is None or spec.value.codec.name != "native":
+    if spec.value is None or not spec.value.stored_as_is:
         return None
     declared = strip_annotated(spec.value.declared)
     if declared is int or declared is float:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from tpstore import codecs
 from tpstore._backends.base import RESERVED_NAMES
-from tpstore._convert import Column
 from tpstore._fields import MISSING, FieldInfo
+from tpstore._validation import Converter
 from tpstore.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ class CollectionSpec:
     kind: type[Collection]
     table: str
     database: str
-    key: Column | None
-    value: Column | None
+    key: Converter | None
+    value: Converter | None
     lifespan: float | None
     maxlen: int | None
     default: Any
@@ -165,7 +165,7 @@ def _spec(
                     f"{key_codec.name!r} for {_show(key_type)} does not preserve order; "
                     "use an insertion-ordered kind or an order-preserving key codec"
                 )
-            key_column = Column(name, key_type, key_codec, strict=True)
+            key_column = Converter(name, key_type, key_codec, strict=True)
         value_column = None
         if value_type is not None:
             value_codec = (
@@ -173,7 +173,7 @@ def _spec(
                 if info.codec is None
                 else codecs.resolve(info.codec, value_type)
             )
-            value_column = Column(name, value_type, value_codec, strict=False)
+            value_column = Converter(name, value_type, value_codec, strict=False)
     except SchemaError as exc:
         raise SchemaError(f"{where}: {exc}") from exc
     return CollectionSpec(

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from tpstore._backends.statements import SequenceSQL
     from tpstore._engine import Engine
     from tpstore._schema import CollectionSpec
-    from tpstore.codecs import Raw
+    from tpstore.codecs._types import Raw
 
 T = TypeVar("T")
 

@@ -15,8 +15,8 @@ from typing import Any, Generic, Self, TypeVar
 
 from tpstore._async import AsyncExpiringSetMethods, AsyncSetMethods
 from tpstore._collection import _shown
-from tpstore._convert import INVALID
 from tpstore._keyed import _Expiring, _Keyed, _ReinsertExpired
+from tpstore._validation import INVALID
 
 T = TypeVar("T")
 S = TypeVar("S")

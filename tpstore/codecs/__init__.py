@@ -40,14 +40,20 @@ when the store class is created, with a hint: give a codec with `field(codec=...
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import importlib
 import pickle as _stdlib_pickle
-import types
 import typing
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from tpstore.codecs._types import (
+    AFFINITIES,
+    Raw,
+    contains_attrs,
+    native_affinity,
+    optional_inner,
+    strip_annotated,
+    type_name,
+)
 from tpstore.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -69,12 +75,6 @@ __all__ = [
     "tuple_key",
 ]
 
-Raw = int | float | str | bytes | None
-"""A value SQLite stores directly."""
-
-AFFINITIES = ("INTEGER", "REAL", "TEXT", "BLOB", "ANY")
-"""The column affinities a codec may name."""
-
 
 @runtime_checkable
 class Codec(Protocol):
@@ -88,9 +88,23 @@ class Codec(Protocol):
         order_preserving: `True` when SQL `ORDER BY` on encoded values gives Python's
             order of the decoded values; key-ordered collections need it for keys.
 
-    `encode` receives a value already validated against the declared type and raises
+    Optional capabilities, read with `getattr(codec, name, False)`; a codec without
+    them is taken to have neither:
+
+    - `exact`: `decode(encode(v))` gives `v` back, same types, for every valid `v`
+      (pickle). tpstore need not read a write back to check it; other codecs may give a
+      value back as another type where the declared type cannot tell (under `Any`, in a
+      union), so such writes are read back and compared, and unions whose members they
+      store alike are refused.
+    - `executes_code`: decoding can run code (pickle): the command line never decodes
+      such values without `--unsafe-pickle`.
+
+    Codecs never validate: tpstore validates a value against the declared type before
+    `encode` and after `decode`. `encode` receives a value already validated and raises
     `ValueError` (or `TypeError`) for a value it cannot store faithfully; `decode`
     receives what SQLite returns and raises any exception for bytes it cannot read.
+    tpstore decides what it does with a codec from these attributes, never from its
+    `name`.
     """
 
     name: str
@@ -297,66 +311,6 @@ def compressed(codec: Any, *, level: int = 6) -> CompressedCodec:
 
 # -- the default choice -------------------------------------------------------------
 
-_NATIVE_TYPES = (bool, int, float, str, bytes)
-_TypeAliasType: Any = getattr(typing, "TypeAliasType", ())  # Python 3.12's `type X = ...`
-
-
-def strip_annotated(tp: Any) -> Any:
-    """`Annotated[X, ...]`, `NewType("N", X)`, `type N = X` → `X`; others unchanged."""
-    while True:
-        if typing.get_origin(tp) is typing.Annotated:
-            tp = typing.get_args(tp)[0]
-        elif isinstance(tp, typing.NewType):
-            tp = tp.__supertype__
-        elif isinstance(tp, _TypeAliasType):
-            tp = tp.__value__
-        else:
-            return tp
-
-
-def optional_inner(tp: Any) -> Any | None:
-    """`Optional[X]` → `X`; `None` when `tp` is not an optional of exactly one type."""
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1 and len(typing.get_args(tp)) == 2:
-            return strip_annotated(args[0])
-    return None
-
-
-def native_affinity(tp: Any) -> str | None:
-    """The affinity the native codec gives `tp`, or `None` when it cannot store it.
-
-    `int`, `bool`, an `Enum` of ints and a `Literal` of ints are INTEGER; `float` is
-    REAL; `str`, an `Enum` of strings and a `Literal` of strings are TEXT; `bytes` is
-    BLOB.
-    """
-    tp = strip_annotated(tp)
-    if typing.get_origin(tp) is Literal:
-        kinds = {type(value) for value in typing.get_args(tp)}
-        if kinds == {str}:
-            return "TEXT"
-        if kinds <= {int, bool} and kinds:
-            return "INTEGER"
-        return None
-    if isinstance(tp, type):
-        if issubclass(tp, enum.Enum):
-            values = [member.value for member in tp]
-            if values and all(type(v) is int for v in values):
-                return "INTEGER"
-            if values and all(type(v) is str for v in values):
-                return "TEXT"
-            return None
-        if issubclass(tp, bool | int):
-            return "INTEGER"
-        if issubclass(tp, float):
-            return "REAL"
-        if issubclass(tp, str):
-            return "TEXT"
-        if issubclass(tp, bytes):
-            return "BLOB"
-    return None
-
 
 def _registered_codec(tp: Any, bare: Any) -> Any:
     for candidate in (tp, bare):
@@ -370,34 +324,6 @@ def _registered_codec(tp: Any, bare: Any) -> Any:
             if isinstance(registered_type, type) and issubclass(bare, registered_type):
                 return codec
     return None
-
-
-def _is_attrs_class(tp: Any) -> bool:
-    return isinstance(tp, type) and hasattr(tp, "__attrs_attrs__")
-
-
-def contains_attrs(tp: Any) -> bool:
-    """Whether `tp` is an attrs class or holds one (in `Optional`, containers, unions,
-    dataclass fields...): pydantic cannot validate such a type, cattrs can."""
-    return _find_attrs(tp, set())
-
-
-def _find_attrs(tp: Any, seen: set[int]) -> bool:
-    tp = strip_annotated(tp)
-    if id(tp) in seen:
-        return False
-    seen.add(id(tp))
-    if _is_attrs_class(tp):
-        return True
-    if any(_find_attrs(arg, seen) for arg in typing.get_args(tp) if arg is not Ellipsis):
-        return True
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        try:
-            hints = typing.get_type_hints(tp)
-        except Exception:  # unresolvable annotations: pydantic will report them
-            return False
-        return any(_find_attrs(hint, seen) for hint in hints.values())
-    return False
 
 
 def _tuple_key_codec(tp: Any, bare: Any) -> Codec | None:
@@ -457,14 +383,10 @@ def default_codec(tp: Any, *, key: bool = False) -> Codec:
         return resolve("json", tp)
     except SchemaError as exc:
         raise SchemaError(
-            f"no codec can store {_type_name(tp)} ({exc}): give one with "
+            f"no codec can store {type_name(tp)} ({exc}): give one with "
             "field(codec=...) (or key_codec=...), for example codec='pickle', or make "
-            f"one the default with tpstore.codecs.register({_type_name(tp)}, codec)."
+            f"one the default with tpstore.codecs.register({type_name(tp)}, codec)."
         ) from exc
-
-
-def _type_name(tp: Any) -> str:
-    return tp.__qualname__ if isinstance(tp, type) else repr(tp)
 
 
 def __getattr__(name: str) -> Any:

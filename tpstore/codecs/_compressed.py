@@ -22,8 +22,9 @@ The codec's name is `"compressed(<inner name>)"`, for example `"compressed(json)
 the compression level is not part of it, since any level reads back the same way.
 The codec is never order-preserving. It is type-aware: `for_type(tp)` specialises the
 inner codec (`resolve(inner, tp)`), so `compressed("json")` on a `User` field uses
-pydantic's serializer for `User`. When the (specialised) inner codec has the fused
-`validate_encode`/`decode_validate` methods, the compressed codec has them too.
+pydantic's serializer for `User`. It has the inner codec's optional capabilities
+(`exact`, `executes_code`), and when the (specialised) inner codec offers
+`decode_validate`, the compressed codec does too.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from tpstore.codecs import Codec, Raw, resolve
+from tpstore.codecs import Codec, resolve
+from tpstore.codecs._types import Raw
 from tpstore.errors import SchemaError
 
 __all__ = ["CompressedCodec", "FusedCompressedCodec"]
@@ -56,8 +58,8 @@ class CompressedCodec:
         inner: the resolved inner codec.
         level: the compression level.
 
-    Constructing one around an inner codec with fused `validate_encode` /
-    `decode_validate` methods gives a `FusedCompressedCodec`, which has them too.
+    Constructing one around an inner codec with a `decode_validate` method gives a
+    `FusedCompressedCodec`, which has it too.
 
     Example:
         ```python
@@ -92,6 +94,9 @@ class CompressedCodec:
             )
         self.level = level
         self.name = f"compressed({self.inner.name})"
+        # Compression changes neither what comes back nor whether decoding runs code.
+        self.exact: bool = bool(getattr(self.inner, "exact", False))
+        self.executes_code: bool = bool(getattr(self.inner, "executes_code", False))
         self._tagged = inner_affinity not in ("TEXT", "BLOB")
 
     def for_type(self, tp: Any) -> CompressedCodec:
@@ -160,24 +165,17 @@ class CompressedCodec:
 
 
 class FusedCompressedCodec(CompressedCodec):
-    """A `CompressedCodec` around an inner codec with fused validate-and-encode methods.
+    """A `CompressedCodec` around an inner codec with a `decode_validate` method.
 
-    `tpstore` prefers the fused methods when a codec has them; these delegate to the
-    inner codec's and (de)compress around them.
+    tpstore's validation layer prefers `decode_validate` on reads when a codec has it;
+    this one inflates and delegates to the inner codec's.
     """
 
-    def validate_encode(self, value: Any, *, strict: bool = False) -> Raw:
-        """Validate `value` and encode it with the inner codec, then compress it."""
+    def decode_validate(self, raw: Raw) -> Any:
+        """Inflate a stored BLOB, then parse it into the declared type (inner codec)."""
         fused: Any = self.inner
-        return self._compress(fused.validate_encode(value, strict=strict))
-
-    def decode_validate(self, raw: Raw, *, strict: bool = False) -> Any:
-        """Inflate a stored BLOB, then decode and validate it with the inner codec."""
-        fused: Any = self.inner
-        return fused.decode_validate(self._inflate(raw), strict=strict)
+        return fused.decode_validate(self._inflate(raw))
 
 
 def _has_fused(codec: Any) -> bool:
-    return callable(getattr(codec, "validate_encode", None)) and callable(
-        getattr(codec, "decode_validate", None)
-    )
+    return callable(getattr(codec, "decode_validate", None))

@@ -34,6 +34,10 @@ through UTF-8 on the way in and out.
 The codec's `name`, recorded in the file's catalog, is `"module:"` followed by the
 module's name (`"module:marshal"`, `"module:json"`); for an object that is not a
 module, by its class's import path. It is not order-preserving.
+
+Capabilities (`tpstore.codecs.Codec`): a module writing the pickle format (`pickle`,
+`dill`, `cloudpickle`...) gives `exact = True` and `executes_code = True`, as the
+built-in `"pickle"` codec does; any other module neither.
 """
 
 from __future__ import annotations
@@ -43,10 +47,14 @@ import json as _stdlib_json
 import types
 from typing import Any, Literal
 
-from tpstore.codecs import Raw
+from tpstore.codecs._types import Raw
 from tpstore.errors import SchemaError
 
-__all__ = ["ModuleCodec"]
+__all__ = ["PICKLE_FORMAT", "ModuleCodec"]
+
+PICKLE_FORMAT = frozenset({"pickle", "_pickle", "cPickle", "dill", "cloudpickle"})
+"""Top-level names of modules writing the pickle format: loading their output runs code
+chosen by its writer, and gives every picklable value back exactly."""
 
 _Kind = Literal["text", "bytes"]
 
@@ -73,6 +81,8 @@ class ModuleCodec:
         module: the adapted module or object.
         name: `"module:<name>"`, recorded in the file's catalog.
         affinity: `"BLOB"` or `"TEXT"`.
+        exact: values come back as themselves (pickle-format modules).
+        executes_code: loading runs code (pickle-format modules).
 
     Example:
         ```python
@@ -90,6 +100,8 @@ class ModuleCodec:
         self.module = obj
         module_name = _module_name(obj)
         self.name = f"module:{module_name}"
+        self.executes_code = module_name.partition(".")[0] in PICKLE_FORMAT
+        self.exact = self.executes_code
         self._is_stdlib_json = obj is _stdlib_json
         self._file_style = not (_callable(obj, "dumps") and _callable(obj, "loads"))
         if self._file_style and not (_callable(obj, "dump") and _callable(obj, "load")):

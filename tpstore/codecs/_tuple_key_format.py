@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from tpstore.codecs import Raw
+from tpstore.codecs._types import Raw
 
 try:  # pydantic's fixed-offset tzinfo, which it gives to datetimes parsed from text
     from pydantic_core import TzInfo as _PydanticTzInfo

@@ -25,12 +25,12 @@ surrogates and types orjson cannot serialize (`timedelta`, ...) are refused with
 of SQLite read them.
 
 Specialised to a declared type (`for_type`, what tpstore does for every field), the
-codec structures into that type on `decode`. Because attrs classes are not validated
-by pydantic, `encode` checks the value itself: it structures the JSON it produced and
-refuses (`ValueError`) a value that would not read back as itself — equal (`==`) to
-it, or, for classes that compare by identity (`eq=False`), encoding to the same JSON
-again. So `Point(x="5")` on an `int` field is refused rather than silently read back as
-`Point(x=5)`, and `Point(x="a")` is refused rather than stored unreadable.
+codec structures into that type on `decode`. It does not validate: pydantic cannot
+model attrs classes, so tpstore's validation layer checks them with this module's
+`converter` before `encode`, whatever the codec — a value must structure back as
+itself (equal, or, for classes that compare by identity, unstructuring to the same data
+again). So `Point(x="5")` on an `int` field is refused rather than silently read back
+as `Point(x=5)`, and `Point(x="a")` is refused rather than stored unreadable.
 
 Used without a declared type (the module itself as a codec), it stores anything the
 converter can unstructure and returns plain JSON values (dicts, lists, ...).
@@ -50,7 +50,7 @@ import cattrs.errors
 import orjson
 from cattrs.preconf.orjson import OrjsonConverter, make_converter
 
-from tpstore.codecs import Raw
+from tpstore.codecs._types import Raw
 from tpstore.codecs.json import _refuse_non_finite, _text
 from tpstore.errors import SchemaError
 
@@ -131,8 +131,8 @@ class CattrsCodec:
     """The cattrs codec specialised to one declared type.
 
     `decode` returns an instance of the declared type (cattrs' structure errors
-    propagate for data that does not fit it); `encode` refuses a value that would not
-    read back as itself.
+    propagate for data that does not fit it); `encode` takes a value tpstore has
+    already validated.
 
     Attributes:
         declared: the declared type.
@@ -159,9 +159,9 @@ class CattrsCodec:
         """Encode a value of the declared type as JSON text.
 
         Raises:
-            ValueError: the value holds inf or NaN, or would not read back as itself
-                (a field holds a value of the wrong type).
-            TypeError: orjson cannot serialize the value.
+            ValueError: the value holds inf or NaN.
+            TypeError: orjson cannot serialize the value, or it is not a value of the
+                declared type.
         """
         try:
             unstructured = self._unstructure(value)
@@ -169,24 +169,7 @@ class CattrsCodec:
             raise TypeError(
                 f"a {type(value).__name__} cannot be stored as {self._type_name()}: {exc}"
             ) from exc
-        raw = _dump(unstructured)
-        try:
-            back = self.decode(raw)
-        except Exception as exc:
-            raise ValueError(
-                f"this {type(value).__name__} does not match {self._type_name()} "
-                f"and would not read back: {_describe(exc)}"
-            ) from exc
-        # Equal on reading back, or (for classes that compare by identity, attrs'
-        # `eq=False`, at any depth) re-encoding to the very same JSON: the stored text
-        # is then a fixed point, and only lossless conversions (tuple to list, int to
-        # float) were made.
-        if back != value and _dump(self._unstructure(back)) != raw:
-            raise ValueError(
-                f"this {type(value).__name__} would not read back unchanged as "
-                f"{self._type_name()}: a field holds a value of another type than declared"
-            )
-        return raw
+        return _dump(unstructured)
 
     def decode(self, raw: Raw) -> Any:
         """Parse stored JSON text and structure it into the declared type."""
@@ -198,12 +181,6 @@ class CattrsCodec:
 
     def __repr__(self) -> str:
         return f"<cattrs codec for {self.declared!r}>"
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, cattrs.errors.BaseValidationError):
-        return "; ".join(cattrs.transform_error(exc))
-    return str(exc)
 
 
 def for_type(tp: Any) -> CattrsCodec:

@@ -38,16 +38,21 @@ is refused with `ValidationError` when it is written:
 - under `Any` (and in dict keys that are not str, int, float, bool, enum, date/time,
   UUID or Decimal), anything JSON would give back as another type: a tuple (read back
   as a list), a set, `{1: x}` (read back as `{"1": x}`), a `datetime` or `Decimal`
-  (read back as a string). Such types are checked by reading the JSON back on every
-  write; declare the exact type to skip that, or use `msgpack` or `pickle`.
+  (read back as a string); in a union, a member JSON would give back as another one
+  (a `datetime` in `str | datetime`). tpstore checks such types by reading the JSON
+  back on every write (the codec is not `exact`); declare the exact type to skip that,
+  or use `msgpack` or `pickle`. A union of two kinds of array (`tuple[int, ...] |
+  list[int]`, `set[int] | list[int]`) is refused when the store class is created.
 
 A type pydantic cannot serialize at all (a callable, a class, an arbitrary class
 without a serializer) raises `SchemaError` when the store class is created.
 
 Specialised to a declared type (what tpstore does for every field), the codec uses
-pydantic's own JSON serializer and parser for that type, so encoding, decoding and
-validation are done in one pass; the checks above are compiled once from the type's
-core schema and only visit the parts of a value that can hold a float or a datetime.
+pydantic's own JSON serializer for that type, and offers `decode_validate`, which
+parses stored text straight into the declared type in one pass: tpstore's validation
+layer uses it on reads as an optimisation (the codec itself never decides what is
+valid). The checks above are compiled once from the type's core schema and only visit
+the parts of a value that can hold a float or a datetime.
 Used without a declared type (the module itself as a codec), it stores any value
 orjson can serialize (inf and NaN refused).
 """
@@ -66,7 +71,7 @@ import orjson
 import pydantic
 import pydantic_core
 
-from tpstore.codecs import Raw
+from tpstore.codecs._types import Raw
 from tpstore.errors import SchemaError
 
 __all__ = [
@@ -91,8 +96,8 @@ def encode(value: Any) -> Raw:
 
 
 def decode(raw: Raw) -> Any:
-    """Parse JSON text."""
-    return orjson.loads(_text(raw))
+    """Parse JSON text into plain JSON values (dicts, lists, strings, numbers...)."""
+    return pydantic_core.from_json(_text(raw))
 
 
 def _refuse_non_finite(value: Any) -> None:
@@ -115,14 +120,14 @@ def _refuse_non_finite(value: Any) -> None:
 class PydanticJsonCodec:
     """The JSON codec specialised to one declared type through a pydantic `TypeAdapter`.
 
-    Besides `encode`/`decode` it offers the fused `validate_encode` and
-    `decode_validate`, which tpstore prefers: they validate and (de)serialize in one
-    pass of pydantic's core.
+    `encode` takes a value already validated against the declared type; `decode`
+    parses stored text into plain JSON values. Besides them it offers
+    `decode_validate`, which parses straight into the declared type in one pass of
+    pydantic's core: tpstore's validation layer prefers it on reads.
 
     Faithfulness checks run only where the declared type needs them, found once from
-    pydantic's core schema: floats (inf/NaN), aware datetimes and times (offsets with
-    seconds), and a full read-back comparison for types holding `Any` or dict keys
-    that JSON object keys cannot carry back.
+    pydantic's core schema: floats (inf/NaN) and aware datetimes and times (offsets
+    with seconds).
 
     Raises:
         SchemaError: pydantic cannot build a schema for the type, or some part of it
@@ -143,7 +148,6 @@ class PydanticJsonCodec:
                 f"pydantic cannot build a JSON schema for {_type_name(declared)}: "
                 f"{_first_line(exc)}"
             ) from exc
-        self._model = declared if _is_model(declared) else None
         self._validator = self.adapter.validator
         scan = _Scan(self.adapter.core_schema)
         if scan.unserializable:
@@ -156,8 +160,6 @@ class PydanticJsonCodec:
         # hold a float or a datetime; most declared types have none and skip it, which
         # keeps the common path as fast as pydantic itself.
         self._check_value = _Checks(self.adapter.core_schema).compile()
-        self._verify = scan.needs_read_back
-        self._checked = self._check_value is not None or self._verify
 
     def encode(self, value: Any) -> Raw:
         """Encode a value already validated against the declared type.
@@ -165,40 +167,23 @@ class PydanticJsonCodec:
         Raises:
             ValueError: the value cannot be stored faithfully (see the module).
         """
+        # pydantic-core's serializer directly: this runs for every write.
         raw = self._to_json(value)
-        if self._checked:
-            self._check_faithful(raw, value, None)
+        if self._check_value is not None:
+            self._check_value(value)
         return raw.decode()
 
     def decode(self, raw: Raw) -> Any:
-        """Parse and validate stored JSON text."""
-        return self.adapter.validate_json(_text(raw))
+        """Parse stored JSON text into plain JSON values."""
+        return pydantic_core.from_json(_text(raw))
 
-    def validate_encode(self, value: Any, *, strict: bool = False) -> Raw:
-        """Validate `value` against the declared type and encode it.
-
-        A model instance is serialized and parsed back, so an instance whose fields
-        were mutated into the wrong type is refused rather than trusted.
+    def decode_validate(self, raw: Raw) -> Any:
+        """Parse stored JSON text straight into the declared type (lax), in one pass.
 
         Raises:
-            pydantic.ValidationError: the value does not validate.
-            ValueError: the value cannot be stored faithfully (see the module).
+            pydantic.ValidationError: the text is not JSON of the declared type.
         """
-        # pydantic-core's validator and serializer directly: this runs for every write.
-        back = None
-        if self._model is not None and isinstance(value, self._model):
-            raw = self._to_json(value)
-            back = self._validator.validate_json(raw, strict=strict)
-        else:
-            value = self._validator.validate_python(value, strict=strict)
-            raw = self._to_json(value)
-        if self._checked:
-            self._check_faithful(raw, value, back)
-        return raw.decode()
-
-    def decode_validate(self, raw: Raw, *, strict: bool = False) -> Any:
-        """Parse and validate stored JSON text in one pass."""
-        return self._validator.validate_json(_text(raw), strict=strict)
+        return self._validator.validate_json(_text(raw))
 
     def _to_json(self, value: Any) -> bytes:
         try:
@@ -208,36 +193,8 @@ class PydanticJsonCodec:
             # under `Any`: PydanticSerializationError is a ValueError, refused as such.
             raise ValueError(f"this value has no JSON form: {_first_line(exc)}") from exc
 
-    def _check_faithful(self, raw: bytes, value: Any, back: Any) -> None:
-        if self._check_value is not None:
-            self._check_value(value)
-        if self._verify:
-            if back is None:
-                try:
-                    back = self._validator.validate_json(raw)
-                except pydantic.ValidationError as exc:
-                    raise ValueError(
-                        f"this value would not read back from JSON: {_first_line(exc)}"
-                    ) from exc
-            if not same(back, value):
-                raise ValueError(
-                    "this value would not read back unchanged from JSON (under Any, only "
-                    "JSON values keep their type; dict keys come back from strings): "
-                    "declare the exact type, or give another codec such as "
-                    "codec='msgpack' or codec='pickle'"
-                )
-
     def __repr__(self) -> str:
         return f"<json codec for {self.declared!r}>"
-
-
-def needs_read_back(adapter: pydantic.TypeAdapter[Any]) -> bool:
-    """Whether values of the adapter's type can come back from a codec as another type.
-
-    True for types holding `Any` (JSON, msgpack and module codecs give a tuple back as
-    a list) or dict keys that JSON object keys cannot carry back.
-    """
-    return _Scan(adapter.core_schema).needs_read_back
 
 
 class _Scan:
@@ -246,7 +203,6 @@ class _Scan:
     def __init__(self, schema: Any) -> None:
         self.types: set[str] = set()
         self.unserializable: str | None = None
-        self.needs_read_back = False
         self._walk(schema, serialized=False)
 
     def _walk(self, node: Any, *, serialized: bool) -> None:
@@ -263,8 +219,6 @@ class _Scan:
             serialized = serialized or "serialization" in node
             if not serialized and kind in _UNSERIALIZABLE and self.unserializable is None:
                 self.unserializable = _describe_node(node)
-            if kind == "any" or (kind == "dict" and not _safe_key(node.get("keys_schema"))):
-                self.needs_read_back = True
             if kind == "json-or-python":
                 # Only the Python side matters for what is serialized.
                 self._walk(node.get("python_schema"), serialized=serialized)
@@ -274,24 +228,6 @@ class _Scan:
                 self._walk(child, serialized=serialized)
 
 
-# Key schemas whose JSON object key (a string) pydantic reads back as the same key.
-_SAFE_KEY_TYPES = frozenset(
-    {
-        "str",
-        "int",
-        "float",
-        "bool",
-        "enum",
-        "uuid",
-        "date",
-        "datetime",
-        "time",
-        "timedelta",
-        "decimal",
-        "literal",
-        "bytes",
-    }
-)
 _UNSERIALIZABLE = frozenset({"callable", "is-subclass", "is-instance"})
 _MINUTE = datetime.timedelta(minutes=1)
 
@@ -537,54 +473,11 @@ def _check_offset(value: Any) -> None:
         )
 
 
-def _safe_key(schema: Any) -> bool:
-    if not isinstance(schema, dict):
-        return True  # no keys schema: pydantic defaults to str-like keys
-    kind = schema.get("type")
-    if kind in _SAFE_KEY_TYPES:
-        return True
-    if kind in ("function-after", "function-before") and "schema" in schema:
-        return _safe_key(schema["schema"])
-    return False
-
-
 def _describe_node(node: dict[str, Any]) -> str:
     cls = node.get("cls")
     if isinstance(cls, type):
         return f"{cls.__qualname__} ({node['type']})"
     return str(node["type"])
-
-
-def same(a: Any, b: Any) -> bool:
-    """Whether `b` is `a` read back unchanged: equal, with the same types at every level.
-
-    Used where JSON may change a value without pydantic noticing (under `Any`, in
-    dict keys): a tuple read back as a list, `{1: x}` as `{"1": x}`, a `Decimal` as a
-    string all count as changed. Aware datetimes must keep their UTC offset, floats
-    their sign.
-    """
-    kind = type(a)
-    if kind is not type(b):
-        return False
-    if kind is float:
-        return bool(a == b and math.copysign(1.0, a) == math.copysign(1.0, b))
-    if kind is list or kind is tuple:
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if kind is dict:
-        # pydantic keeps the order of dict items through JSON.
-        return len(a) == len(b) and all(
-            same(ka, kb) and same(va, vb)
-            for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=True)
-        )
-    if kind is set or kind is frozenset:
-        return bool(a == b) and {type(x) for x in a} == {type(x) for x in b}
-    if isinstance(a, datetime.datetime | datetime.time):
-        return bool(a == b and a.utcoffset() == b.utcoffset())
-    if isinstance(a, pydantic.BaseModel):
-        return same(vars(a), vars(b)) and same(a.__pydantic_extra__, b.__pydantic_extra__)
-    if dataclasses.is_dataclass(a):
-        return all(same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
-    return bool(a == b)
 
 
 def _text(raw: Raw) -> str | bytes:
@@ -602,10 +495,6 @@ def _type_name(tp: Any) -> str:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, pydantic.BaseModel)
 
 
 def for_type(tp: Any) -> PydanticJsonCodec:

@@ -43,7 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised by test_missing_ormsg
 
 import pydantic_core
 
-from tpstore.codecs import Raw
+from tpstore.codecs._types import Raw
 
 __all__ = ["affinity", "decode", "encode", "name", "order_preserving"]
 

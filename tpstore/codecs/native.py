@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tpstore.codecs import Raw, native_affinity, optional_inner, strip_annotated
+from tpstore.codecs._types import Raw, native_affinity, optional_inner, strip_annotated
 from tpstore.errors import SchemaError
 
 __all__ = ["NativeCodec", "affinity", "decode", "encode", "for_type", "name", "order_preserving"]

@@ -14,6 +14,8 @@
 | any picklable object | `pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)` | BLOB |
 | an object that cannot be pickled (lambda, open file, lock) | refused (`TypeError`) | |
 
+Capabilities (`tpstore.codecs.Codec`): `exact = True`, `executes_code = True`.
+
 Everything picklable round-trips exactly: ints of any size, `NaN`, `-0.0`, strings
 with lone surrogates, class instances (by reference to their class).
 
@@ -28,13 +30,19 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from tpstore.codecs import Raw
+from tpstore.codecs._types import Raw
 
-__all__ = ["affinity", "decode", "encode", "name", "order_preserving"]
+__all__ = ["affinity", "decode", "encode", "exact", "executes_code", "name", "order_preserving"]
 
 name = "pickle"
 affinity = "BLOB"
 order_preserving = False
+exact = True
+"""Every picklable value comes back as itself, same types: tpstore never reads a write
+back to check it (which would run the pickle's code)."""
+executes_code = True
+"""Unpickling runs code chosen by the writer: the CLI never decodes these values
+without `--unsafe-pickle`."""
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 

@@ -118,8 +118,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, NaiveDatetime
 
-from tpstore.codecs import Raw, strip_annotated
 from tpstore.codecs._tuple_key_format import decode, encode
+from tpstore.codecs._types import Raw, strip_annotated
 from tpstore.errors import SchemaError
 
 __all__ = [
