@@ -269,13 +269,6 @@ def test_lax_coercion_is_stored_and_read_back(db_path: Path, codec: Any) -> None
         assert type(back.user.age) is int
 
 
-def test_the_written_instance_keeps_what_it_had_set(db_path: Path) -> None:
-    """Re-validation keeps `model_fields_set`: exclude_unset dumps stay the same."""
-    with _store_class(User, "pickle")(db_path) as store:
-        store.mapping["a"] = User(name="a")
-        assert store.mapping["a"].model_dump(exclude_unset=True) == {"name": "a"}
-
-
 def test_a_stored_pickle_of_an_invalid_instance_is_corrupt(db_path: Path) -> None:
     """A read re-validates too: a pickle of a broken instance is a CorruptValueError."""
     from tpstore import CorruptValueError

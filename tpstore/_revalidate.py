@@ -3,10 +3,11 @@
 pydantic returns a model or dataclass instance unchecked when it is already one
 (`revalidate_instances="never"`), at any depth, so a mutation that broke a field's
 type would be stored and then be unreadable. `compile_refresh` compiles a declared
-type's core schema into a function that rebuilds every instance the schema places in
+type's core schema into a function that replaces every instance the schema places in
 a value (a `User` in `list[User]`, in `Optional[User]`, in a union, in another model
-or a dataclass) from its fields, validating them, innermost first. Types that can hold
-no instance compile to `None` and cost nothing.
+or a dataclass) by the data of its fields, so that the one validation of the value
+that follows rebuilds it, validated. Types that can hold no instance compile to `None`
+and cost nothing.
 
 `Shape` finds, from the same schema, what a codec that does not keep types exactly
 (JSON, msgpack...) could give back as another type: parts under `Any`, dict keys JSON
@@ -51,16 +52,12 @@ class Refused(Exception):  # noqa: N818 - internal signal, turned into Validatio
         return self
 
 
-def _validate_instance(validator: Any, data: Any, fields_set: Any) -> Any:
+def _validate_instance(validator: Any, data: Any) -> Any:
     try:
-        value = validator.validate_python(data, by_name=True)
+        return validator.validate_python(data, by_name=True)
     except pydantic.ValidationError as exc:
         errors = exc.errors(include_url=False)
         raise Refused([dict(error) for error in errors], exc) from exc
-    if fields_set is not None:
-        # What the instance had set stays set (`model_dump(exclude_unset=True)`).
-        object.__setattr__(value, "__pydantic_fields_set__", set(fields_set))
-    return value
 
 
 _dataclass_validators: dict[type, Any] = {}
@@ -76,92 +73,104 @@ def _dataclass_validator(cls: type) -> Any:
     return found
 
 
+# The two ways an instance is refreshed. As *input*: replaced by the data of its fields
+# (a dict), which the one validation of the whole value that follows turns back into
+# an instance, validated; it costs no pydantic call of its own. As an *instance*:
+# validated from that data at once, for places where a dict would lose what the
+# instance says (a union member: a dict of a `Dog` may validate as a `Cat`; strict
+# mode, which takes no dict for a model).
+_INPUT, _INSTANCE = "input", "instance"
+
+
 class _Compiler:
     """Compiles a core schema into a refresh function (see the module)."""
 
     def __init__(self) -> None:
         self.definitions: dict[str, Any] = {}
-        self.compiled: dict[str, Refresh | None] = {}
-        self.pending: dict[str, list[Refresh | None]] = {}
+        self.compiled: dict[tuple[str, str], Refresh | None] = {}
+        self.pending: dict[tuple[str, str], list[Refresh | None]] = {}
 
-    def node(self, node: Any) -> Refresh | None:
+    def node(self, node: Any, mode: str) -> Refresh | None:
         if not isinstance(node, dict):
             return None
         kind = node.get("type")
         if kind == "definitions":
             for definition in node.get("definitions", ()):
                 self.definitions[definition["ref"]] = definition
-            return self.node(node["schema"])
+            return self.node(node["schema"], mode)
         if kind == "definition-ref":
-            return self._ref(node["schema_ref"])
+            return self._ref(node["schema_ref"], mode)
         if kind == "model":
-            return self._model(node)
+            return self._model(node, mode)
         if kind == "dataclass":
-            return self._dataclass(node)
+            return self._dataclass(node, mode)
         if kind in ("list", "set", "frozenset"):
-            return _items(self.node(node.get("items_schema")))
+            return _items(self.node(node.get("items_schema"), mode))
         if kind == "tuple":
-            return self._tuple(node)
+            return self._tuple(node, mode)
         if kind == "dict":
-            return _values(self.node(node.get("values_schema")))
+            return _values(self.node(node.get("values_schema"), mode))
         if kind in ("union", "tagged-union"):
             return self._union(node)
         if kind == "json-or-python":
-            return self.node(node.get("python_schema"))
+            return self.node(node.get("python_schema"), mode)
         if kind == "lax-or-strict":
-            return self.node(node.get("lax_schema"))
+            return self.node(node.get("lax_schema"), mode)
         if kind == "typed-dict":
-            fields = {name: self.node(f.get("schema")) for name, f in node["fields"].items()}
-            return _keys(fields)
+            fields = node["fields"].items()
+            return _keys({name: self.node(f.get("schema"), mode) for name, f in fields})
         if kind == "chain":
             steps = node.get("steps") or [None]
-            return self.node(steps[0])
+            return self.node(steps[0], mode)
         if "schema" in node and kind in _WRAPPERS:
-            return self.node(node["schema"])
+            return self.node(node["schema"], mode)
         return None
 
-    def _ref(self, ref: str) -> Refresh | None:
-        if ref in self.compiled:
-            return self.compiled[ref]
-        if ref in self.pending:
+    def _ref(self, ref: str, mode: str) -> Refresh | None:
+        key = (ref, mode)
+        if key in self.compiled:
+            return self.compiled[key]
+        if key in self.pending:
             # A recursive type: look the compiled function up when it runs.
-            cell = self.pending[ref]
+            cell = self.pending[key]
             return lambda value: cell[0](value) if cell[0] is not None else value
         definition = self.definitions.get(ref)
         if definition is None:
             return None
         slot: list[Refresh | None] = [None]
-        self.pending[ref] = slot
-        compiled = self.node(definition)
+        self.pending[key] = slot
+        compiled = self.node(definition, mode)
         slot[0] = compiled
-        del self.pending[ref]
-        self.compiled[ref] = compiled
+        del self.pending[key]
+        self.compiled[key] = compiled
         return compiled
 
-    def _model(self, node: dict[str, Any]) -> Refresh:
+    def _model(self, node: dict[str, Any], mode: str) -> Refresh:
         cls = node["cls"]
         if node.get("root_model"):
-            root = self.node(node.get("schema"))
+            root = self.node(node.get("schema"), _INPUT)
 
             def refresh_root(value: Any) -> Any:
                 if not isinstance(value, cls):
                     return value
-                inner = value.__dict__["root"]
+                data = value.__dict__["root"]
                 if root is not None:
-                    inner = _at(root, inner, "root")
-                return _validate_instance(cls.__pydantic_validator__, inner, None)
+                    data = _at(root, data, "root")
+                if mode == _INPUT:
+                    return data
+                return _validate_instance(cls.__pydantic_validator__, data)
 
             return refresh_root
-        fields = _model_fields(node.get("schema"))
         children: dict[str, Refresh] = {}
         aliases: dict[str, Refresh] = {}
-        for name, field in fields.items():
-            child = self.node(field.get("schema"))
+        for name, field in _model_fields(node.get("schema")).items():
+            child = self.node(field.get("schema"), _INPUT)
             if child is not None:
                 children[name] = child
                 alias = field.get("validation_alias")
                 aliases[alias if isinstance(alias, str) else name] = child
-        by_key = _keys({**aliases, **children}) if children else None
+        by_key = _keys({**aliases, **children})
+        as_input = mode == _INPUT
 
         def refresh_model(value: Any) -> Any:
             if isinstance(value, cls):
@@ -172,42 +181,45 @@ class _Compiler:
                 for name, child in children.items():
                     if name in data:
                         data[name] = _at(child, data[name], name)
-                validator = cls.__pydantic_validator__
-                return _validate_instance(validator, data, value.__pydantic_fields_set__)
+                if as_input:
+                    return data
+                return _validate_instance(cls.__pydantic_validator__, data)
             if by_key is not None:
                 return by_key(value)
             return value
 
         return refresh_model
 
-    def _dataclass(self, node: dict[str, Any]) -> Refresh:
+    def _dataclass(self, node: dict[str, Any], mode: str) -> Refresh:
         cls = node["cls"]
-        args = node.get("schema", {})
         names: list[str] = []
         children: dict[str, Refresh] = {}
-        for field in args.get("fields", ()):
+        for field in node.get("schema", {}).get("fields", ()):
             if not field.get("init", True):
                 continue
             names.append(field["name"])
-            child = self.node(field.get("schema"))
+            child = self.node(field.get("schema"), _INPUT)
             if child is not None:
                 children[field["name"]] = child
-        by_key = _keys(children) if children else None
+        by_key = _keys(children)
+        as_input = mode == _INPUT
 
         def refresh_dataclass(value: Any) -> Any:
             if isinstance(value, cls):
                 data = {name: getattr(value, name) for name in names}
                 for name, child in children.items():
                     data[name] = _at(child, data[name], name)
-                return _validate_instance(_dataclass_validator(cls), data, None)
+                if as_input:
+                    return data
+                return _validate_instance(_dataclass_validator(cls), data)
             if by_key is not None:
                 return by_key(value)
             return value
 
         return refresh_dataclass
 
-    def _tuple(self, node: dict[str, Any]) -> Refresh | None:
-        items = [self.node(item) for item in node.get("items_schema", ())]
+    def _tuple(self, node: dict[str, Any], mode: str) -> Refresh | None:
+        items = [self.node(item, mode) for item in node.get("items_schema", ())]
         if all(item is None for item in items):
             return None
         variadic = node.get("variadic_item_index")
@@ -237,14 +249,13 @@ class _Compiler:
         compiled: list[tuple[Matches, Refresh]] = []
         for choice in choices or ():
             schema = choice[0] if isinstance(choice, tuple) else choice
-            refresh = self.node(schema)
+            refresh = self.node(schema, _INSTANCE)
             if refresh is not None:
                 compiled.append((self._matches(schema), refresh))
         if not compiled:
             return None
 
         def refresh_union(value: Any) -> Any:
-            # The member whose class the value has, exactly, else by isinstance.
             for matches, refresh in compiled:
                 if matches(value):
                     return refresh(value)
@@ -305,9 +316,21 @@ def _items(item: Refresh | None) -> Refresh | None:
 
     def refresh_items(value: Any) -> Any:
         kind = type(value)
-        if kind is list or kind is tuple or kind is set or kind is frozenset:
-            return kind(_at(item, x, index) for index, x in enumerate(value))
-        return value
+        if kind is not list and kind is not tuple and kind is not set and kind is not frozenset:
+            return value
+        # Copied only when an element changes: dicts of fresh data pass as they are.
+        out: list[Any] | None = None
+        index = 0
+        try:
+            for index, x in enumerate(value):
+                y = item(x)
+                if y is not x:
+                    if out is None:
+                        out = list(value)
+                    out[index] = y
+        except Refused as refused:
+            raise refused.under(index) from refused.cause
+        return value if out is None else kind(out)
 
     return refresh_items
 
@@ -319,7 +342,14 @@ def _values(child: Refresh | None) -> Refresh | None:
     def refresh_values(value: Any) -> Any:
         if type(value) is not dict:
             return value
-        return {key: _at(child, item, key) for key, item in value.items()}
+        out = value
+        for key, item in value.items():
+            new = _at(child, item, key)
+            if new is not item:
+                if out is value:
+                    out = dict(value)
+                out[key] = new
+        return out
 
     return refresh_values
 
@@ -332,22 +362,31 @@ def _keys(children: Mapping[str, Refresh | None]) -> Refresh | None:
     def refresh_keys(value: Any) -> Any:
         if type(value) is not dict:
             return value
-        out = dict(value)
+        out = value
         for key, child in present.items():
-            if key in out:
-                out[key] = _at(child, out[key], key)
+            if key in value:
+                item = value[key]
+                new = _at(child, item, key)
+                if new is not item:
+                    if out is value:
+                        out = dict(value)
+                    out[key] = new
         return out
 
     return refresh_keys
 
 
-def compile_refresh(schema: Any) -> Refresh | None:
-    """A function rebuilding every model and dataclass instance in a value, validated.
+def compile_refresh(schema: Any, *, strict: bool = False) -> Refresh | None:
+    """A function preparing a value so that one validation re-validates its instances.
 
-    `None` when the core schema places no model or dataclass anywhere. The function
-    raises `Refused` (locations from the top of the value) when an instance fails.
+    Model and dataclass instances become the data of their fields, which the
+    validation that follows (with `by_name=True`) turns back into validated instances;
+    union members and, with `strict` (keys), every instance are validated at once
+    instead. `None` when the core schema places no model or dataclass anywhere. The
+    function raises `Refused` (locations from the top of the value) when an instance
+    validated at once fails.
     """
-    return _Compiler().node(schema)
+    return _Compiler().node(schema, _INSTANCE if strict else _INPUT)
 
 
 # -- what a codec could give back as another type ------------------------------------

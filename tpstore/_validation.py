@@ -149,7 +149,7 @@ class Converter:
         else:
             schema = self.adapter.core_schema
             self._validate_python = self.adapter.validator.validate_python
-            self._refresh = compile_refresh(schema)
+            self._refresh = compile_refresh(schema, strict=strict)
             if not exact:
                 shape = Shape(schema)
                 if shape.ambiguous:
@@ -184,7 +184,8 @@ class Converter:
             assert self._attrs is not None
             return self._attrs(value)
         if self._refresh is not None:
-            value = self._refresh(value)
+            # Instances become the data of their fields, keyed by field name.
+            return self._validate_python(self._refresh(value), strict=self.strict, by_name=True)
         return self._validate_python(value, strict=self.strict)
 
     def encode(self, value: Any, key: Any = None) -> Raw:
@@ -259,7 +260,7 @@ class Converter:
             assert self._attrs is not None
             return self._attrs(value)
         if self._refresh is not None:
-            value = self._refresh(value)
+            return self._validate_python(self._refresh(value), by_name=True)
         return self._validate_python(value)
 
     def decode(self, raw: Raw, key: Any = None) -> Any:
