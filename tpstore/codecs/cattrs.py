@@ -175,6 +175,14 @@ class CattrsCodec:
         """Parse stored JSON text and structure it into the declared type."""
         return self._structure(orjson.loads(_text(raw)), self.declared)
 
+    def decode_validate(self, raw: Raw) -> Any:
+        """`decode`: structuring into the declared type checks it, in the same pass.
+
+        tpstore's validation layer prefers this on reads to checking a decoded value
+        again with the same converter.
+        """
+        return self.decode(raw)
+
     def _type_name(self) -> str:
         declared = self.declared
         return declared.__qualname__ if isinstance(declared, type) else repr(declared)
