@@ -21,8 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tpstore.codecs
-from tpstore.codecs import cattrs as cattrs_codec
 from tpstore._validation import Converter
+from tpstore.codecs import cattrs as cattrs_codec
 from tpstore.errors import SchemaError, ValidationError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -248,7 +248,7 @@ def test_stored_text_is_json_sqlite_can_read() -> None:
 )
 def test_wrong_field_types_are_refused(value: Point) -> None:
     """A field holding another type is refused instead of silently converted on read."""
-    with pytest.raises(ValidationError, match="another type than declared|not a valid"):
+    with pytest.raises(ValidationError, match=r"another type than declared|not a valid"):
         _validated(Point, POINT).encode(value)
 
 
