@@ -238,6 +238,11 @@ def test_an_invalid_instance_is_refused_by_every_write_path(
             "insert": lambda: store.sequence.insert(0, bad()),
             "deque append": lambda: store.deque.append(bad()),
             "deque appendleft": lambda: store.deque.appendleft(bad()),
+            "deque extendleft": lambda: store.deque.extendleft([good(), bad()]),
+            "d[i] = v": lambda: store.deque.__setitem__(0, bad()),
+            "deque insert": lambda: store.deque.insert(0, bad()),
+            "s += vs": lambda: store.sequence.__iadd__([bad()]),
+            "m |= other": lambda: store.mapping.__ior__({"k": bad()}),
             "value set": lambda: store.value.set(bad()),
         }
         before = _raw(db_path)
