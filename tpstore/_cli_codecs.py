@@ -48,6 +48,8 @@ import pydantic
 
 from tpstore import codecs
 from tpstore.codecs import Codec
+from tpstore.codecs._compressed import CompressedCodec
+from tpstore.codecs._module import PICKLE_FORMAT
 from tpstore.codecs._types import Raw
 from tpstore.errors import SchemaError
 
@@ -72,9 +74,6 @@ UNCHECKED: Any = object()
 """What `Translator.check` returns for a value that has no JSON form to validate."""
 
 
-# Modules writing the pickle format: their values are treated as pickles, since loading
-# one runs code chosen by the file's author.
-_PICKLE_FORMAT = frozenset({"pickle", "_pickle", "cPickle", "dill", "cloudpickle"})
 # Modules whose loads() only builds plain data: the command line imports them to decode.
 # Any other module is imported and used only with --unsafe-pickle: importing a module
 # named by a file, then feeding it that file's bytes, is running the file's choice of code.
@@ -428,14 +427,21 @@ class Structured(Translator):
     """
 
     def __init__(
-        self, codec_name: str, codec: Codec, declared: Any = Any, *, pickled: bool = False
+        self,
+        codec_name: str,
+        codec: Codec,
+        declared: Any = Any,
+        *,
+        pickled: bool = False,
+        bools: bool = False,
     ) -> None:
         super().__init__(codec_name)
         self.codec = codec
         self.declared = declared
         self.pickled = pickled
         self._adapter = None if declared is Any else pydantic.TypeAdapter(declared)
-        self._bools = codec_name == "native" and _is_bool_type(declared)
+        # The codec stores bools as the ints 0 and 1 (SQLite has no booleans).
+        self._bools = bools and _is_bool_type(declared)
 
     def decode(self, raw: Raw) -> Any:
         """The Python value of a stored one; `ProblemError` if it does not decode."""
@@ -446,7 +452,7 @@ class Structured(Translator):
                 f"cannot be decoded by the {self.codec_name} codec ({_first_line(exc)})"
             ) from exc
         if self._bools and type(value) is int and value in (0, 1):
-            return bool(value)  # SQLite has no booleans: the native codec stores 0 and 1
+            return bool(value)
         return value
 
     def dump(self, raw: Raw) -> Any:
@@ -472,6 +478,7 @@ class Structured(Translator):
             codecs.compressed(self.codec),
             self.declared,
             pickled=self.pickled,
+            bools=self._bools,
         )
 
 
@@ -600,6 +607,11 @@ def translator(
 ) -> Translator:
     """The translator for one column, from its catalog record.
 
+    The codec is rebuilt from its recorded name through the codec registry
+    (`tpstore.codecs.from_name`); what is done with it is decided from its attributes
+    (`executes_code`, a compressed codec's `inner`) and from the translators registered
+    below for codec objects, never from its name.
+
     Args:
         codec_name: the codec name recorded in the catalog.
         affinity: the column affinity recorded in the catalog.
@@ -607,39 +619,62 @@ def translator(
         unsafe_pickle: unpickle pickled values (and decode with modules whose `loads`
             can build arbitrary objects); only for files you trust.
     """
-    if codec_name.startswith("compressed(") and codec_name.endswith(")"):
-        inner = translator(
-            codec_name[len("compressed(") : -1], None, schema_text, unsafe_pickle=unsafe_pickle
+    try:
+        codec = codecs.from_name(codec_name)
+    except ImportError as exc:  # an optional codec whose extra is not installed
+        return Opaque(
+            codec_name, "$raw", note=f"{codec_name} values are kept as stored: {_first_line(exc)}"
         )
-        try:
-            return inner.compressed()
-        except SchemaError:  # the inner codec cannot be compressed: no tpstore wrote this
-            return Translator.compressed(inner)
-    if codec_name in ("json", "cattrs"):
-        return JsonText(codec_name, _ExactJson())
-    if codec_name == "native":
-        return Structured(codec_name, *_native(affinity, declared_type(schema_text)))
-    if codec_name == "tuple_key":
-        return Structured(codec_name, *_tuple_key(declared_type(schema_text)))
-    if codec_name == "pickle":
-        return _pickle_translator(codec_name, codecs.resolve("pickle"), unsafe=unsafe_pickle)
-    if codec_name == "msgpack":
-        try:
-            return Structured(codec_name, codecs.resolve("msgpack"))
-        except ImportError:
-            return Opaque(
-                codec_name,
-                "$raw",
-                note="msgpack values are kept as stored: "
-                "pip install 'tpstore[msgpack]' to decode them",
-            )
-    if codec_name.startswith("module:"):
-        return _module_translator(codec_name, affinity, unsafe=unsafe_pickle)
-    return Opaque(
-        codec_name,
-        "$raw",
-        note=f"the codec {codec_name!r} is not one of tpstore's, so its values are kept as stored",
-    )
+    if codec is None:
+        if codec_name.startswith("module:"):
+            return _module_translator(codec_name, affinity, unsafe=unsafe_pickle)
+        return Opaque(
+            codec_name,
+            "$raw",
+            note=f"the codec {codec_name!r} is not one of tpstore's, so its values are "
+            "kept as stored",
+        )
+    return _for_codec(codec, affinity, schema_text, unsafe=unsafe_pickle)
+
+
+def _for_codec(
+    codec: Codec, affinity: str | None, schema_text: str | None, *, unsafe: bool
+) -> Translator:
+    inner = getattr(codec, "inner", None)
+    if isinstance(codec, CompressedCodec) and inner is not None:
+        return _for_codec(inner, None, schema_text, unsafe=unsafe).compressed()
+    if getattr(codec, "executes_code", False):
+        return _pickle_translator(codec.name, codec, unsafe=unsafe)
+    make = _REGISTERED.get(id(codec))
+    if make is not None:
+        return make(codec, affinity, schema_text)
+    return Structured(codec.name, codec)
+
+
+def _json_text(codec: Codec, affinity: str | None, schema_text: str | None) -> Translator:
+    # Stored values are JSON data already: read and written exactly (big ints too).
+    return JsonText(codec.name, _ExactJson())
+
+
+def _native_translator(codec: Codec, affinity: str | None, schema_text: str | None) -> Translator:
+    typed, declared = _native(affinity, declared_type(schema_text))
+    return Structured(codec.name, typed, declared, bools=True)
+
+
+def _tuple_key_translator(
+    codec: Codec, affinity: str | None, schema_text: str | None
+) -> Translator:
+    return Structured(codec.name, *_tuple_key(declared_type(schema_text)))
+
+
+# Codecs whose values need more than decode/encode (keyed by the codec object): JSON
+# text is dumped as it is; native and tuple_key values are typed from the schema.
+_REGISTERED: dict[int, Callable[[Codec, str | None, str | None], Translator]] = {
+    id(codecs.resolve("json")): _json_text,
+    id(codecs.resolve("cattrs")): _json_text,
+    id(codecs.resolve("native")): _native_translator,
+    id(codecs.resolve("tuple_key")): _tuple_key_translator,
+}
 
 
 def _native(affinity: str | None, declared: Any) -> tuple[Codec, Any]:
@@ -669,7 +704,7 @@ def _module_translator(codec_name: str, affinity: str | None, *, unsafe: bool) -
     top = module_name.partition(".")[0]
     if module_name == "json":
         return JsonText(codec_name, codecs.from_module(stdlib_json, binary=False))
-    pickle_format = top in _PICKLE_FORMAT
+    pickle_format = top in PICKLE_FORMAT
     if pickle_format and not unsafe:
         return _pickle_translator(codec_name, codecs.resolve("pickle"), unsafe=False)
     if top not in _SAFE_MODULES and not unsafe:
@@ -690,7 +725,7 @@ def _module_translator(codec_name: str, affinity: str | None, *, unsafe: bool) -
             "$raw",
             note=f"values of {codec_name} are kept as stored ({_first_line(exc)})",
         )
-    return Structured(codec_name, codec, pickled=pickle_format)
+    return Structured(codec_name, codec, pickled=codec.executes_code)
 
 
 def _pydantic_problem(exc: pydantic.ValidationError) -> str:

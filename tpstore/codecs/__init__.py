@@ -147,6 +147,31 @@ def _builtin(name: str) -> Codec:
     return codec
 
 
+def from_name(name: str) -> Codec | None:
+    """The untyped codec that a file's catalog records as `name`, rebuilt from it.
+
+    The registry's way back from a recorded name, for tools that read a file without
+    its store classes (the command line): a built-in codec name gives that codec (its
+    module), `"compressed(<inner>)"` the compressed codec around the inner one. Module
+    codecs (`"module:<name>"`) and codecs tpstore does not know give `None`: rebuilding
+    them would mean importing whatever module a file names.
+
+    Raises:
+        ImportError: the codec's optional dependency is not installed (msgpack).
+    """
+    if name.startswith("compressed(") and name.endswith(")"):
+        inner = from_name(name[len("compressed(") : -1])
+        if inner is None:
+            return None
+        try:
+            return compressed(inner)
+        except SchemaError:  # an inner codec compressed() refuses: no tpstore wrote it
+            return None
+    if name in _BUILTIN_MODULES:
+        return _builtin(name)
+    return None
+
+
 def register(type_: Any, codec: Any) -> None:
     """Make `codec` the default codec for values (and keys) declared as `type_`.
 
