@@ -3,8 +3,8 @@
     python benchmarks/bench_codecs.py [--number N] [--repeat R]
 
 Method: every contender runs in this one process on the same values. A tpstore figure
-is the whole path a store runs for one value, minus SQLite: `Column.encode` (pydantic
-validation, the codec's faithfulness checks, encoding) plus `Column.decode` (decoding
+is the whole path a store runs for one value, minus SQLite: `Converter.encode` (pydantic
+validation, the codec's faithfulness checks, encoding) plus `Converter.decode` (decoding
 and validation back into the declared type), taken from a real `Store` declaration.
 Baselines do no validation unless they say so:
 
