@@ -1,7 +1,8 @@
 """The asyncio API's guarantees: transactions per task, cancellation, closing, a free loop.
 
-Coroutines are driven with `asyncio.run`; the stores are real files shared by real
-tasks (and, for the lock waits, by a real second connection).
+Coroutines are driven with `asyncio.run`; the stores are real files (and, when the
+suite has a server, PostgreSQL schemas) shared by real tasks and, for the lock waits,
+by a real second connection.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import postgres_server as postgres
 import pytest
 
 import tpstore
@@ -26,26 +28,35 @@ class Other(tpstore.Store):
     notes: tpstore.Mapping[str, str]
 
 
-def test_async_with_opens_and_closes(db_path: Path) -> None:
+@pytest.fixture(params=["file", *(["postgresql"] if postgres.SERVER_URL else [])])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store that several connections share: a file, or a fresh PostgreSQL schema."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return str(tmp_path / "store.db")
+
+
+def test_async_with_opens_and_closes(where: str) -> None:
     """`async with App(path) as app` yields the store and closes it on exit."""
 
     async def scenario() -> App:
-        async with App(db_path) as app:
+        async with App(where) as app:
             await app.hits.aset("a", 1)
             assert await app.hits.agetitem("a") == 1
         return app
 
     app = asyncio.run(scenario())
     assert app.closed
-    with App(db_path) as again:
+    with App(where) as again:
         assert again.hits["a"] == 1
 
 
-def test_aclose_then_closed_error(db_path: Path) -> None:
+def test_aclose_then_closed_error(where: str) -> None:
     """After `aclose()` every a-method raises `ClosedError`; `aclose()` is idempotent."""
 
     async def scenario() -> None:
-        app = App(db_path)
+        app = App(where)
         await app.hits.aset("a", 1)
         await app.aclose()
         assert app.closed
@@ -65,19 +76,19 @@ def test_aclose_then_closed_error(db_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_a_closed_store_refuses_a_methods_never_used_before(db_path: Path) -> None:
+def test_a_closed_store_refuses_a_methods_never_used_before(where: str) -> None:
     """A store closed by `close()` before any a-method raises `ClosedError` from them too."""
-    app = App(db_path)
+    app = App(where)
     app.close()
     with pytest.raises(tpstore.ClosedError):
         asyncio.run(app.hits.aget("a"))
 
 
-def test_many_tasks_increment_without_losing_an_update(db_path: Path) -> None:
+def test_many_tasks_increment_without_losing_an_update(where: str) -> None:
     """100 tasks x 20 `aincrement` on one key end at exactly 2,000."""
 
     async def scenario() -> int:
-        async with App(db_path, durability="normal") as app:
+        async with App(where, durability="normal") as app:
 
             async def worker() -> None:
                 for _ in range(20):
@@ -89,12 +100,12 @@ def test_many_tasks_increment_without_losing_an_update(db_path: Path) -> None:
     assert asyncio.run(scenario()) == 2_000
 
 
-def test_a_transaction_belongs_to_its_task(db_path: Path) -> None:
+def test_a_transaction_belongs_to_its_task(where: str) -> None:
     """Other tasks do not see its writes; theirs wait for its commit, off the loop."""
     events: list[str] = []
 
     async def scenario() -> None:
-        async with App(db_path, timeout=5) as app:
+        async with App(where, timeout=5) as app:
             inside = asyncio.Event()
             release = asyncio.Event()
 
@@ -125,11 +136,11 @@ def test_a_transaction_belongs_to_its_task(db_path: Path) -> None:
     assert events == ["loop free", "commit", "written"]
 
 
-def test_a_write_waiting_past_the_timeout_raises_busy(db_path: Path) -> None:
+def test_a_write_waiting_past_the_timeout_raises_busy(where: str) -> None:
     """A task's write waiting longer than `timeout` for another's transaction: BusyError."""
 
     async def scenario() -> None:
-        async with App(db_path, timeout=0.2) as app:
+        async with App(where, timeout=0.2) as app:
             inside = asyncio.Event()
             release = asyncio.Event()
 
@@ -151,11 +162,11 @@ def test_a_write_waiting_past_the_timeout_raises_busy(db_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_tasks_started_inside_a_transaction_share_it(db_path: Path) -> None:
+def test_tasks_started_inside_a_transaction_share_it(where: str) -> None:
     """`gather` inside `atransaction()`: the children write inside it and roll back with it."""
 
     async def scenario() -> None:
-        async with App(db_path) as app:
+        async with App(where) as app:
             async with app.atransaction():
                 await asyncio.gather(*(app.hits.aincrement("n") for _ in range(50)))
                 assert await app.hits.agetitem("n") == 50
@@ -170,11 +181,11 @@ def test_tasks_started_inside_a_transaction_share_it(db_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_nested_transactions_of_sibling_tasks_take_turns(db_path: Path) -> None:
+def test_nested_transactions_of_sibling_tasks_take_turns(where: str) -> None:
     """Tasks sharing a transaction may each open nested blocks; each rolls back alone."""
 
     async def scenario() -> None:
-        async with App(db_path) as app:
+        async with App(where) as app:
 
             async def child(i: int) -> None:
                 try:
@@ -196,11 +207,11 @@ def test_nested_transactions_of_sibling_tasks_take_turns(db_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_nested_atransaction_is_a_savepoint(db_path: Path) -> None:
+def test_nested_atransaction_is_a_savepoint(where: str) -> None:
     """An exception leaving a nested block rolls back only that level."""
 
     async def scenario() -> None:
-        async with App(db_path) as app:
+        async with App(where) as app:
             async with app.atransaction():
                 await app.hits.aset("outer", 1)
                 with pytest.raises(RuntimeError):  # noqa: PT012 - the block is what raises
@@ -213,11 +224,11 @@ def test_nested_atransaction_is_a_savepoint(db_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_readonly_atransaction_refuses_writes(db_path: Path) -> None:
+def test_readonly_atransaction_refuses_writes(where: str) -> None:
     """`atransaction(readonly=True)` reads a snapshot and refuses writes."""
 
     async def scenario() -> None:
-        async with App(db_path) as app:
+        async with App(where) as app:
             await app.hits.aset("a", 1)
             async with app.atransaction(readonly=True):
                 assert await app.hits.agetitem("a") == 1
@@ -228,11 +239,11 @@ def test_readonly_atransaction_refuses_writes(db_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_a_cancelled_transaction_rolls_back(db_path: Path) -> None:
+def test_a_cancelled_transaction_rolls_back(where: str) -> None:
     """A task cancelled inside `atransaction()` rolls it back; the store stays usable."""
 
     async def scenario() -> None:
-        async with App(db_path, timeout=1) as app:
+        async with App(where, timeout=1) as app:
             inside = asyncio.Event()
 
             async def writer() -> None:
@@ -253,11 +264,11 @@ def test_a_cancelled_transaction_rolls_back(db_path: Path) -> None:
             assert await app.hits.agetitem("kept") == 3
 
     asyncio.run(scenario())
-    with App(db_path) as app:
+    with App(where) as app:
         assert dict(app.hits) == {"kept": 3}
 
 
-def test_cancelling_during_a_statement_still_rolls_back(db_path: Path) -> None:
+def test_cancelling_during_a_statement_still_rolls_back(where: str) -> None:
     """Cancelled at any moment of its block: all of the transaction or none of it.
 
     A cancellation that arrives while the block commits lets the commit finish (a
@@ -266,7 +277,7 @@ def test_cancelling_during_a_statement_still_rolls_back(db_path: Path) -> None:
 
     async def scenario() -> int:
         rolled_back = 0
-        async with App(db_path, timeout=1) as app:
+        async with App(where, timeout=1) as app:
             for attempt in range(30):
 
                 async def writer(attempt: int = attempt) -> None:
@@ -288,12 +299,12 @@ def test_cancelling_during_a_statement_still_rolls_back(db_path: Path) -> None:
     assert asyncio.run(scenario()) > 0
 
 
-def test_cancelling_while_waiting_for_the_lock_leaves_no_transaction(db_path: Path) -> None:
+def test_cancelling_while_waiting_for_the_lock_leaves_no_transaction(where: str) -> None:
     """A task cancelled while its `atransaction()` waits for the lock holds nothing after."""
-    holder = App(db_path, timeout=5)
+    holder = App(where, timeout=5)
 
     async def scenario() -> None:
-        async with App(db_path, timeout=5) as app:
+        async with App(where, timeout=5) as app:
             entered = threading.Event()
             done = threading.Event()
 
@@ -327,11 +338,11 @@ def test_cancelling_while_waiting_for_the_lock_leaves_no_transaction(db_path: Pa
         holder.close()
 
 
-def test_a_task_outliving_its_transaction_cannot_use_it(db_path: Path) -> None:
+def test_a_task_outliving_its_transaction_cannot_use_it(where: str) -> None:
     """A task started inside a block and still running after it: a clear error."""
 
     async def scenario() -> None:
-        async with App(db_path) as app:
+        async with App(where) as app:
             later = asyncio.Event()
 
             async def straggler() -> None:
@@ -366,11 +377,11 @@ def test_transactions_of_two_stores_nest(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_the_loop_stays_responsive_during_durable_writes(db_path: Path) -> None:
+def test_the_loop_stays_responsive_during_durable_writes(where: str) -> None:
     """A 10 ms ticker keeps at least half its ticks while tasks write 500 durable items."""
 
     async def scenario() -> tuple[int, float]:
-        async with App(db_path, durability="full") as app:
+        async with App(where, durability="full") as app:
             ticks = 0
             stop = asyncio.Event()
 
@@ -398,11 +409,11 @@ def test_the_loop_stays_responsive_during_durable_writes(db_path: Path) -> None:
     assert ticks >= possible / 2, (ticks, elapsed)
 
 
-def test_the_loop_stays_responsive_during_a_blocking_pop(db_path: Path) -> None:
+def test_the_loop_stays_responsive_during_a_blocking_pop(where: str) -> None:
     """A 10 ms ticker keeps at least half its ticks while a task awaits `apopleft(timeout=1)`."""
 
     async def scenario() -> tuple[int, float]:
-        async with App(db_path) as app:
+        async with App(where) as app:
             ticks = 0
 
             async def ticker() -> None:
@@ -424,11 +435,11 @@ def test_the_loop_stays_responsive_during_a_blocking_pop(db_path: Path) -> None:
     assert ticks >= elapsed / 0.01 / 2, (ticks, elapsed)
 
 
-def test_a_blocking_pop_inside_a_transaction_does_not_wait(db_path: Path) -> None:
+def test_a_blocking_pop_inside_a_transaction_does_not_wait(where: str) -> None:
     """As `popleft(timeout=...)` in `transaction()`: nobody else could append, so no wait."""
 
     async def scenario() -> float:
-        async with App(db_path) as app:
+        async with App(where) as app:
             started = time.monotonic()
             async with app.atransaction():
                 with pytest.raises(IndexError):
@@ -438,11 +449,11 @@ def test_a_blocking_pop_inside_a_transaction_does_not_wait(db_path: Path) -> Non
     assert asyncio.run(scenario()) < 2
 
 
-def test_async_iteration_yields_the_good_items_then_raises(db_path: Path) -> None:
+def test_async_iteration_yields_the_good_items_then_raises(where: str) -> None:
     """`async for` over more than a page, and a closed store's iteration raising."""
 
     async def scenario() -> None:
-        async with App(db_path) as app:
+        async with App(where) as app:
             await app.hits.aupdate({f"{i:04}": i for i in range(1_300)})
             assert [key async for key in app.hits] == [f"{i:04}" for i in range(1_300)]
             iterator = app.hits.aitems()
@@ -450,5 +461,27 @@ def test_async_iteration_yields_the_good_items_then_raises(db_path: Path) -> Non
             await app.aclose()
             with pytest.raises(tpstore.ClosedError):
                 await iterator.__anext__()  # fetched before the close, not handed out
+
+    asyncio.run(scenario())
+
+
+def test_maintenance_twins(tmp_path: Path) -> None:
+    """`abackup`, `avacuum`, `acheckpoint`, `aoptimize`, `apurge` do what their twins do."""
+
+    async def scenario() -> None:
+        async with App(tmp_path / "a.db") as app:
+            await app.hits.aupdate({f"k{i}": i for i in range(100)})
+            await app.abackup(tmp_path / "copy.db")
+            await app.avacuum()
+            await app.acheckpoint()
+            await app.aoptimize()
+            assert await app.apurge() == 0
+            async with app.atransaction():
+                with pytest.raises(tpstore.TpStoreError, match="inside a transaction"):
+                    await app.avacuum()
+        async with App(tmp_path / "copy.db", mode="ro") as copy:
+            assert await copy.hits.alen() == 100
+            with pytest.raises(tpstore.ReadOnlyError):
+                await copy.acheckpoint()
 
     asyncio.run(scenario())

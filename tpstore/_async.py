@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -113,6 +114,22 @@ class AsyncStoreMethods(_Twins):
     async def apurge(self) -> int:
         """The asyncio twin of `purge()`: drop expired items; returns how many."""
         return await self._twin("purge")
+
+    async def avacuum(self) -> None:
+        """The asyncio twin of `vacuum()`."""
+        return await self._twin("vacuum")
+
+    async def aoptimize(self) -> None:
+        """The asyncio twin of `optimize()`."""
+        return await self._twin("optimize")
+
+    async def acheckpoint(self) -> None:
+        """The asyncio twin of `checkpoint()`."""
+        return await self._twin("checkpoint")
+
+    async def abackup(self, path: str | os.PathLike[str], *, database: str = "main") -> None:
+        """The asyncio twin of `backup(path, database=...)`."""
+        return await self._twin("backup", path, database=database)
 
 
 # -- the Mapping and Set families --------------------------------------------------------
