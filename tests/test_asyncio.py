@@ -485,3 +485,31 @@ def test_maintenance_twins(tmp_path: Path) -> None:
                 await copy.acheckpoint()
 
     asyncio.run(scenario())
+
+
+def test_worker_threads_are_bounded_and_end_with_the_store(tmp_path: Path) -> None:
+    """50 concurrent transactions leave at most 8 + 8 threads, and `aclose()` ends them."""
+
+    def workers() -> int:
+        return sum(thread.name.startswith("tpstore-worker") for thread in threading.enumerate())
+
+    before = workers()
+
+    async def scenario() -> int:
+        async with App(tmp_path / "a.db") as app:
+            await app.hits.aset("a", 1)
+
+            async def reader() -> None:
+                async with app.atransaction(readonly=True):
+                    await app.hits.aget("a")
+                    await asyncio.sleep(0.05)
+
+            await asyncio.gather(*(reader() for _ in range(50)))
+            await asyncio.gather(*(app.hits.aget("a") for _ in range(50)))
+            return workers() - before
+
+    assert asyncio.run(scenario()) <= 16
+    deadline = time.monotonic() + 5
+    while workers() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert workers() == before

@@ -19,8 +19,10 @@ Two kinds of worker threads serve one store:
   the block (`asyncio.gather`, `create_task`) inherit: they share the transaction,
   and the lane runs their statements one at a time, in order.
 
-Lanes are reused, never stopped before the store closes: an engine keeps one
-connection per thread, so a stopped lane would leave its connection behind.
+Lanes are reused; at most `IDLE_LANES` wait for the next transaction, and the
+others end. A thread holds no connection between transactions (the engine takes a
+session from its pool for each transaction or statement), so a lane that ends leaves
+nothing behind.
 
 The loop never waits on a thread: a worker hands its result back with
 `call_soon_threadsafe`. A task cancelled while its statement runs cannot stop the
@@ -51,6 +53,9 @@ T = TypeVar("T")
 
 POOL_SIZE = 8
 """Threads running single operations outside transactions, per store."""
+
+IDLE_LANES = 8
+"""Transaction threads kept waiting for the next transaction, per store."""
 
 # A job: the loop to answer on, the future to answer, the task it runs for, the call.
 _Job = tuple[
@@ -161,7 +166,7 @@ class Bridge:
     def __init__(self) -> None:
         self._pool = _Queue(POOL_SIZE)
         self._idle_lanes: list[_Queue] = []
-        self._lanes: list[_Queue] = []
+        self._lanes: set[_Queue] = set()
         self._lock = threading.Lock()
         self._closed = False
         self.pid = os.getpid()
@@ -209,20 +214,23 @@ class Bridge:
             if self._idle_lanes:
                 return self._idle_lanes.pop()
             lane = _Queue(1)
-            self._lanes.append(lane)
+            self._lanes.add(lane)
             return lane
 
     def release(self, lane: _Queue) -> None:
-        """Give a lane back for the next transaction."""
+        """Give a lane back for the next transaction (or end it: enough are waiting)."""
         with self._lock:
-            if not self._closed:
+            if not self._closed and len(self._idle_lanes) < IDLE_LANES:
                 self._idle_lanes.append(lane)
+                return
+            self._lanes.discard(lane)
+        lane.stop()
 
     def close(self) -> None:
         """Stop every thread once its queued jobs are done; later calls raise `ClosedError`."""
         with self._lock:
             self._closed = True
-            lanes, self._lanes, self._idle_lanes = self._lanes, [], []
+            lanes, self._lanes, self._idle_lanes = self._lanes, set(), []
         self._pool.stop()
         for lane in lanes:
             lane.stop()
