@@ -557,3 +557,15 @@ def test_repr_shows_the_first_items_and_the_count(journal: Any) -> None:
     assert repr(journal.log) == "<Sequence 'log': []>"
     journal.log.extend(str(i) for i in range(2000))
     assert repr(journal.log) == "<Sequence 'log': ['0', '1', '2', '3', '4', … 2,000 items]>"
+
+
+def test_a_sort_whose_key_changes_the_sequence_raises_and_changes_nothing(journal: Any) -> None:
+    journal.numbers.extend([3, 1, 2])
+
+    def appending(value: int) -> int:
+        journal.numbers.append(9)
+        return value
+
+    with pytest.raises(ValueError, match="list modified during sort"):
+        journal.numbers.sort(key=appending)
+    assert journal.numbers == [3, 1, 2]

@@ -251,26 +251,6 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethod
             return NotImplemented
         return other is self or (len(self) == len(other) and _same_items(self, other))
 
-    def __lt__(self, other: Deque[T] | collections.deque[T]) -> bool:
-        if not isinstance(other, Deque | collections.deque):
-            return NotImplemented
-        return self._compare(other, operator.lt)
-
-    def __le__(self, other: Deque[T] | collections.deque[T]) -> bool:
-        if not isinstance(other, Deque | collections.deque):
-            return NotImplemented
-        return self._compare(other, operator.le)
-
-    def __gt__(self, other: Deque[T] | collections.deque[T]) -> bool:
-        if not isinstance(other, Deque | collections.deque):
-            return NotImplemented
-        return self._compare(other, operator.gt)
-
-    def __ge__(self, other: Deque[T] | collections.deque[T]) -> bool:
-        if not isinstance(other, Deque | collections.deque):
-            return NotImplemented
-        return self._compare(other, operator.ge)
-
     def __repr__(self) -> str:
         maxlen = self._spec.maxlen
         return self._describe(
@@ -279,6 +259,9 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethod
             "]" if maxlen is None else f"], maxlen={maxlen}",
             "[]" if maxlen is None else f"[], maxlen={maxlen}",
         )
+
+
+Deque._comparable = (collections.deque, Deque)
 
 
 def _deque_index(index: Any) -> int:

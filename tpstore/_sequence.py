@@ -374,7 +374,28 @@ class _Positioned(Collection, AsyncPositionedMethods[T], Generic[T]):
             if maxlen is not None:
                 self._write(self._sql.trim_first, (maxlen,))
 
-    def _compare(self, other: Iterable[Any], op: Callable[[Any, Any], Any]) -> bool:
+    _comparable: ClassVar[tuple[type, ...]] = ()
+    """What `==` and the orderings compare with (a `list` or `Sequence`, a `deque` or
+    `Deque`); anything else is `NotImplemented`, as for the builtin."""
+
+    def __lt__(self, other: Any) -> bool:
+        return self._ordered(other, operator.lt)
+
+    def __le__(self, other: Any) -> bool:
+        return self._ordered(other, operator.le)
+
+    def __gt__(self, other: Any) -> bool:
+        return self._ordered(other, operator.gt)
+
+    def __ge__(self, other: Any) -> bool:
+        return self._ordered(other, operator.ge)
+
+    def _ordered(self, other: Any, op: Callable[[Any, Any], Any]) -> bool:
+        if not isinstance(other, self._comparable):
+            return NotImplemented  # type: ignore[no-any-return]
+        return self._compare(other, op)
+
+    def _compare(self, other: Any, op: Callable[[Any, Any], Any]) -> bool:
         """`op(self, other)` in the lexicographic order of `list` and `deque`.
 
         The first items that differ (neither `is` nor `==`) decide; when one side runs
@@ -580,14 +601,19 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T], AsyncSequence
         """Sort the items in place, stably, as `list.sort` does, in one transaction.
 
         Only the stored values move (no item is decoded and encoded again); if `key` or
-        a comparison raises, nothing is written.
+        a comparison raises, nothing is written. If they change the sequence, the sort
+        raises `ValueError` (as `list.sort` does) and every change is rolled back.
         """
+        watch = self._watch()
         with self._engine.atomic():
             low, _ = self._bounds()
             rows = list(self._rows())
             items = list(self._values(rows, low))
+            changes = watch.changes
             keys: list[Any] = items if key is None else [key(item) for item in items]
             order = sorted(range(len(rows)), key=keys.__getitem__, reverse=reverse)
+            if watch.changes != changes:  # `key` or a comparison changed the sequence
+                raise ValueError("list modified during sort")
             self._write_many(
                 self._sql.update_at,
                 [(rows[j][1], low + i) for i, j in enumerate(order) if i != j],
@@ -631,30 +657,13 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T], AsyncSequence
             return NotImplemented
         return other is self or (len(self) == len(other) and _same_items(self, other))
 
-    def __lt__(self, other: list[T] | Sequence[T]) -> bool:
-        if not isinstance(other, list | Sequence):
-            return NotImplemented
-        return self._compare(other, operator.lt)
-
-    def __le__(self, other: list[T] | Sequence[T]) -> bool:
-        if not isinstance(other, list | Sequence):
-            return NotImplemented
-        return self._compare(other, operator.le)
-
-    def __gt__(self, other: list[T] | Sequence[T]) -> bool:
-        if not isinstance(other, list | Sequence):
-            return NotImplemented
-        return self._compare(other, operator.gt)
-
-    def __ge__(self, other: list[T] | Sequence[T]) -> bool:
-        if not isinstance(other, list | Sequence):
-            return NotImplemented
-        return self._compare(other, operator.ge)
-
     def __repr__(self) -> str:
         return self._describe(
             lambda rows: ", ".join(_shown(item) for item in self._values(rows)), "[", "]", "[]"
         )
+
+
+Sequence._comparable = (list, Sequence)
 
 
 def _as_index(index: Any) -> int:
