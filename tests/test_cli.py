@@ -9,6 +9,7 @@ import marshal
 import os
 import pickle
 import pty
+import re
 import sqlite3
 import subprocess
 import sys
@@ -166,6 +167,57 @@ def test_info_lists_every_collection_with_kind_codecs_and_live_counts(source: Pa
     assert set(lines) - {"collection"} == set(App.__tpstore_fields__)
 
 
+class Order(BaseModel):
+    id: int
+    items: list[str]
+
+
+class Shop(tpstore.Store):
+    customers: tpstore.Mapping[str, User]
+    orders_by_day: tpstore.OrderedMapping[tuple[str, datetime], list[Order]]
+    sessions: tpstore.ExpiringOrderedMapping[str, str] = tpstore.field(lifespan=3600)
+    events: tpstore.Deque[dict[str, int]] = tpstore.field(maxlen=100_000)
+    tags: tpstore.Value[set[str]]
+
+
+def info_at(path: Path, width: int) -> list[str]:
+    """`tpstore info` as a terminal of `width` columns shows it (drawn by rich)."""
+    from tpstore._cli import run as run_in_process
+    from tpstore._cli_ui import Ui
+
+    out, err = _Terminal(), _Terminal()
+    assert run_in_process(["info", str(path)], Ui(out, err, width=width)) == 0
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())  # colours and bold
+    return [line.rstrip() for line in plain.splitlines()]
+
+
+def test_info_fits_80_columns_without_breaking_a_type_or_a_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = Path("shop.db")
+    with Shop(path) as shop, shop.transaction():
+        for n in range(2345):
+            shop.orders_by_day[(f"c{n}", datetime(2024, 1, 1))] = [Order(id=n, items=["a"])]
+        shop.customers["ada"] = User(name="Ada", email="a")
+        shop.sessions["s"] = "ada"
+        shop.events.append({"n": 1})
+        shop.tags.value = {"a"}
+    narrow = info_at(path, 80)
+    assert max(len(line) for line in narrow) <= 80
+    text = "\n".join(narrow)
+    for token in ("tuple[str, datetime]", "list[Order]", "dict[str, int]", "2,345", "set[str]"):
+        assert token in text, token
+    assert "…" not in text
+    assert "ExpiringOrderedMapping" in text
+    assert "lifespan 1 h" in text
+    wide = info_at(path, 160)
+    assert max(len(line) for line in wide) <= 160
+    header = next(line for line in wide if line.startswith("collection "))
+    assert header.split() == ["collection", "kind", "key", "value", "items", "size", "options"]
+    assert any("tuple[str, datetime] · tuple_key" in line for line in wide)
+
+
 def test_info_on_a_terminal_draws_a_table(source: Path) -> None:
     """With a terminal on stdout the output is a rich table, not tab-separated text."""
     leader, follower = pty.openpty()
@@ -289,14 +341,35 @@ def test_dump_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     with App(path) as app:
         app.log.extend(["x" * 200] * 5000)  # far more than a pipe buffers
     result = subprocess.run(
-        f"{sys.executable} -m tpstore dump {path} | head -1",
-        shell=True,
+        ["bash", "-c", f"set -o pipefail; {sys.executable} -m tpstore dump {path} | head -1"],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.stdout.startswith('{"collection":"log"')
     assert result.stderr == ""
+    assert result.returncode == 0  # with pipefail: dump's own status
+
+
+def test_reading_commands_leave_no_new_files(tmp_path: Path, source: Path) -> None:
+    """info, dump and check of a WAL file add no -wal or -shm file beside it."""
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    path = folder / "app.db"
+    with App(path) as app:
+        fill(app)
+    before = sorted(p.name for p in folder.iterdir())
+    assert before == ["app.db"]
+    for args in (["info"], ["dump"], ["dump", "--format", "json"], ["check"]):
+        result = run(args[0], str(path), *args[1:])
+        assert result.returncode == 0, result.stderr
+        assert sorted(p.name for p in folder.iterdir()) == before, args
+    # While a program has the file open, its files stay, and so do its commits.
+    with App(path) as app:
+        app.log.append("while open")
+        assert run("dump", str(path), "log").stdout.count("while open") == 1
+        assert (folder / "app.db-wal").exists()
+        assert app.log[-1] == "while open"
 
 
 # -- load --------------------------------------------------------------------------------
@@ -429,6 +502,115 @@ def test_a_bad_record_loads_nothing_and_names_its_line(
         assert list(app.users) == ["ada"]
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+@pytest.mark.parametrize("via", ["file", "stdin"])
+def test_a_whole_store_dump_loads_into_another_store_in_one_go(
+    tmp_path: Path, source: Path, dumped: list[dict[str, Any]], fmt: str, via: str
+) -> None:
+    """`dump FILE > x; load OTHER x`: each record goes to the collection it names."""
+    target = tmp_path / "target.db"
+    App(target).close()
+    text = run("dump", str(source), "--format", fmt).stdout
+    if via == "file":
+        (tmp_path / "all.txt").write_text(text)
+        result = run("load", str(target), str(tmp_path / "all.txt"))
+    else:
+        result = run("load", str(target), "-", stdin=text)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"loaded {len(dumped)} items into {len(by_collection(dumped))} collections"
+    )
+    assert records(run("dump", str(target)).stdout) == dumped
+    assert run("check", str(target)).returncode == 0
+
+
+def test_a_json_dump_of_one_collection_loads_with_or_without_its_name(
+    tmp_path: Path, source: Path
+) -> None:
+    text = run("dump", str(source), "users", "--format", "json").stdout
+    target = tmp_path / "target.db"
+    App(target).close()
+    assert run("load", str(target), "users", "-", stdin=text).returncode == 0
+    assert run("load", str(target), "-", stdin=text).returncode == 0
+    refused = run("load", str(target), "hits", "-", stdin=text)
+    assert refused.returncode == 1
+    assert "belongs to collection 'users', not 'hits'" in refused.stderr
+    with App(target) as app:
+        assert sorted(app.users) == ["ada", "bob"]
+        assert len(app.hits) == 0
+
+
+GOOD = '{"collection": "hits", "key": "x", "value": 1}\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD + '{"key": "a", "value": 1}\n', "line 2: the record names no collection"),
+        (GOOD + '{"collection": "nosuch", "value": 1}\n', "has no collection named 'nosuch'"),
+        (GOOD + "{not json\n", "line 2: not JSON"),
+        ('{"hits": [{"key": "x", "value": "y"}]}\n', "record 1 of hits: the value"),
+        ("{\n  not json\n}\n", "neither jsonl"),
+        ("[1, 2]\n", "not one 'tpstore dump --format json' writes"),
+    ],
+)
+def test_a_load_refuses_records_it_cannot_route_and_loads_nothing(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "s.db"
+    App(path).close()
+    result = run("load", str(path), "-", stdin=text)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert "nothing was loaded" in result.stderr
+    with App(path) as app:
+        assert len(app.hits) == 0
+
+
+# -- namespaces --------------------------------------------------------------------------
+
+
+class Small(tpstore.Store):
+    users: tpstore.Mapping[str, User]
+    log: tpstore.Sequence[str]
+
+
+def test_every_command_takes_a_namespace(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    with Small(path, namespace="acme") as acme, Small(path, namespace="globex") as globex:
+        acme.users["ada"] = User(name="Ada", email="a")
+        acme.log.append("acme")
+        globex.log.append("globex")
+    info = run("info", str(path), "--namespace", "acme")
+    assert info.returncode == 0, info.stderr
+    names = [line.split("\t")[0] for line in info.stdout.splitlines() if "\t" in line]
+    assert names == ["collection", "log", "users"]
+    assert run("info", str(path)).stdout.count("acme.") == 2  # all, by table name
+    dumped = run("dump", str(path), "--namespace", "acme")
+    assert records(dumped.stdout) == [
+        {"collection": "log", "value": "acme"},
+        {"collection": "users", "key": "ada", "value": {"name": "Ada", "email": "a", "age": 0}},
+    ]
+    loaded = run("load", str(path), "--namespace", "globex", "-", stdin=dumped.stdout)
+    assert loaded.returncode == 0, loaded.stderr
+    with Small(path, namespace="globex") as globex:
+        assert list(globex.log) == ["globex", "acme"]
+        assert globex.users["ada"].name == "Ada"
+    assert run("check", str(path), "--namespace", "globex").stdout.startswith("ok: ")
+    assert run("purge", str(path), "--namespace", "acme").returncode == 0
+    assert run("vacuum", str(path), "--namespace", "acme").returncode == 0
+    missing = run("dump", str(path), "--namespace", "initech")
+    assert missing.returncode == 1
+    assert "no collections in namespace 'initech' (namespaces: acme, globex)" in missing.stderr
+
+
+def test_a_database_url_is_refused_in_one_line() -> None:
+    result = run("info", "postgresql://localhost/app")
+    assert result.returncode == 1
+    assert "reads SQLite files only" in result.stderr
+
+
 # -- check -------------------------------------------------------------------------------
 
 
@@ -482,6 +664,132 @@ def test_dump_keeps_undecodable_values_as_raw_and_exits_1(tmp_path: Path) -> Non
         {"collection": "users", "key": "ada", "value": {"$raw": "not json"}}
     ]
     assert 'users["ada"]: is not valid JSON' in result.stderr
+
+
+class Many(tpstore.Store):
+    users: tpstore.Mapping[str, User]
+    log: tpstore.Sequence[str]
+
+
+def damage_pages(path: Path, table: str, offset: int, count: int = 3) -> int:
+    """Overwrite 100 bytes at `offset` of `count` leaf pages of `table`; returns how many
+    items those pages held."""
+    with sqlite3.connect(path) as conn:
+        leaves = conn.execute(
+            "SELECT pageno, ncell FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno",
+            (table,),
+        ).fetchall()
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    chosen = leaves[1 : len(leaves) - 1 : max(1, (len(leaves) - 2) // count)][:count]
+    with open(path, "r+b") as file:
+        for number, _ in chosen:
+            file.seek((number - 1) * page_size + offset)
+            file.write(bytes(range(7, 107)))
+    return sum(cells for _, cells in chosen)
+
+
+@pytest.fixture
+def damaged_source(tmp_path: Path) -> Path:
+    path = tmp_path / "d.db"
+    with Many(path) as app, app.transaction():
+        for n in range(2000):
+            app.users[f"user{n:05d}"] = User(name=f"U{n}", email=f"u{n}@example.org")
+        app.log.extend(f"entry {n}" for n in range(2000))
+    return path
+
+
+@pytest.mark.parametrize("offset", [0, 3900], ids=["page-header", "cell-content"])
+def test_check_and_dump_of_damaged_pages_report_salvage_and_exit_1(
+    damaged_source: Path, offset: int
+) -> None:
+    lost = damage_pages(damaged_source, "users", offset)
+    checked = run("check", str(damaged_source))
+    assert checked.returncode == 1
+    for output in (checked.stdout, checked.stderr):
+        assert "Traceback" not in output
+        assert "please report it" not in output
+    lines = checked.stdout.splitlines()
+    assert any(line.startswith("integrity: ") for line in lines)
+    assert lines[-1].endswith("items checked)")
+    dumped = run("dump", str(damaged_source))
+    assert dumped.returncode == 1
+    assert "Traceback" not in dumped.stderr
+    rows = records(dumped.stdout)
+    users = [r for r in rows if r["collection"] == "users"]
+    # Every item of the undamaged pages is still dumped, and only real items are.
+    assert len(users) >= 2000 - lost
+    assert all(
+        r["value"]
+        == {"name": f"U{int(r['key'][4:])}", "email": f"u{int(r['key'][4:])}@example.org", "age": 0}
+        for r in users
+        if "$raw" not in r["value"]
+    )
+    assert [r["value"] for r in rows if r["collection"] == "log"] == [
+        f"entry {n}" for n in range(2000)
+    ]
+    if len(users) < 2000:
+        assert "users: could not read the items after key" in dumped.stderr
+        assert f"users: {len(users):,} of 2,000 items dumped" in dumped.stderr
+
+
+def test_check_of_a_file_whose_catalog_is_damaged_reports_sqlites_findings(
+    damaged_source: Path,
+) -> None:
+    with sqlite3.connect(damaged_source) as conn:
+        (root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = '_tpstore_catalog'"
+        ).fetchone()
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(damaged_source, "r+b") as file:
+        file.seek((root - 1) * page_size)
+        file.write(b"\xff" * 300)
+    result = run("check", str(damaged_source))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "integrity: " in result.stdout
+    assert "catalog: cannot read the catalog" in result.stdout
+    dumped = run("dump", str(damaged_source))
+    assert dumped.returncode == 1
+    assert dumped.stderr.startswith("tpstore: error: cannot read the catalog")
+
+
+def test_check_reports_a_tpstore_table_without_its_catalog_entry(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with App(path) as app:
+        fill(app)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM _tpstore_catalog WHERE name = 'tags'")
+    conn.close()
+    with pytest.raises(tpstore.SchemaError):
+        App(path).close()
+    result = run("check", str(path))
+    assert result.returncode == 1
+    assert result.stdout.startswith("tags: a table tpstore created, but the catalog has no entry")
+    info = run("info", str(path))
+    assert "tags\t(no catalog entry)" in info.stdout
+
+
+def test_check_summarises_a_problem_repeated_for_many_items(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    with Many(path) as app:
+        app.users.update({f"u{n:04d}": User(name="x", email="y") for n in range(500)})
+    with sqlite3.connect(path) as conn:
+        conn.execute("""UPDATE users SET value = '{"name": "x"}'""")
+    conn.close()
+    result = run("check", str(path))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 7  # five problems, one summary, the total
+    assert lines[0] == (
+        "users[\"u0000\"]: value does not match its schema: 'email' is a required property"
+    )
+    assert lines[5] == (
+        "users: 495 more problems not shown: value does not match its schema: "
+        "'email' is a required property (495)"
+    )
+    assert lines[6] == "500 problems found in r.db (500 items checked)".replace("r.db", str(path))
 
 
 def test_check_and_load_name_the_extra_when_jsonschema_is_missing(source: Path) -> None:
@@ -554,7 +862,8 @@ def bad_files(tmp_path: Path) -> dict[str, Path]:
         (["frobnicate", "{source}"], "invalid choice"),
         (["dump"], "required: FILE"),
         (["dump", "{source}", "--format", "xml"], "invalid choice: 'xml'"),
-        (["load", "{source}", "users"], "required: INPUT"),
+        (["load", "{source}"], "required: INPUT"),
+        (["load", "{source}", "users"], "users does not exist"),
         ([], "required: COMMAND"),
     ],
 )
@@ -735,8 +1044,8 @@ def test_without_rich_a_terminal_gets_plain_tables_and_one_note(
     ui.table(["a", "b"], [["1", "2"]])
     ui.facts([("file", "x.db")])
     assert out.getvalue() == "a\tb\n1\t2\nfile: x.db\n"
-    assert err.getvalue() == (
-        "tpstore: note: pip install 'tpstore[cli]' for tables and progress bars\n"
-    )
+    assert err.getvalue().startswith("tpstore: note: for tables and progress bars, ")
+    assert "pip install -e '.[cli]'" in err.getvalue()
+    assert err.getvalue().count("\n") == 1
     with ui.progress("dumping", 10**6) as advance:
         advance(10)  # no bar, no error

@@ -12,24 +12,40 @@ unknown collection, a bad input line) or found problems (`check`, undecodable va
 from __future__ import annotations
 
 import argparse
+import collections
+import dataclasses
 import importlib
-import io
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from tpstore._cli_codecs import UNCHECKED, ProblemError, dumps_json, parse_json, type_label
-from tpstore._cli_file import CliError, Collection, StoreFile
+from tpstore._cli_file import (
+    CliError,
+    Collection,
+    DamagedFileError,
+    StoreFile,
+    open_engine,
+)
+from tpstore._cli_input import Input
+from tpstore._cli_salvage import DamageError, Unreadable, fetch, snapshot
 from tpstore._cli_ui import EXTRA_HINT, Ui
+from tpstore._engine import Engine
 from tpstore._version import __version__
 from tpstore.errors import TpStoreError
 
 __all__ = ["main"]
 
-MAX_WARNINGS = 20
-"""Per-item warnings printed by `dump` before the rest are only counted."""
+SHOWN = 5
+"""Problems shown per collection before the rest are summarised."""
+
+INTEGRITY_LIMIT = 10_000
+"""Problems SQLite's integrity check is asked to find at most."""
+
+INTEGRITY_SHOWN = 10
+"""Problems of SQLite's integrity check shown; the rest are counted."""
 
 
 class _UsageError(Exception):
@@ -53,6 +69,11 @@ def _parser() -> _Parser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("file", metavar="FILE", help="the store file")
+        sub.add_argument(
+            "--namespace",
+            metavar="NS",
+            help="the collections of a store opened with namespace=NS, by their own names",
+        )
         return sub
 
     command("info", "List the collections of a file: kinds, types, codecs, items, sizes.")
@@ -65,10 +86,19 @@ def _parser() -> _Parser:
         help="jsonl (default): one record per line; json: one object "
         "mapping each collection to its records",
     )
-    load = command("load", "Add the records of a jsonl file to a collection, in one transaction.")
-    load.add_argument("collection", metavar="COLLECTION", help="the collection to write")
+    load = command(
+        "load",
+        "Add the records of a dump (either format) to the collections they name, "
+        "in one transaction.",
+    )
     load.add_argument(
-        "input", metavar="INPUT", help="a jsonl file as dump writes it; '-' reads standard input"
+        "collection",
+        metavar="COLLECTION",
+        nargs="?",
+        help="load every record into this collection (default: the one each record names)",
+    )
+    load.add_argument(
+        "input", metavar="INPUT", help="a file as dump writes it; '-' reads standard input"
     )
     check = command(
         "check",
@@ -98,7 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         assert main(["--version"]) == 0
         ```
     """
-    ui = Ui()
+    return run(argv, Ui())
+
+
+def run(argv: Sequence[str] | None, ui: Ui) -> int:
+    """`main`, writing to `ui` (tests give one of a fixed width)."""
     try:
         args = _parser().parse_args(argv)
     except _UsageError as exc:
@@ -111,9 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, TpStoreError) as exc:
         ui.error(str(exc))
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):  # `tpstore dump x.db | head`
+        if isinstance(exc, BrokenPipeError):  # `tpstore dump x.db | head`: it read enough
             _silence_stdout()
-            return 1
+            return 0
         ui.error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
     except KeyboardInterrupt:
         ui.error("interrupted")
@@ -129,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _silence_stdout() -> None:
@@ -145,81 +179,161 @@ def _silence_stdout() -> None:
 
 
 def _info(args: argparse.Namespace, ui: Ui) -> int:
-    with StoreFile(args.file) as store:
+    with StoreFile(args.file, namespace=args.namespace) as store:
         now = time.time()
         sizes = _table_sizes(store)
         engine = store.engine
         page_size = int(engine.fetchone(engine.dialect.pragma("main", "page_size"))[0])
         free = int(engine.fetchone(engine.dialect.pragma("main", "freelist_count"))[0])
-        ui.facts(
-            [
-                ("file", args.file),
-                (
-                    "size",
-                    _bytes(_file_size(args.file))
-                    + (f" ({_bytes(free * page_size)} free)" if free else ""),
-                ),
-                ("journal", store.journal_mode),
-                ("collections", str(len(store.entries))),
-            ]
+        facts = [
+            ("file", args.file),
+            (
+                "size",
+                _bytes(_file_size(args.file))
+                + (f" ({_bytes(free * page_size)} free)" if free else ""),
+            ),
+            ("journal", store.journal_mode),
+        ]
+        if args.namespace:
+            facts.append(("namespace", args.namespace))
+        facts.append(("collections", f"{len(store.collections) + len(store.unknown_kinds):,}"))
+        ui.facts(facts)
+        infos = [
+            _Row.of(store, collection, now, sizes) for collection in store.collections.values()
+        ]
+        infos.extend(
+            _Row(name, f"{kind} (unknown kind)") for name, kind in store.unknown_kinds.items()
         )
-        rows = []
-        for collection in store.collections.values():
-            live, expired = store.live_count(collection, now)
-            items = f"{live} (+{expired} expired)" if expired else str(live)
-            size = sizes.get(collection.name) if sizes is not None else None
-            rows.append(
-                [
-                    collection.name,
-                    collection.entry.kind + ("" if collection.exists else " (table missing)"),
-                    _side(collection.entry.key_schema, collection.entry.key_codec)
-                    if collection.kind.has_key
-                    else "",
-                    _side(collection.entry.value_schema, collection.entry.value_codec)
-                    if collection.kind.has_value
-                    else "",
-                    items,
-                    "?" if size is None else _bytes(size),
-                    _options(collection.entry.options),
-                ]
-            )
-        for name, kind in store.unknown_kinds.items():
-            rows.append([name, f"{kind} (unknown kind)", "", "", "?", "?", ""])
+        infos.extend(_Row(name, "(no catalog entry)") for name in store.orphans)
         ui.line()
-        ui.table(
-            ["collection", "kind", "key", "value", "items", "size", "options"],
-            rows,
-            right=("items", "size"),
-            whole=("collection", "kind", "size"),
-        )
+        _info_table(ui, infos)
     return 0
 
 
-def _side(schema: str | None, codec: str | None) -> str:
-    return f"{type_label(schema)} · {codec}"
+@dataclasses.dataclass
+class _Row:
+    """One collection's cells in `info`."""
+
+    name: str
+    kind: str
+    key: tuple[str, str] = ("", "")  # (type, codec)
+    value: tuple[str, str] = ("", "")
+    items: str = "?"
+    expired: str = ""
+    size: str = "?"
+    options: list[str] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, store: StoreFile, collection: Collection, now: float, sizes: dict[str, int] | None
+    ) -> _Row:
+        entry = collection.entry
+        try:
+            live, expired = store.live_count(collection, now)
+        except DamageError:
+            items, more = f"{entry.count:,}?", ""
+        else:
+            items, more = f"{live:,}", (f"(+{expired:,} expired)" if expired else "")
+        size = sizes.get(entry.name) if sizes is not None else None
+        has_key, has_value = collection.kind.has_key, collection.kind.has_value
+        return cls(
+            name=collection.name,
+            kind=entry.kind + ("" if collection.exists else " (table missing)"),
+            key=(type_label(entry.key_schema), entry.key_codec or "native")
+            if has_key
+            else ("", ""),
+            value=(type_label(entry.value_schema), entry.value_codec or "native")
+            if has_value
+            else ("", ""),
+            items=items,
+            expired=more,
+            size="?" if size is None else _bytes(size),
+            options=_options(entry.options),
+        )
+
+    def cells(
+        self, columns: Sequence[str], *, stacked: bool, limit: int | None = None
+    ) -> list[str]:
+        """The cells of `columns`.
+
+        `stacked` puts each part of a cell on a line of its own (a type above its
+        codec, the options below the kind); `limit` shortens type names to that many
+        characters.
+        """
+        join = "\n" if stacked else " "
+        found = {
+            "collection": self.name,
+            "kind": "\n".join([self.kind, *self.options]) if stacked else self.kind,
+            "items": join.join(part for part in (self.items, self.expired) if part),
+            "size": self.size,
+            "options": ", ".join(self.options),
+        }
+        for column, (label, codec) in (("key", self.key), ("value", self.value)):
+            shown = label
+            if limit is not None and len(label) > limit:
+                shown = label[: max(limit - 1, 1)] + "…"
+            found[column] = join.join([shown, f"· {codec}"]) if label else ""
+        return [found[column] for column in columns]
 
 
-def _options(options: dict[str, Any]) -> str:
+_LAYOUTS: list[tuple[list[str], bool, bool]] = [
+    (["collection", "kind", "key", "value", "items", "size", "options"], False, False),
+    (["collection", "kind", "key", "value", "items", "size"], True, False),
+    (["collection", "kind", "key", "value", "items"], True, False),
+    (["collection", "kind", "key", "value", "items"], True, True),
+]
+"""The layouts of `info`'s table, widest first: `(columns, stacked, tight)`."""
+
+
+def _info_table(ui: Ui, rows: list[_Row]) -> None:
+    """The collections, in the widest layout that fits the terminal.
+
+    A cell is never broken inside a type or a number: on a narrow terminal the parts
+    of a cell go on lines of their own (the options below the kind), then the size
+    column is left out, then the columns move closer, and only then are the longest
+    type names shortened.
+    """
+    width = ui.width
+    right = ("items", "size")
+    if width is None:  # text lines: every column, one line per collection
+        columns, stacked, tight = _LAYOUTS[0]
+        ui.table(columns, [r.cells(columns, stacked=stacked) for r in rows], right=right)
+        return
+    for columns, stacked, tight in _LAYOUTS:
+        cells = [r.cells(columns, stacked=stacked) for r in rows]
+        if ui.table_width(columns, cells, tight=tight) <= width:
+            break
+    else:
+        # Shorten the type names, the longest first, until the table fits.
+        longest = max((len(label) for r in rows for label, _ in (r.key, r.value)), default=0)
+        for limit in range(longest - 1, 4, -1):
+            cells = [r.cells(columns, stacked=stacked, limit=limit) for r in rows]
+            if ui.table_width(columns, cells, tight=tight) <= width:
+                break
+    ui.table(columns, cells, right=right, tight=tight)
+
+
+def _options(options: dict[str, Any]) -> list[str]:
     parts = []
     if options.get("lifespan") is not None:
         parts.append(f"lifespan {_seconds(float(options['lifespan']))}")
     if options.get("maxlen") is not None:
-        parts.append(f"maxlen {options['maxlen']}")
-    return ", ".join(parts)
+        parts.append(f"maxlen {int(options['maxlen']):,}")
+    return parts
 
 
 def _seconds(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)} {unit}"
+            return f"{int(seconds // size):,} {unit}"
     return f"{seconds:g} s"
 
 
 def _table_sizes(store: StoreFile) -> dict[str, int] | None:
     """Bytes per table; `None` when SQLite was built without the `dbstat` table."""
     try:
-        rows = store.engine.fetchall(store.engine.dialect.table_sizes("main"), ("main",))
-    except TpStoreError:
+        rows = fetch(store.engine, store.engine.dialect.table_sizes("main"), ("main",))
+    except DamageError:
         return None
     return {str(name): int(size) for name, size in rows}
 
@@ -232,16 +346,63 @@ def _bytes(size: int) -> str:
     amount = float(size)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if amount < 1024 or unit == "GiB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+            return f"{amount:,.0f} {unit}" if unit == "B" else f"{amount:,.1f} {unit}"
         amount /= 1024
     raise AssertionError  # pragma: no cover
+
+
+# -- problems, reported per collection ---------------------------------------------------
+
+
+class _Report:
+    """Problems, printed as they are found: the first few of each collection in full,
+    the others counted and summarised per collection by `summarise`."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self.emit = emit
+        self.count = 0
+        self._seen: collections.Counter[str] = collections.Counter()
+        self._hidden: dict[str, collections.Counter[str]] = {}
+
+    def add(self, collection: str, where: str, what: str) -> None:
+        """One problem of `collection`, at `where` (`users["ada"]`)."""
+        self.count += 1
+        self._seen[collection] += 1
+        if self._seen[collection] <= SHOWN:
+            self.emit(f"{where}: {what}")
+        else:
+            self._hidden.setdefault(collection, collections.Counter())[what] += 1
+
+    def damaged(self, store: StoreFile, collection: Collection, part: Unreadable) -> None:
+        """A part of a collection the file's damage keeps from being read."""
+        self.add(
+            collection.name,
+            collection.name,
+            f"could not read the items after {store.describe(collection, part.after)} "
+            f"and before {store.describe(collection, part.before)}: {part.reason}",
+        )
+
+    def summarise(self) -> None:
+        """One line per collection for the problems not shown."""
+        for collection, hidden in self._hidden.items():
+            total = sum(hidden.values())
+            common = "; ".join(f"{what} ({n:,})" for what, n in hidden.most_common(2))
+            others = "; ..." if len(hidden) > 2 else ""
+            self.emit(f"{collection}: {_count(total, 'more problem')} not shown: {common}{others}")
+
+
+def _live_total(store: StoreFile, chosen: list[Collection], now: float) -> int | None:
+    try:
+        return sum(store.live_count(c, now)[0] for c in chosen)
+    except DamageError:
+        return None
 
 
 # -- dump --------------------------------------------------------------------------------
 
 
 def _dump(args: argparse.Namespace, ui: Ui) -> int:
-    with StoreFile(args.file, unsafe_pickle=args.unsafe_pickle) as store:
+    with StoreFile(args.file, unsafe_pickle=args.unsafe_pickle, namespace=args.namespace) as store:
         chosen = (
             [store.collection(args.collection)]
             if args.collection
@@ -256,38 +417,51 @@ def _dump(args: argparse.Namespace, ui: Ui) -> int:
             for side in (collection.key, collection.value):
                 if side is not None and side.note and collection.entry.count:
                     ui.warn(f"{collection.name}: {side.note}")
-        problems = 0
+        report = _Report(ui.warn)
+        dumped: collections.Counter[str] = collections.Counter()
         # One read transaction: the dump is one consistent snapshot of the file.
-        with store.engine.transaction(readonly=True):
+        with snapshot(store.engine):
             now = time.time()
-            total = sum(store.live_count(c, now)[0] for c in chosen)
-            with ui.progress("dumping", total) as advance:
-                records = _records(store, chosen, now, advance)
-                if args.format == "jsonl":
-                    for collection, record in records:
-                        problems += _report(ui, record.problems, problems)
+            with ui.progress("dumping", _live_total(store, chosen, now)) as advance:
+                writer = _JsonWriter(ui) if args.format == "json" else None
+                for collection, record in _records(store, chosen, now, advance, report):
+                    for where, what in record.problems:
+                        report.add(collection.name, where, what)
+                    dumped[collection.name] += 1
+                    if writer is None:
                         ui.write(
                             dumps_json({"collection": collection.name, **record.fields}) + "\n"
                         )
-                else:
-                    problems = _dump_json(ui, store, chosen, now, advance)
-        if problems > MAX_WARNINGS:
-            ui.warn(f"{_count(problems - MAX_WARNINGS, 'more item')} could not be decoded")
-        if problems:
+                    else:
+                        writer.record(collection.name, record.fields)
+                if writer is not None:
+                    writer.close([c.name for c in chosen])
+        report.summarise()
+        for collection in chosen:
+            if collection.exists and dumped[collection.name] < collection.entry.count:
+                report.emit(
+                    f"{collection.name}: {dumped[collection.name]:,} of "
+                    f"{collection.entry.count:,} items dumped; the others could not be read"
+                )
+        if report.count:
             ui.warn(
-                f"{_count(problems, 'item')} that do not decode dumped as stored "
-                f"({{\"$raw\": ...}}); run 'tpstore check {args.file}'"
+                f"{_count(report.count, 'problem')} (items that do not decode are dumped "
+                f"as stored, {{\"$raw\": ...}}); run 'tpstore check {args.file}'"
             )
             return 1
     return 0
 
 
 def _records(
-    store: StoreFile, chosen: list[Collection], now: float, advance: Any
+    store: StoreFile, chosen: list[Collection], now: float, advance: Any, report: _Report
 ) -> Iterator[tuple[Collection, Any]]:
     count = 0
+
+    def damaged(collection: Collection, part: Unreadable) -> None:
+        report.damaged(store, collection, part)
+
     for collection in chosen:
-        for record in store.records(collection, now):
+        for record in store.records(collection, now, damaged):
             yield collection, record
             count += 1
             if count == 500:
@@ -296,27 +470,39 @@ def _records(
     advance(count)
 
 
-def _dump_json(ui: Ui, store: StoreFile, chosen: list[Collection], now: float, advance: Any) -> int:
-    problems = 0
-    ui.write("{")
-    for index, collection in enumerate(chosen):
-        ui.write(("," if index else "") + "\n" + dumps_json(collection.name) + ": [")
-        first_item = True
-        for record in store.records(collection, now):
-            problems += _report(ui, record.problems, problems)
-            ui.write(("" if first_item else ",") + "\n  " + dumps_json(record.fields))
-            first_item = False
-            advance(1)
-        ui.write("]" if first_item else "\n]")
-    ui.write("\n}\n" if chosen else "}\n")
-    return problems
+class _JsonWriter:
+    """Writes `--format json`: an object mapping each collection to its records."""
 
+    def __init__(self, ui: Ui) -> None:
+        self.ui = ui
+        self.current: str | None = None
+        self.written: list[str] = []
+        self.first_item = True
+        ui.write("{")
 
-def _report(ui: Ui, problems: list[str], so_far: int) -> int:
-    for offset, problem in enumerate(problems):
-        if so_far + offset < MAX_WARNINGS:
-            ui.warn(problem)
-    return len(problems)
+    def _start(self, name: str) -> None:
+        if self.current is not None:
+            self.ui.write("]" if self.first_item else "\n]")
+        self.ui.write(("," if self.written else "") + "\n" + dumps_json(name) + ": [")
+        self.current = name
+        self.written.append(name)
+        self.first_item = True
+
+    def record(self, name: str, fields: dict[str, Any]) -> None:
+        """One record of collection `name` (records come collection by collection)."""
+        if name != self.current:
+            self._start(name)
+        self.ui.write(("" if self.first_item else ",") + "\n  " + dumps_json(fields))
+        self.first_item = False
+
+    def close(self, names: list[str]) -> None:
+        """End the document; `names` without records get empty lists."""
+        for name in names:
+            if name not in self.written:
+                self._start(name)
+        if self.current is not None:
+            self.ui.write("]" if self.first_item else "\n]")
+        self.ui.write("\n}\n" if self.written else "}\n")
 
 
 # -- load --------------------------------------------------------------------------------
@@ -324,34 +510,25 @@ def _report(ui: Ui, problems: list[str], so_far: int) -> int:
 
 def _load(args: argparse.Namespace, ui: Ui) -> int:
     validators = _Validators()
-    if args.input != "-" and not os.path.isfile(args.input):
-        raise CliError(
-            f"{args.input} does not exist"
-            if not os.path.exists(args.input)
-            else f"{args.input} is not a file"
-        )
-    with StoreFile(args.file, write=True) as store:
-        collection = store.collection(args.collection)
-        total = None
+    source = Input(args.input, args.collection)
+    stream = source.open()
+    try:
+        with StoreFile(args.file, write=True, namespace=args.namespace) as store:
+            _, total, records = source.records(stream)
+            if args.collection is not None:
+                store.collection(args.collection)  # an unknown one fails before reading
+            with ui.progress("loading", total) as advance:
+                written = store.load(records, validators.problem, advance)
+    finally:
         if args.input != "-":
-            with open(args.input, "rb") as counting:
-                total = sum(1 for line in counting if line.strip())
-        stream = (
-            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
-            if args.input == "-"
-            else open(args.input, encoding="utf-8")  # noqa: SIM115 - closed below
-        )
-        try:
-            with ui.progress(f"loading {collection.name}", total) as advance:
-                written = store.load(collection, enumerate(stream, 1), validators.problem, advance)
-        except UnicodeDecodeError as exc:
-            raise CliError(
-                f"{args.input} is not UTF-8 text ({exc.reason}); nothing was loaded"
-            ) from exc
-        finally:
-            if args.input != "-":
-                stream.close()
-    ui.line(f"loaded {_count(written, 'item')} into {collection.name}")
+            stream.close()
+    if not written:
+        ui.line("loaded 0 items")
+    for name, count in written.items():
+        ui.line(f"loaded {_count(count, 'item')} into {name}")
+    if len(written) > 1:
+        total_written = sum(written.values())
+        ui.line(f"loaded {_count(total_written, 'item')} into {len(written)} collections")
     return 0
 
 
@@ -394,29 +571,43 @@ class _Validators:
 
 
 def _check(args: argparse.Namespace, ui: Ui) -> int:
-    checker = _Checker(_Validators())
-    with StoreFile(args.file, unsafe_pickle=args.unsafe_pickle) as store:
-        engine = store.engine
-        for row in engine.fetchall(engine.dialect.integrity_check("main")):
-            if row[0] != "ok":
-                checker.problems.append(f"integrity: {row[0]}")
-        for name, kind in store.unknown_kinds.items():
-            checker.notes.append(
-                f"{name}: not checked (a {kind}, a kind this tpstore does not know)"
+    checker = _Checker(_Validators(), _Report(ui.line))
+    try:
+        store = StoreFile(args.file, unsafe_pickle=args.unsafe_pickle, namespace=args.namespace)
+    except DamagedFileError as exc:
+        # What SQLite's own check finds is all there is to say about such a file.
+        engine = open_engine(args.file)
+        try:
+            _integrity(engine, checker.report)
+        finally:
+            engine.close()
+        checker.report.add("", "catalog", str(exc))
+        ui.line(f"{_count(checker.report.count, 'problem')} found in {args.file}")
+        return 1
+    with store:
+        _integrity(store.engine, checker.report)
+        for name in store.orphans:
+            checker.report.add(
+                name,
+                name,
+                "a table tpstore created, but the catalog has no entry for it: the store's "
+                "program will refuse to open the file (restore the file from a backup, or "
+                "drop the table if its items are not needed)",
             )
-        with engine.transaction(readonly=True):
+        for name, kind in store.unknown_kinds.items():
+            ui.warn(f"{name}: not checked (a {kind}, a kind this tpstore does not know)")
+        with snapshot(store.engine):
             now = time.time()
-            total = sum(store.live_count(c, now)[0] for c in store.collections.values())
+            total = _live_total(store, list(store.collections.values()), now)
             with ui.progress("checking", total) as advance:
                 for collection in store.collections.values():
                     checker.collection(store, collection, now, advance)
+    checker.report.summarise()
     for note in checker.notes:
         ui.warn(note)
-    for problem in checker.problems:
-        ui.line(problem)
-    if checker.problems:
+    if checker.report.count:
         ui.line(
-            f"{_count(len(checker.problems), 'problem')} found in {args.file} "
+            f"{_count(checker.report.count, 'problem')} found in {args.file} "
             f"({_count(checker.checked, 'item')} checked)"
         )
         return 1
@@ -427,38 +618,82 @@ def _check(args: argparse.Namespace, ui: Ui) -> int:
     return 0
 
 
-class _Checker:
-    """Decodes and validates the items of collections, collecting problems."""
+def _integrity(engine: Engine, report: _Report) -> None:
+    """SQLite's integrity check: the first findings, and how many there are in all.
 
-    def __init__(self, validators: _Validators) -> None:
+    SQLite stops its check of the whole file at some kinds of damage; the tables are
+    then checked one by one, so that the damaged ones are named.
+    """
+    dialect = engine.dialect
+    try:
+        rows = fetch(engine, dialect.integrity_check("main", INTEGRITY_LIMIT))
+        findings = [str(row[0]) for row in rows if row[0] != "ok"]
+    except DamageError as exc:
+        report.add("", "integrity", f"SQLite's check of the whole file stopped: {exc}")
+        findings = []
+        try:
+            tables = [str(row[0]) for row in fetch(engine, dialect.tables("main"))]
+        except DamageError:
+            tables = []
+        for table in tables:
+            try:
+                rows = fetch(engine, dialect.integrity_check("main", table=table))
+            except DamageError as exc:
+                findings.append(f"table {table}: the check stopped: {exc}")
+                continue
+            findings.extend(f"table {table}: {row[0]}" for row in rows if row[0] != "ok")
+    for finding in findings[:INTEGRITY_SHOWN]:
+        report.add("", "integrity", finding)
+    if len(findings) > INTEGRITY_SHOWN:
+        more = "or more " if len(findings) >= INTEGRITY_LIMIT else ""
+        report.count += len(findings) - INTEGRITY_SHOWN
+        report.emit(
+            f"integrity: {len(findings):,} {more}problems in all found by SQLite's "
+            f"integrity check (the first {INTEGRITY_SHOWN} are shown)"
+        )
+
+
+class _Checker:
+    """Decodes and validates the items of collections, reporting problems."""
+
+    def __init__(self, validators: _Validators, report: _Report) -> None:
         self.validators = validators
-        self.problems: list[str] = []
+        self.report = report
         self.notes: list[str] = []
         self.checked = 0
 
     def collection(
         self, store: StoreFile, collection: Collection, now: float, advance: Any
     ) -> None:
-        """Check one collection: its count, then every live item."""
+        """Check one collection: its count, then every live item that can be read."""
+        name = collection.name
         if not collection.exists:
-            self.problems.append(f"{collection.name}: its table is missing from the file")
+            self.report.add(name, name, "its table is missing from the file")
             return
-        rows = int(store.engine.fetchone(collection.sql.count_rows)[0])
-        if rows != collection.entry.count:
-            self.problems.append(
-                f"{collection.name}: the catalog counts "
-                f"{collection.entry.count} items but the table holds {rows}"
+        try:
+            rows = int(fetch(store.engine, collection.sql.count_rows)[0][0])
+        except DamageError:
+            rows = None  # the items that cannot be read are reported below
+        if rows is not None and rows != collection.entry.count:
+            self.report.add(
+                name,
+                name,
+                f"the catalog counts {collection.entry.count} items but the table holds {rows}",
             )
         sides = [
             (what, side)
             for what, side in (("key", collection.key), ("value", collection.value))
             if side is not None
         ]
+
+        def damaged(collection: Collection, part: Unreadable) -> None:
+            self.report.damaged(store, collection, part)
+
         count = 0
-        for index, row in enumerate(store.rows(collection, now)):
+        for index, row in enumerate(store.rows(collection, now, damaged)):
             if index == 0:  # only collections with items need the note
                 self.notes.extend(
-                    f"{collection.name}: {what}s are not validated: {side.note}"
+                    f"{name}: {what}s are not validated: {side.note}"
                     for what, side in sides
                     if side.note
                 )
@@ -468,15 +703,16 @@ class _Checker:
                 try:
                     instance = side.check(row[at])
                 except ProblemError as exc:
-                    self.problems.append(f"{_where(collection, key_shown, index)}: {label} {exc}")
+                    self.report.add(name, _where(collection, key_shown, index), f"{label} {exc}")
                     continue
                 if what == "key":
                     key_shown = side.dump(row[at])
                 problem = self.validators.problem(collection, what, instance)
                 if problem is not None:
-                    self.problems.append(
-                        f"{_where(collection, key_shown, index)}: {label} "
-                        f"does not match its schema: {problem}"
+                    self.report.add(
+                        name,
+                        _where(collection, key_shown, index),
+                        f"{label} does not match its schema: {problem}",
                     )
             count += 1
             if count % 500 == 0:
@@ -495,7 +731,7 @@ def _where(collection: Collection, key: Any, index: int) -> str:
 
 
 def _purge(args: argparse.Namespace, ui: Ui) -> int:
-    with StoreFile(args.file, write=True) as store:
+    with StoreFile(args.file, write=True, namespace=args.namespace) as store:
         expiring = [c for c in store.collections.values() if c.sql.purge is not None and c.exists]
         counts = []
         with store.engine.transaction():
@@ -506,13 +742,14 @@ def _purge(args: argparse.Namespace, ui: Ui) -> int:
     if not counts:
         ui.line(f"{args.file} has no expiring collections")
         return 0
-    ui.table(["collection", "purged"], [[name, str(n)] for name, n in counts], right=("purged",))
+    ui.table(["collection", "purged"], [[name, f"{n:,}"] for name, n in counts], right=("purged",))
     ui.line(f"purged {_count(sum(n for _, n in counts), 'expired item')}")
     return 0
 
 
 def _vacuum(args: argparse.Namespace, ui: Ui) -> int:
-    with StoreFile(args.file, write=True) as store:
+    # A namespace shares its file with the others: the whole file is rebuilt.
+    with StoreFile(args.file, write=True, namespace=args.namespace) as store:
         before = _file_size(args.file)
         store.engine.outside_transaction(store.engine.driver.vacuum)
     after = _file_size(args.file)

@@ -313,7 +313,8 @@ def _label(schema: Any, depth: int) -> str:
             inner = ", ".join(_label(item, depth + 1) for item in schema["prefixItems"])
             return f"tuple[{inner}]"
         items = schema.get("items")
-        return f"array[{_label(items, depth + 1)}]" if items else "array"
+        container = "set" if schema.get("uniqueItems") else "list"
+        return f"{container}[{_label(items, depth + 1)}]" if items else container
     if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
         return f"dict[str, {_label(schema['additionalProperties'], depth + 1)}]"
     if isinstance(kind, str):

@@ -4,6 +4,8 @@ Everything here works from the file alone. The catalog (`tpstore._catalog.read`)
 each collection's kind, codecs, affinities and schemas; `KINDS` maps a kind to its
 table layout; the statements come from the backend's dialect (`tool`), so rows are
 written exactly as the collections write them (and the count triggers see them).
+Rows are read by `tpstore._cli_salvage.read_rows`, which goes on past damaged parts
+of a file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tpstore._backends import backend_name
 from tpstore._backends.base import CATALOG
 from tpstore._backends.statements import ToolSQL
 from tpstore._catalog import Entry, read
@@ -22,8 +25,16 @@ from tpstore._cli_codecs import (
     Translator,
     dumps_json,
     jsonable,
-    parse_json,
     translator,
+)
+from tpstore._cli_salvage import (
+    END,
+    START,
+    DamageError,
+    Unreadable,
+    fetch,
+    read_rows,
+    reason,
 )
 from tpstore._engine import Engine
 from tpstore.errors import TpStoreError
@@ -31,6 +42,10 @@ from tpstore.errors import TpStoreError
 
 class CliError(Exception):
     """An error the command line reports as one line and exit status 1."""
+
+
+class DamagedFileError(CliError):
+    """The file is an SQLite database, but too damaged to read its catalog."""
 
 
 @dataclass(frozen=True)
@@ -73,17 +88,15 @@ CHUNK = 1000
 class Collection:
     """One collection of the file: its catalog row, translators and statements."""
 
+    name: str
+    """The collection's name as the command line shows it: its table name, less the
+    namespace given with `--namespace`."""
     entry: Entry
     kind: Kind
     key: Translator | None
     value: Translator | None
     sql: ToolSQL
     exists: bool
-
-    @property
-    def name(self) -> str:
-        """The collection's name: its table name (with the namespace, if any)."""
-        return self.entry.name
 
     @property
     def element(self) -> Translator:
@@ -113,7 +126,45 @@ class Record:
     """One item as the dump format has it, plus what went wrong decoding it."""
 
     fields: dict[str, Any]
-    problems: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+def open_engine(path: str, *, write: bool = False, wal: bool | None = None) -> Engine:
+    """Open a store file for the command line.
+
+    A reading command must leave no file behind that was not there. SQLite makes the
+    `-wal` and `-shm` files of a WAL-mode database for any connection, and only a
+    connection that may write removes them when it closes last. So when neither file
+    exists (no other program has the file open), a reading command opens the file
+    read-write — the command line only reads through it — and closing it removes what
+    it made. Otherwise (another program is using the file, or the file is not
+    writable) it opens read-only.
+
+    Raises:
+        CliError: the file is missing, a folder, not an SQLite database, or a URL.
+    """
+    if backend_name(path) != "sqlite":
+        # Where a database URL will open: the engine takes URLs, and only the file
+        # checks below are for SQLite files.
+        raise CliError(f"{path} is a database URL; this tpstore reads SQLite files only")
+    if not os.path.exists(path):
+        raise CliError(f"{path} does not exist")
+    if os.path.isdir(path):
+        raise CliError(f"{path} is a folder, not a store file")
+    quiet = not write and _may_clean_up(path)
+    mode = "rw" if write or quiet else "ro"
+    try:
+        engine = Engine(path, mode=mode, wal=wal)
+    except TpStoreError as exc:
+        raise CliError(str(exc)) from exc
+    return engine
+
+
+def _may_clean_up(path: str) -> bool:
+    if any(os.path.exists(path + suffix) for suffix in ("-wal", "-shm", "-journal")):
+        return False
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.access(path, os.W_OK) and os.access(folder, os.W_OK)
 
 
 class StoreFile:
@@ -124,9 +175,12 @@ class StoreFile:
         write: open for writing (load, purge, vacuum). The journal mode is kept as the
             file has it, so a file of a store with attachments stays in rollback mode.
         unsafe_pickle: decode pickles (only for trusted files).
+        namespace: only the collections of this namespace (`Store(namespace=...)`),
+            named without it; `None`: every collection, by table name.
 
     Raises:
-        CliError: the file is missing, a folder, or not a tpstore file.
+        CliError: the file is missing, a folder, not a tpstore file, or has no such
+            namespace. `DamagedFileError` when its catalog cannot be read.
     """
 
     def __init__(
@@ -135,49 +189,44 @@ class StoreFile:
         *,
         write: bool = False,
         unsafe_pickle: bool = False,
+        namespace: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = path
         self.clock = clock
-        if not os.path.exists(path):
-            raise CliError(f"{path} does not exist")
-        if os.path.isdir(path):
-            raise CliError(f"{path} is a folder, not a store file")
+        self.namespace = namespace
+        engine = open_engine(path)
         try:
-            engine = Engine(path, mode="ro")
-        except TpStoreError as exc:
-            raise CliError(str(exc)) from exc
-        try:
-            self.entries = read(engine, "main")
-            journal = str(engine.fetchone(engine.dialect.journal_mode("main"))[0])
-            tables = {row[0] for row in engine.fetchall(engine.dialect.tables("main"))}
-        except TpStoreError as exc:
-            engine.close()
-            raise CliError(f"cannot read {path}: {exc}") from exc
+            self.entries, self.journal_mode, tables, counted = _read_catalog(engine, path)
         except BaseException:
             engine.close()
             raise
-        if CATALOG not in tables:
-            engine.close()
-            raise CliError(
-                f"{path} is an SQLite database but not a tpstore file (it has no tpstore catalog)"
-            )
-        self.journal_mode = journal.lower()
         if write:
             engine.close()
             # The file's own journal mode, not the store default: opening it for
             # writing must not switch a multi-file store out of rollback mode.
-            try:
-                engine = Engine(path, mode="rw", wal=self.journal_mode == "wal")
-            except TpStoreError as exc:
-                raise CliError(str(exc)) from exc
+            engine = open_engine(path, write=True, wal=self.journal_mode == "wal")
         self.engine = engine
+        prefix = f"{namespace}." if namespace else ""
+        chosen = {
+            name[len(prefix) :]: entry
+            for name, entry in self.entries.items()
+            if name.startswith(prefix)
+        }
+        if namespace and not chosen:
+            self.engine.close()
+            found = sorted({name.split(".", 1)[0] for name in self.entries if "." in name})
+            raise CliError(
+                f"{path} has no collections in namespace {namespace!r} "
+                f"(namespaces: {', '.join(found) or 'none'})"
+            )
         self.collections: dict[str, Collection] = {}
-        for name, entry in self.entries.items():
+        for name, entry in chosen.items():
             kind = KINDS.get(entry.kind)
             if kind is None:
                 continue  # a kind of a newer tpstore; `unknown_kinds` reports it
             self.collections[name] = Collection(
+                name=name,
                 entry=entry,
                 kind=kind,
                 key=_translator(
@@ -192,17 +241,23 @@ class StoreFile:
                 else None,
                 sql=engine.dialect.tool(
                     "main",
-                    name,
+                    entry.name,
                     kind.layout,
                     has_key=kind.has_key,
                     has_value=kind.has_value,
                     expiring=kind.expiring,
                 ),
-                exists=name in tables,
+                exists=entry.name in tables,
             )
         self.unknown_kinds = {
-            name: entry.kind for name, entry in self.entries.items() if entry.kind not in KINDS
+            name: entry.kind for name, entry in chosen.items() if entry.kind not in KINDS
         }
+        self.orphans = sorted(
+            name[len(prefix) :]
+            for name in counted - set(self.entries)
+            if name.startswith(prefix) and name in tables
+        )
+        """Tables tpstore created (they have its count triggers) with no catalog row."""
 
     def close(self) -> None:
         """Close the file."""
@@ -225,33 +280,57 @@ class StoreFile:
                 "does not know; upgrade tpstore"
             )
         names = ", ".join(self.collections) or "none"
-        raise CliError(f"{self.path} has no collection named {name!r} (it has: {names})")
+        where = f"namespace {self.namespace!r} of {self.path}" if self.namespace else self.path
+        raise CliError(f"{where} has no collection named {name!r} (it has: {names})")
 
     # -- reading --------------------------------------------------------------------------
 
     def live_count(self, collection: Collection, now: float) -> tuple[int, int]:
-        """`(live items, expired items not yet purged)` without scanning the table."""
+        """`(live items, expired items not yet purged)` without scanning the table.
+
+        Raises `DamageError` when the expired items cannot be counted.
+        """
         total = collection.entry.count
         if collection.sql.count_expired is None or not collection.exists:
             return total, 0
-        expired = int(self.engine.fetchone(collection.sql.count_expired, (now,))[0])
+        expired = int(fetch(self.engine, collection.sql.count_expired, (now,))[0][0])
         return total - expired, expired
 
-    def rows(self, collection: Collection, now: float) -> Iterator[tuple[Any, ...]]:
-        """Every live row, in the collection's order, as stored."""
+    def rows(
+        self,
+        collection: Collection,
+        now: float,
+        damaged: Callable[[Collection, Unreadable], None],
+    ) -> Iterator[tuple[Any, ...]]:
+        """Every live row that can be read, in the collection's order, as stored.
+
+        Parts of the table the file's damage keeps from being read are skipped, and
+        `damaged` is called once for each.
+        """
         if not collection.exists:
             return
-        params = (now,) if collection.kind.expiring else ()
-        yield from self.engine.stream(collection.sql.rows, params)
+        found = read_rows(
+            self.engine,
+            collection.sql,
+            now if collection.kind.expiring else None,
+            lambda part: damaged(collection, part),
+        )
+        for row in found:
+            yield row[1:]
 
-    def records(self, collection: Collection, now: float) -> Iterator[Record]:
-        """Every live item as a dump record (`collection` field not included).
+    def records(
+        self,
+        collection: Collection,
+        now: float,
+        damaged: Callable[[Collection, Unreadable], None],
+    ) -> Iterator[Record]:
+        """Every live item that can be read, as a dump record (`collection` not included).
 
         A key or value that does not decode is written in its stored form
         (`{"$raw": ...}`), and the record says what went wrong.
         """
         kind = collection.kind
-        for index, row in enumerate(self.rows(collection, now)):
+        for index, row in enumerate(self.rows(collection, now, damaged)):
             record = Record({})
             at = 0
             key = None
@@ -278,60 +357,81 @@ class StoreFile:
                 record.fields["expires_at"] = row[at]
             yield record
 
+    def describe(self, collection: Collection, position: Any) -> str:
+        """An ordering value of a table (a key, a position...) in words, for messages."""
+        if position is START:
+            return "the start"
+        if position is END:
+            return "the end"
+        if collection.kind.has_key and collection.kind.layout == "keyed":
+            assert collection.key is not None
+            try:
+                return f"key {_show(collection.key.dump(position))}"
+            except ProblemError:
+                return f"key {_show(jsonable(position))}"
+        return f"row {position}"
+
     # -- writing --------------------------------------------------------------------------
 
     def load(
         self,
-        collection: Collection,
-        lines: Iterable[tuple[int, str]],
+        records: Iterable[tuple[str, str, dict[str, Any]]],
         validate: Callable[[Collection, str, Any], str | None],
         progress: Callable[[int], None] = lambda n: None,
-    ) -> int:
-        """Write every record of `lines` (`(line number, text)`) in one transaction.
+    ) -> dict[str, int]:
+        """Write every record in one transaction.
 
-        Returns the number of items written. Any bad record rolls back everything and
-        raises `CliError` naming its line.
+        Args:
+            records: `(where, collection name, record)`; `where` names the record in
+                messages (`"line 3"`).
+            validate: says why a decoded key or value does not match its schema.
+            progress: called with the number of items written, batch by batch.
+
+        Returns:
+            The number of items written per collection, in the order first written.
+            Any bad record rolls back everything and raises `CliError` naming it.
         """
-        if not collection.exists:
-            raise CliError(
-                f"the table of {collection.name} is missing from the file; "
-                "open the store with its program once to create it"
-            )
-        written = 0
+        written: dict[str, int] = {}
+        batches: dict[str, list[tuple[Any, ...]]] = {}
         with self.engine.transaction():
-            batch: list[tuple[Any, ...]] = []
-            for number, text in lines:
-                if not text.strip():
-                    continue
+            for where, name, record in records:
                 try:
-                    batch.append(self._row(collection, text, validate))
+                    collection = self.collection(name)
+                except CliError as exc:
+                    raise CliError(f"{where}: {exc}; nothing was loaded") from exc
+                if not collection.exists:
+                    raise CliError(
+                        f"{where}: the table of {collection.name} is missing from the file; "
+                        "open the store with its program once to create it; nothing was loaded"
+                    )
+                try:
+                    row = self._row(collection, record, validate)
                 except ProblemError as exc:
-                    raise CliError(f"line {number}: {exc}; nothing was loaded") from exc
+                    raise CliError(f"{where}: {exc}; nothing was loaded") from exc
+                batch = batches.setdefault(name, [])
+                written.setdefault(name, 0)
+                batch.append(row)
                 if len(batch) >= CHUNK:
                     self._write(collection, batch)
-                    written += len(batch)
+                    written[name] += len(batch)
                     progress(len(batch))
-                    batch = []
-            self._write(collection, batch)
-            written += len(batch)
-            progress(len(batch))
-            maxlen = collection.entry.options.get("maxlen")
-            if collection.sql.trim is not None and maxlen is not None:
-                self.engine.write(collection.sql.trim, (int(maxlen),))
+                    batch.clear()
+            for name, batch in batches.items():
+                collection = self.collections[name]
+                self._write(collection, batch)
+                written[name] += len(batch)
+                progress(len(batch))
+                maxlen = collection.entry.options.get("maxlen")
+                if collection.sql.trim is not None and maxlen is not None:
+                    self.engine.write(collection.sql.trim, (int(maxlen),))
         return written
 
     def _row(
         self,
         collection: Collection,
-        text: str,
+        record: dict[str, Any],
         validate: Callable[[Collection, str, Any], str | None],
     ) -> tuple[Any, ...]:
-        try:
-            record = parse_json(text)
-        except ValueError as exc:
-            raise ProblemError(f"not JSON ({exc})") from exc
-        if not isinstance(record, dict):
-            raise ProblemError("a record is a JSON object")
         kind = collection.kind
         allowed = {"collection", "value"}
         if kind.family == "mapping":
@@ -343,11 +443,6 @@ class StoreFile:
             raise ProblemError(
                 f"unexpected field {extra[0]!r} for a {collection.entry.kind} "
                 f"(fields: {', '.join(sorted(allowed))})"
-            )
-        named = record.get("collection", collection.name)
-        if named != collection.name:
-            raise ProblemError(
-                f"the record belongs to collection {named!r}, not {collection.name!r}"
             )
         for required in ("key", "value") if kind.family == "mapping" else ("value",):
             if required not in record:
@@ -411,6 +506,26 @@ class StoreFile:
         self.engine.write_many(collection.sql.put, batch)
 
 
+def _read_catalog(engine: Engine, path: str) -> tuple[dict[str, Entry], str, set[str], set[str]]:
+    """`(catalog entries, journal mode, table names, tables with count triggers)`."""
+    dialect = engine.dialect
+    try:
+        tables = {row[0] for row in fetch(engine, dialect.tables("main"))}
+    except DamageError as exc:
+        raise DamagedFileError(f"cannot read the list of tables of {path}: {exc}") from exc
+    if CATALOG not in tables:
+        raise CliError(
+            f"{path} is an SQLite database but not a tpstore file (it has no tpstore catalog)"
+        )
+    try:
+        entries = read(engine, "main")
+        counted = {row[0] for row in fetch(engine, dialect.counted_tables("main"))}
+        journal = str(fetch(engine, dialect.journal_mode("main"))[0][0])
+    except (TpStoreError, DamageError) as exc:
+        raise DamagedFileError(f"cannot read the catalog of {path}: {reason(exc)}") from exc
+    return entries, journal.lower(), tables, counted
+
+
 def _translator(
     codec: str | None, affinity: str | None, schema: str | None, unsafe_pickle: bool
 ) -> Translator:
@@ -421,5 +536,5 @@ def _dumped(side: Translator, raw: Any, record: Record, where: Callable[[], str]
     try:
         return side.dump(raw)
     except ProblemError as exc:
-        record.problems.append(f"{where()}: {exc}")
+        record.problems.append((where(), str(exc)))
         return {"$raw": jsonable(raw)}

@@ -1,7 +1,7 @@
 """What the command line prints: rich tables and progress bars on a terminal, plain text
 otherwise.
 
-`rich` comes with the `cli` extra (`pip install 'tpstore[cli]'`). Without it, or when
+`rich` comes with the `cli` extra (`pip install -e '.[cli]'` from a clone). Without it, or when
 the output is not a terminal (a pipe, a file), tables are printed as tab-separated
 lines with a header and progress bars are not shown, so the output is easy to read
 from scripts. On a terminal without `rich`, one note says how to get it.
@@ -17,7 +17,10 @@ from typing import Any, TextIO
 PROGRESS_MIN = 2000
 """Items below which no progress bar is shown: small jobs finish before one helps."""
 
-EXTRA_HINT = "pip install 'tpstore[cli]'"
+EXTRA_HINT = (
+    "install tpstore with its cli extra (from a clone: pip install -e '.[cli]'; "
+    "once released: pip install 'tpstore[cli]')"
+)
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -33,11 +36,20 @@ class Ui:
     Args:
         stdout: where results go (tables, dumps, problems).
         stderr: where errors, warnings and progress bars go.
+        width: the terminal's width in columns; `None`: as rich finds it (the
+            terminal's size, or `COLUMNS`).
     """
 
-    def __init__(self, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        *,
+        width: int | None = None,
+    ) -> None:
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+        self._width = width
         self._tty_out = _isatty(self.stdout)
         self._tty_err = _isatty(self.stderr)
         self._rich: Any = None
@@ -57,7 +69,7 @@ class Ui:
     def _note_missing_rich(self) -> None:
         if not self._noted and self._rich is None and self._tty_out:
             self._noted = True
-            self.stderr.write(f"tpstore: note: {EXTRA_HINT} for tables and progress bars\n")
+            self.stderr.write(f"tpstore: note: for tables and progress bars, {EXTRA_HINT}\n")
 
     # -- results --------------------------------------------------------------------------
 
@@ -73,8 +85,8 @@ class Ui:
         """`name: value` lines; on a terminal an aligned, highlighted grid."""
         if self._rich is not None and self._tty_out:
             grid = self._rich.table.Table.grid(padding=(0, 2))
-            grid.add_column(style="bold")
-            grid.add_column()
+            grid.add_column(style="bold", no_wrap=True)
+            grid.add_column(overflow="fold")  # a long path folds rather than loses its end
             for name, value in pairs:
                 grid.add_row(name, self._text(value))
             self._console().print(grid)
@@ -83,6 +95,20 @@ class Ui:
         for name, value in pairs:
             self.line(f"{name}: {value}")
 
+    @property
+    def width(self) -> int | None:
+        """The width tables are drawn to, or `None` when they are printed as text lines."""
+        if self._rich is not None and self._tty_out:
+            return int(self._console().width)
+        return None
+
+    def table_width(
+        self, columns: Sequence[str], rows: Sequence[Sequence[str]], *, tight: bool = False
+    ) -> int:
+        """The columns `table` needs to draw these cells without shortening any."""
+        table = self._table(columns, rows, right=(), tight=tight)
+        return int(self._rich.console.Console(width=10_000).measure(table).maximum)
+
     def table(
         self,
         columns: Sequence[str],
@@ -90,51 +116,68 @@ class Ui:
         *,
         title: str | None = None,
         right: Sequence[str] = (),
-        whole: Sequence[str] = (),
+        tight: bool = False,
     ) -> None:
         """A table; tab-separated lines (header first) when not on a terminal.
 
+        A cell is never broken inside: a line of a cell (cells may hold several, split
+        by newlines) that does not fit is shortened with an ellipsis. Callers choose
+        cells that fit the terminal's `width` (see `table_width`).
+
         Args:
             columns: the column headers.
-            rows: the cells, as text.
+            rows: the cells, as text; in the text form, a cell's lines are joined by
+                spaces.
             title: shown above the table on a terminal.
             right: the columns to align right (numbers).
-            whole: the columns never wrapped on a narrow terminal (names); the others
-                wrap between words.
+            tight: one space between columns instead of two.
         """
         if self._rich is not None and self._tty_out:
-            # No vertical rules: more room for the cells on a narrow terminal.
-            table = self._rich.table.Table(
-                title=title,
-                title_justify="left",
-                header_style="bold",
-                pad_edge=False,
-                collapse_padding=True,
-                show_edge=False,
-                box=self._rich.box.SIMPLE_HEAD,
-            )
-            for column in columns:
-                table.add_column(
-                    column,
-                    justify="right" if column in right else "left",
-                    no_wrap=column in whole,
-                    overflow="fold",
-                )
-            for row in rows:
-                table.add_row(*(self._text(cell) for cell in row))
+            table = self._table(columns, rows, right=right, title=title, tight=tight)
             self._console().print(table)
             return
         self._note_missing_rich()
         self.line("\t".join(columns))
         for row in rows:
-            self.line("\t".join(cell.replace("\t", " ") for cell in row))
+            self.line("\t".join(" ".join(cell.split()) for cell in row))
+
+    def _table(
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        *,
+        right: Sequence[str],
+        title: str | None = None,
+        tight: bool = False,
+    ) -> Any:
+        # No vertical rules: more room for the cells on a narrow terminal.
+        table = self._rich.table.Table(
+            title=title,
+            title_justify="left",
+            header_style="bold",
+            pad_edge=False,
+            collapse_padding=True,
+            show_edge=False,
+            box=self._rich.box.SIMPLE_HEAD,
+            padding=0 if tight else (0, 1),
+        )
+        for column in columns:
+            table.add_column(
+                column,
+                justify="right" if column in right else "left",
+                no_wrap=True,
+                overflow="ellipsis",
+            )
+        for row in rows:
+            table.add_row(*(self._text(cell) for cell in row))
+        return table
 
     def _text(self, cell: str) -> Any:
         # Text, not markup: "tuple[str, int]" must not be read as a style tag.
         return self._rich.text.Text(cell)
 
     def _console(self) -> Any:
-        return self._rich.console.Console(file=self.stdout, highlight=False)
+        return self._rich.console.Console(file=self.stdout, highlight=False, width=self._width)
 
     # -- diagnostics ----------------------------------------------------------------------
 

@@ -107,9 +107,13 @@ class MappingSQL:
 class ToolSQL:
     """Statements of one collection table of any layout, for the command line.
 
-    `rows` selects the key (when the layout has one), the value (when it has one) and
-    the expiry time (expiring tables), in that order, for every live row in the
-    collection's order; an expiring table takes the current time as its parameter.
+    The page statements select the ordering column (`key`, `seq`, `pos` or `id`), then
+    the key (when the layout has one), the value (when it has one) and the expiry time
+    (expiring tables), in that order, for live rows in the collection's order: `first`
+    from the start, `after` past an ordering value, `before` backwards from below one,
+    `last` backwards from the end. Their parameters: the ordering value (`after`,
+    `before`), the current time (expiring tables), the page size. Paging by the
+    ordering column lets a reader go on past a damaged part of the file.
     `put` writes one item as the collection would: mappings set (an existing key keeps
     its place), sets add, sequences and deques append, a `Value` is set. Its parameters
     are the key, the value and the expiry time, each when the layout has it.
@@ -119,7 +123,10 @@ class ToolSQL:
     one parameter remain, as appending past a deque's `maxlen` does.
     """
 
-    rows: str
+    first: str
+    after: str
+    before: str
+    last: str
     count_rows: str
     count_expired: str | None
     purge: str | None

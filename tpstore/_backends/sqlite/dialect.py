@@ -222,13 +222,27 @@ class Dialect:
         """The statements on the catalog and counts tables of the file attached as `schema`."""
         return _catalog(schema)
 
-    def integrity_check(self, schema: str) -> str:
-        """SQLite's own consistency check of one file: rows of problems, or `ok`."""
-        return f"PRAGMA {quote(schema)}.integrity_check"
+    def integrity_check(self, schema: str, limit: int = 100, *, table: str | None = None) -> str:
+        """SQLite's own consistency check of one file: rows of problems (at most
+        `limit`), or one row `ok`; with `table`, of that table and its indexes only."""
+        if table is not None:
+            return f"PRAGMA {quote(schema)}.integrity_check({quote(table)})"
+        return f"PRAGMA {quote(schema)}.integrity_check({int(limit)})"
 
     def tables(self, schema: str) -> str:
         """The statement listing the names of a file's tables."""
         return f"SELECT name FROM {quote(schema)}.sqlite_master WHERE type = 'table'"
+
+    def counted_tables(self, schema: str) -> str:
+        """The statement listing the tables that have tpstore's count triggers.
+
+        Only tpstore creates a table with a trigger named `{table}/count+`, so this
+        finds the tables tpstore created, with or without their catalog row.
+        """
+        return (
+            f"SELECT tbl_name FROM {quote(schema)}.sqlite_master "
+            "WHERE type = 'trigger' AND name = tbl_name || '/count+'"
+        )
 
     def journal_mode(self, schema: str) -> str:
         """The statement reading a file's journal mode."""
@@ -372,7 +386,14 @@ def _tool(
         if present
     ]
     order = {"keyed": "key", "inserted": "seq", "positioned": "pos", "single": "id"}[layout]
-    live = " WHERE expires IS NULL OR expires > ?" if expiring else ""
+    live = " AND (expires IS NULL OR expires > ?)" if expiring else ""
+    picked = ", ".join([order, *columns])
+
+    def page(bound: str, direction: str) -> str:
+        return (
+            f"SELECT {picked} FROM {name} WHERE {bound}{live} ORDER BY {order} {direction} LIMIT ?"
+        )
+
     count_expired = purge = before_put = trim = None
     if layout in ("keyed", "inserted"):
         mapping = _mapping(schema, table, layout, has_value=has_value, expiring=expiring)
@@ -386,7 +407,10 @@ def _tool(
     else:
         put = dialect.single(schema, table).set
     return ToolSQL(
-        rows=f"SELECT {', '.join(columns)} FROM {name}{live} ORDER BY {order}",
+        first=page("1", "ASC"),
+        after=page(f"{order} > ?", "ASC"),
+        before=page(f"{order} < ?", "DESC"),
+        last=page("1", "DESC"),
         count_rows=f"SELECT count(*) FROM {name}",
         count_expired=count_expired,
         purge=purge,
