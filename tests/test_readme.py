@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,3 +32,46 @@ def test_ci_runs_the_readme_test_command() -> None:
     """`.ci/run` calls the README's test command word for word."""
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert setup_commands()[1] in ci.splitlines()
+
+
+_PYTHON_BLOCK = re.compile(r"^```python(?P<info>[^\n]*)\n(?P<body>.*?)^```", re.M | re.S)
+_TITLE = re.compile(r'title="(?P<name>[^"]+)"')
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md", "docs/quickstart.md"])
+def test_the_first_examples_type_check_with_mypy_strict(page: str, tmp_path: Path) -> None:
+    """The examples a new user copies first hold for a type checker, not only at run time.
+
+    Each python block becomes a module (a block with `title="shop.py"` becomes that
+    file, which later blocks import), and mypy --strict checks them all.
+    """
+    pytest.importorskip("mypy", reason="mypy is not installed")
+    text = (ROOT / page).read_text(encoding="utf-8")
+    files = []
+    for number, block in enumerate(_PYTHON_BLOCK.finditer(text)):
+        title = _TITLE.search(block["info"])
+        name = title["name"] if title else f"example_{number}.py"
+        (tmp_path / name).write_text(block["body"], encoding="utf-8")
+        files.append(name)
+    assert files, f"{page} has no python examples"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / ".mypy_cache"),
+            "--no-error-summary",
+            *files,
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"{page}:\n{result.stdout}{result.stderr}"

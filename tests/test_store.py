@@ -448,6 +448,18 @@ def test_catalog_mismatch_is_a_schema_error_and_leaves_the_file_unchanged(
         assert dict(numbers.data) == {"a": 1}  # type: ignore[attr-defined]
 
 
+def test_a_catalog_mismatch_names_the_python_types_of_both_sides(db_path: Path) -> None:
+    """`keys str with key codec 'native' (TEXT)` against `keys int with ...`."""
+    with Numbers(db_path) as numbers:
+        numbers.data["a"] = 1  # type: ignore[attr-defined]
+    with pytest.raises(SchemaError) as caught:
+        NumbersByInt(db_path)
+    holds, declares = str(caught.value).split("but the class declares", 1)
+    assert "keys str with key codec 'native' (TEXT)" in holds
+    assert "values int with value codec 'native' (INTEGER)" in holds
+    assert "keys int with key codec 'native' (INTEGER)" in declares
+
+
 def test_mismatch_anywhere_creates_nothing(db_path: Path) -> None:
     """A class whose second field mismatches creates not even its first one."""
 

@@ -20,6 +20,7 @@ import orjson
 from tpstore._backends.base import CATALOG_COLUMNS, COUNTS, FORMAT_VERSION
 from tpstore._engine import Engine
 from tpstore._schema import CollectionSpec
+from tpstore._type_names import type_label
 from tpstore.errors import SchemaError, TpStoreError
 
 
@@ -64,9 +65,15 @@ class Entry:
         """The layout in words, for error messages."""
         parts = [self.kind]
         if self.key_codec:
-            parts.append(f"key codec {self.key_codec!r} ({self.key_affinity})")
+            parts.append(
+                f"keys {type_label(self.key_schema)} with "
+                f"key codec {self.key_codec!r} ({self.key_affinity})"
+            )
         if self.value_codec:
-            parts.append(f"value codec {self.value_codec!r} ({self.value_affinity})")
+            parts.append(
+                f"values {type_label(self.value_schema)} with "
+                f"value codec {self.value_codec!r} ({self.value_affinity})"
+            )
         return ", ".join(parts)
 
 
