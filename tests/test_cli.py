@@ -195,6 +195,7 @@ def test_info_fits_80_columns_without_breaking_a_type_or_a_number(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TERM", "dumb")  # rich would draw a dumb terminal 80 wide
     path = Path("shop.db")
     with Shop(path) as shop, shop.transaction():
         for n in range(2345):

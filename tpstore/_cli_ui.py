@@ -107,7 +107,10 @@ class Ui:
     ) -> int:
         """The columns `table` needs to draw these cells without shortening any."""
         table = self._table(columns, rows, right=(), tight=tight)
-        return int(self._rich.console.Console(width=10_000).measure(table).maximum)
+        # Width and height both given: rich takes neither from the terminal (a dumb
+        # terminal would cap the width at 80).
+        wide = self._rich.console.Console(width=10_000, height=100)
+        return int(wide.measure(table).maximum)
 
     def table(
         self,
@@ -177,7 +180,11 @@ class Ui:
         return self._rich.text.Text(cell)
 
     def _console(self) -> Any:
-        return self._rich.console.Console(file=self.stdout, highlight=False, width=self._width)
+        # A width given with a height: rich then takes neither from the terminal.
+        height = None if self._width is None else 25
+        return self._rich.console.Console(
+            file=self.stdout, highlight=False, width=self._width, height=height
+        )
 
     # -- diagnostics ----------------------------------------------------------------------
 
