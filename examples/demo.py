@@ -10,6 +10,7 @@ a temporary folder.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -101,7 +102,10 @@ def main(path: Path) -> None:
     section(f"tpstore info {path}")
     sys.stdout.flush()
     subprocess.run([sys.executable, "-m", "tpstore", "info", str(path)], check=True)
-    print(f"\nThe store is in {path}. Look inside with: python3 -m tpstore dump {path}")
+    # The interpreter this demo runs on has tpstore (a system python3 may not).
+    python = os.path.relpath(sys.executable)
+    python = sys.executable if python.startswith("..") else python
+    print(f"\nThe store is in {path}. Look inside with: {python} -m tpstore dump {path}")
 
 
 if __name__ == "__main__":
