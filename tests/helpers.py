@@ -7,7 +7,10 @@ transaction of the store under test.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,3 +92,36 @@ def round_trip(codec: Any, value: Any, raw_type: type) -> Any:
     raw = codec.encode(value)
     assert isinstance(raw, raw_type)
     return codec.decode(raw)
+
+
+# -- the type checker --------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mypy_strict(*files: str, cwd: Path, cache_dir: Path | None = None) -> None:
+    """Run `mypy --strict` (with the project's configuration) on `files`; fail on errors.
+
+    `cwd` is where the files are and where mypy runs; tpstore is found in this clone.
+    """
+    cache = ["--cache-dir", str(cache_dir)] if cache_dir is not None else []
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            *cache,
+            "--no-error-summary",
+            *files,
+        ],
+        cwd=cwd,
+        env={**os.environ, "MYPYPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import mypy_strict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,24 +52,7 @@ def test_the_first_examples_type_check_with_mypy_strict(page: str, tmp_path: Pat
         (tmp_path / name).write_text(block["body"], encoding="utf-8")
         files.append(name)
     assert files, f"{page} has no python examples"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            "--cache-dir",
-            str(tmp_path / ".mypy_cache"),
-            "--no-error-summary",
-            *files,
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "MYPYPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, f"{page}:\n{result.stdout}{result.stderr}"
+    try:
+        mypy_strict(*files, cwd=tmp_path, cache_dir=tmp_path / ".mypy_cache")
+    except AssertionError as exc:
+        raise AssertionError(f"{page}: {exc}") from None
