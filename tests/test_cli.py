@@ -731,7 +731,9 @@ def test_check_and_dump_of_damaged_pages_report_salvage_and_exit_1(
     ]
     if len(users) < 2000:
         assert "users: could not read the items after key" in dumped.stderr
-        assert f"users: {len(users):,} of 2,000 items dumped" in dumped.stderr
+        assert f"users: {len(users):,} items dumped of the 2,000 the catalog counts" in (
+            dumped.stderr
+        )
 
 
 def test_check_of_a_file_whose_catalog_is_damaged_reports_sqlites_findings(

@@ -361,6 +361,7 @@ class _Report:
     def __init__(self, emit: Callable[[str], None]) -> None:
         self.emit = emit
         self.count = 0
+        self.damaged_collections: set[str] = set()
         self._seen: collections.Counter[str] = collections.Counter()
         self._hidden: dict[str, collections.Counter[str]] = {}
 
@@ -375,6 +376,7 @@ class _Report:
 
     def damaged(self, store: StoreFile, collection: Collection, part: Unreadable) -> None:
         """A part of a collection the file's damage keeps from being read."""
+        self.damaged_collections.add(collection.name)
         self.add(
             collection.name,
             collection.name,
@@ -438,10 +440,11 @@ def _dump(args: argparse.Namespace, ui: Ui) -> int:
                     writer.close([c.name for c in chosen])
         report.summarise()
         for collection in chosen:
-            if collection.exists and dumped[collection.name] < collection.entry.count:
+            if collection.name in report.damaged_collections:
                 report.emit(
-                    f"{collection.name}: {dumped[collection.name]:,} of "
-                    f"{collection.entry.count:,} items dumped; the others could not be read"
+                    f"{collection.name}: {_count(dumped[collection.name], 'item')} dumped of "
+                    f"the {collection.entry.count:,} the catalog counts; the others could "
+                    "not be read"
                 )
         if report.count:
             ui.warn(
