@@ -736,6 +736,23 @@ def test_check_and_dump_of_damaged_pages_report_salvage_and_exit_1(
         )
 
 
+def test_check_shows_the_first_integrity_findings_and_counts_them_all(
+    damaged_source: Path,
+) -> None:
+    damage_pages(damaged_source, "users", 3900, count=12)
+    damage_pages(damaged_source, "log", 3900, count=12)
+    result = run("check", str(damaged_source))
+    assert result.returncode == 1
+    findings = [line for line in result.stdout.splitlines() if line.startswith("integrity: ")]
+    assert len(findings) == 11  # ten shown, then the count
+    assert "***" not in result.stdout  # SQLite's heading is not a finding
+    total = int(findings[-1].split()[1].replace(",", ""))
+    assert total > 10
+    assert findings[-1].endswith(
+        "problems in all found by SQLite's integrity check (the first 10 are shown)"
+    )
+
+
 def test_check_of_a_file_whose_catalog_is_damaged_reports_sqlites_findings(
     damaged_source: Path,
 ) -> None:

@@ -374,6 +374,11 @@ class _Report:
         else:
             self._hidden.setdefault(collection, collections.Counter())[what] += 1
 
+    def whole(self, where: str, what: str) -> None:
+        """A problem of the whole file: always shown."""
+        self.count += 1
+        self.emit(f"{where}: {what}")
+
     def damaged(self, store: StoreFile, collection: Collection, part: Unreadable) -> None:
         """A part of a collection the file's damage keeps from being read."""
         self.damaged_collections.add(collection.name)
@@ -584,7 +589,7 @@ def _check(args: argparse.Namespace, ui: Ui) -> int:
             _integrity(engine, checker.report)
         finally:
             engine.close()
-        checker.report.add("", "catalog", str(exc))
+        checker.report.whole("catalog", str(exc))
         ui.line(f"{_count(checker.report.count, 'problem')} found in {args.file}")
         return 1
     with store:
@@ -630,9 +635,9 @@ def _integrity(engine: Engine, report: _Report) -> None:
     dialect = engine.dialect
     try:
         rows = fetch(engine, dialect.integrity_check("main", INTEGRITY_LIMIT))
-        findings = [str(row[0]) for row in rows if row[0] != "ok"]
+        findings = _findings(rows)
     except DamageError as exc:
-        report.add("", "integrity", f"SQLite's check of the whole file stopped: {exc}")
+        report.whole("integrity", f"SQLite's check of the whole file stopped: {exc}")
         findings = []
         try:
             tables = [str(row[0]) for row in fetch(engine, dialect.tables("main"))]
@@ -644,9 +649,9 @@ def _integrity(engine: Engine, report: _Report) -> None:
             except DamageError as exc:
                 findings.append(f"table {table}: the check stopped: {exc}")
                 continue
-            findings.extend(f"table {table}: {row[0]}" for row in rows if row[0] != "ok")
+            findings.extend(f"table {table}: {finding}" for finding in _findings(rows))
     for finding in findings[:INTEGRITY_SHOWN]:
-        report.add("", "integrity", finding)
+        report.whole("integrity", finding)
     if len(findings) > INTEGRITY_SHOWN:
         more = "or more " if len(findings) >= INTEGRITY_LIMIT else ""
         report.count += len(findings) - INTEGRITY_SHOWN
@@ -654,6 +659,20 @@ def _integrity(engine: Engine, report: _Report) -> None:
             f"integrity: {len(findings):,} {more}problems in all found by SQLite's "
             f"integrity check (the first {INTEGRITY_SHOWN} are shown)"
         )
+
+
+def _findings(rows: list[Any]) -> list[str]:
+    """The problems in the rows of SQLite's integrity check, one per line.
+
+    A row may hold several lines, under a `*** in database main ***` heading.
+    """
+    return [
+        line.strip()
+        for row in rows
+        if row[0] != "ok"
+        for line in str(row[0]).splitlines()
+        if line.strip() and not line.startswith("***")
+    ]
 
 
 class _Checker:
