@@ -21,6 +21,8 @@ from unittest import mock
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import tpstore
@@ -734,6 +736,35 @@ def test_check_and_dump_of_damaged_pages_report_salvage_and_exit_1(
         assert f"users: {len(users):,} items dumped of the 2,000 the catalog counts" in (
             dumped.stderr
         )
+
+
+def test_a_damaged_sequence_is_salvaged_past_its_damaged_pages(damaged_source: Path) -> None:
+    lost = damage_pages(damaged_source, "log", 0)
+    dumped = run("dump", str(damaged_source), "log")
+    assert dumped.returncode == 1
+    values = [r["value"] for r in records(dumped.stdout)]
+    assert len(values) >= 2000 - lost
+    assert values == sorted(values, key=lambda v: int(v.split()[1]))  # in order
+    assert set(values) <= {f"entry {n}" for n in range(2000)}
+    assert values[-1] == "entry 1999"
+    assert "log: could not read the items after row " in dumped.stderr
+
+
+@given(st.data())
+def test_the_salvage_bisection_finds_values_strictly_between(data: st.DataObject) -> None:
+    """`_between(a, b)` is `None` or a value of the same type with `a < value < b`."""
+    from tpstore._cli_salvage import _between
+
+    kind = data.draw(st.sampled_from([st.integers(-(2**63), 2**63 - 1), st.text(), st.binary()]))
+    low, high = sorted(data.draw(st.lists(kind, min_size=2, max_size=2, unique=True)))
+    found = _between(low, high)
+    if found is not None:
+        assert type(found) is type(low)
+        assert low < found < high
+        if isinstance(found, str):
+            found.encode("utf-8")  # SQLite can bind it
+    if isinstance(low, int) and high - low > 1:
+        assert found is not None
 
 
 def test_check_shows_the_first_integrity_findings_and_counts_them_all(

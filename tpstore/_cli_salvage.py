@@ -5,11 +5,11 @@ A damaged page of an SQLite file makes every statement that touches it fail with
 items behind the damage are lost to it. `read_rows` pages through the table by its
 ordering column instead (`key`, `seq`, `pos` or `id`, see `ToolSQL`), so when a page
 fails it can go on *past* the damage: it finds the lowest ordering value from which a
-read works again by bisection (a read that starts inside a damaged page fails, one
-that starts beyond it does not), collects the rows just above that point by reading
-backwards, and carries on. Every row that can still be read is read; each part that
-could not be is reported once, as an `Unreadable` with the readable values on both
-sides of it.
+read works again, by a galloping search and a bisection (a read that starts inside a
+damaged page fails, one that starts beyond it does not), collects the rows just above
+that point by reading backwards, and carries on. Every row that can still be read is
+read; each part that could not be is reported once, as an `Unreadable` with the
+readable values on both sides of it.
 
 All reading goes through the engine's `fetchall`, which turns SQLite's errors into
 tpstore's; this module and `StoreFile`'s catalog reading are the only places where the
@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Final
 
 from tpstore._backends.statements import ToolSQL
@@ -31,7 +32,10 @@ PAGE: Final = 1000
 """Rows read per statement while the file reads cleanly."""
 
 MAX_PROBES: Final = 400
-"""Reads spent looking for where a damaged part of a table ends."""
+"""Reads spent bisecting towards where a damaged part of a table ends."""
+
+GALLOP: Final = 64
+"""Doublings of the step with which the search for readable rows leaves a damaged part."""
 
 
 class _Edge:
@@ -199,18 +203,9 @@ def _resume(pages: _Pages, bound: Any) -> tuple[Any, list[Any]] | None:
     if bound is not START and not (_comparable(bound, high) and high > bound):
         return None
     low = _lowest(high) if bound is START else bound
-    if low is None or pages.readable_after(low):
-        good = high  # nothing to bisect: start from the last row, read backwards
-    else:
-        good = high
-        for _ in range(MAX_PROBES):
-            middle = _between(low, good)
-            if middle is None:
-                break
-            if pages.readable_after(middle):
-                good = middle
-            else:
-                low = middle
+    # With nothing to search, start from the last row and read backwards.
+    searched = low is not None and not pages.readable_after(low)
+    good = _first_readable(pages, low, high) if searched else high
     # The rows at or below `good` and past the damage: read backwards, one at a time,
     # until the damage (or `bound`) is reached.
     rows: list[Any] = []
@@ -228,10 +223,42 @@ def _resume(pages: _Pages, bound: Any) -> tuple[Any, list[Any]] | None:
     return good, rows
 
 
+def _first_readable(pages: _Pages, low: Any, high: Any) -> Any:
+    """A value close above the damage that starts just past `low`, from which forward
+    reads work again (`high` if no closer one is found).
+
+    A file may be damaged in several places, with readable stretches between them, so
+    a plain bisection of `low`..`high` could land past a later damaged part and skip a
+    readable stretch. The search gallops up from `low` instead, with steps that double
+    from a tiny share of the range, and stops at the first readable point; then it
+    bisects between that point and the last unreadable one, towards the damage.
+    """
+    start, good = low, high
+    for doubling in range(GALLOP + 1):
+        probe = _point(start, high, Fraction(1, 2 ** (GALLOP - doubling)))
+        if probe is None or not probe > low:
+            continue
+        if not probe < good:
+            break
+        if pages.readable_after(probe):
+            good = probe
+            break
+        low = probe
+    for _ in range(MAX_PROBES):
+        middle = _point(low, good, Fraction(1, 2))
+        if middle is None:
+            break
+        if pages.readable_after(middle):
+            good = middle
+        else:
+            low = middle
+    return good
+
+
 # -- values between values, in SQLite's order ----------------------------------------
 
 _TEXT_BASE: Final = 0x110000 - 0x800  # code points without the surrogates
-_DIGITS: Final = 8  # digits past the common prefix that a midpoint considers
+_DIGITS: Final = 8  # digits past the common prefix that a point between two considers
 
 
 def _comparable(a: Any, b: Any) -> bool:
@@ -262,18 +289,26 @@ def _successor(value: Any) -> Any:
 
 def _between(low: Any, high: Any) -> Any:
     """A value strictly between `low` and `high` (same type), near the middle; or `None`."""
+    return _point(low, high, Fraction(1, 2))
+
+
+def _point(low: Any, high: Any, share: Fraction) -> Any:
+    """The value `share` of the way from `low` to `high` (same type), if it lies strictly
+    between them; else `None`."""
     if not _comparable(low, high) or not low < high:
         return None
+    found: Any
     if isinstance(low, int):
-        return (low + high) // 2 if high - low > 1 else None
-    if isinstance(low, float):
-        middle = (max(low, -1e308) + min(high, 1e308)) / 2
-        return middle if low < middle < high else None
-    if isinstance(low, str):
-        found = _between_digits(_text_digits(low), _text_digits(high), _TEXT_BASE)
-        return None if found is None else "".join(_text_char(d) for d in found)
-    found = _between_digits(list(low), list(high), 256)
-    return None if found is None else bytes(found)
+        found = low + int((high - low) * share)
+    elif isinstance(low, float):
+        bottom, top = max(low, -1e308), min(high, 1e308)
+        found = bottom + (top - bottom) * float(share)
+    elif isinstance(low, str):
+        digits = _point_digits(_text_digits(low), _text_digits(high), _TEXT_BASE, share)
+        found = "".join(_text_char(d) for d in digits)
+    else:
+        found = bytes(_point_digits(list(low), list(high), 256, share))
+    return found if low < found < high else None
 
 
 def _text_digits(text: str) -> list[int]:
@@ -284,12 +319,12 @@ def _text_char(digit: int) -> str:
     return chr(digit if digit < 0xD800 else digit + 0x800)
 
 
-def _between_digits(low: list[int], high: list[int], base: int) -> list[int] | None:
-    """A digit string strictly between two others in lexicographic order.
+def _point_digits(low: list[int], high: list[int], base: int, share: Fraction) -> list[int]:
+    """The digit string `share` of the way from `low` to `high` in lexicographic order.
 
     Each string is read as a number in base `base + 1` whose digits are the string's
     digits plus one, padded with zeros ("the string ended here"); lexicographic order
-    is then numeric order, and the midpoint of the two numbers is turned back into
+    is then numeric order, and the point between the two numbers is turned back into
     digits.
     """
     common = 0
@@ -304,15 +339,15 @@ def _between_digits(low: list[int], high: list[int], base: int) -> list[int] | N
             total = total * radix + (digits[index] + 1 if index < len(digits) else 0)
         return total
 
-    middle = (number(low) + number(high)) // 2
+    bottom = number(low)
+    point = bottom + int((number(high) - bottom) * share)
     places = []
     for _ in range(width):
-        middle, place = divmod(middle, radix)
+        point, place = divmod(point, radix)
         places.append(place)
     places.reverse()
     while places and places[-1] == 0:
         places.pop()
     # A zero inside the number ("ended") followed by more digits is not a string: use
     # the smallest digit there instead, which keeps the order.
-    found = [max(place, 1) - 1 for place in places]
-    return found if low < found < high else None
+    return [max(place, 1) - 1 for place in places]
