@@ -36,6 +36,7 @@ _PYTHON_BLOCK = re.compile(r"^```python(?P<info>[^\n]*)\n(?P<body>.*?)^```", re.
 _TITLE = re.compile(r'title="(?P<name>[^"]+)"')
 
 
+@pytest.mark.slow  # a mypy process per page
 @pytest.mark.parametrize("page", ["README.md", "docs/index.md", "docs/quickstart.md"])
 def test_the_first_examples_type_check_with_mypy_strict(page: str, tmp_path: Path) -> None:
     """The examples a new user copies first hold for a type checker, not only at run time.
