@@ -7,8 +7,9 @@ in order, each in a fresh namespace, in one temporary folder that is the current
 directory (so a later block can reopen a file an earlier one wrote). A block with a
 `title="name.py"` is written to that file instead of being run, so later blocks can
 import it, as a reader following the page would. A block may be skipped only with a
-reason: ```python norun="why". A block that needs optional packages names them,
-```python requires="fastapi,httpx2", and its page is skipped where one is missing.
+reason: ```python norun="why". A page whose examples need optional packages names
+them in a comment, `<!-- requires: fastapi, httpx2 -->`, and is skipped where one is
+missing.
 """
 
 from __future__ import annotations
@@ -80,18 +81,19 @@ def test_the_python_examples_of_the_page_run(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
+    needs = re.search(r"<!-- requires: ([\w, ]+)", page.read_text(encoding="utf-8"))
+    missing = [
+        name.strip()
+        for name in (needs[1].split(",") if needs else [])
+        if importlib.util.find_spec(name.strip()) is None
+    ]
+    if missing:  # optional test dependencies (the `test` extra has them all)
+        pytest.skip(f"{page.name} needs {', '.join(missing)}")
     before = set(sys.modules)
     try:
         for block in blocks(page):
             if block.language != "python":
                 continue
-            missing = [
-                name
-                for name in block.options.get("requires", "").split(",")
-                if name and importlib.util.find_spec(name) is None
-            ]
-            if missing:  # an optional test dependency (the `test` extra has them all)
-                pytest.skip(f"{block.where} needs {', '.join(missing)}")
             if "norun" in block.options:
                 assert block.options["norun"].strip(), (
                     f'{block.where}: a block that does not run must say why: norun="reason"'
