@@ -131,6 +131,10 @@ class AsyncStoreMethods(_Twins):
         """The asyncio twin of `backup(path, database=...)`."""
         return await self._twin("backup", path, database=database)
 
+    async def amigrate(self) -> int:
+        """The asyncio twin of `migrate()`: upgrade stored values; returns how many."""
+        return await self._twin("migrate")
+
 
 # -- the Mapping and Set families --------------------------------------------------------
 
@@ -239,6 +243,10 @@ class AsyncMappingMethods(AsyncKeyedMethods[K], Generic[K, V]):
         the task (as in `atransaction()`): use the `a`-methods inside the block.
         """
         return self._ahold(lambda: self.edit(key, default=default))  # type: ignore[attr-defined]
+
+    async def amigrate(self) -> int:
+        """`migrate()`, awaited: the number of stored values upgraded by the hook."""
+        return await self._twin("migrate")
 
 
 class AsyncRangeMethods(_Twins, Generic[K, V]):
@@ -407,6 +415,10 @@ class AsyncPositionedMethods(_Twins, Generic[T]):
         """The items from the last to the first, as an async iterator."""
         return self._aiter(lambda: reversed(self))  # type: ignore[call-overload]
 
+    async def amigrate(self) -> int:
+        """`migrate()`, awaited: the number of stored values upgraded by the hook."""
+        return await self._twin("migrate")
+
 
 class AsyncSequenceMethods(AsyncPositionedMethods[T], Generic[T]):
     """The coroutine twins of `Sequence` (DESIGN §11)."""
@@ -557,3 +569,7 @@ class AsyncValueMethods(_Twins, Generic[T]):
     def aedit(self) -> AbstractAsyncContextManager[T]:
         """`edit()` as an async context manager (one transaction, as `aedit` of mappings)."""
         return self._ahold(self.edit)  # type: ignore[attr-defined]
+
+    async def amigrate(self) -> int:
+        """`migrate()`, awaited: the number of stored values upgraded by the hook."""
+        return await self._twin("migrate")

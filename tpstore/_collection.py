@@ -213,6 +213,45 @@ class Collection:
             shown += f", … {total:,} items"
         return f"{head}: {opening}{shown}{closing}>"
 
+    def migrate(self) -> int:
+        """Rewrite every stored value that needs the `field(migrate=...)` hook.
+
+        Values that do not validate as the declared type are upgraded by the hook and
+        written back, in batches inside one transaction; values that validate are left
+        as they are. Without a hook (or without values, as in a set) there is nothing
+        to do.
+
+        Returns:
+            How many values were rewritten.
+
+        Raises:
+            CorruptValueError: a value the hook cannot upgrade (it raises, or its result
+                does not validate), naming the collection and the key (or index); the
+                hook's error is the `__cause__`, and nothing is written.
+        """
+        converter = self._value
+        if converter is None or converter.migrate is None:
+            return 0
+        sql = self._engine.dialect.rewrite(self._spec.database, self._table, self.layout)
+        rewritten = 0
+        index = 0
+        with self._engine.transaction():
+            rows = self._engine.fetchall(sql.first, (PAGE,))
+            while rows:
+                updates = []
+                for primary, raw_key, raw in rows:
+                    if not converter.is_current(raw):
+                        key = self._key.decode(raw_key) if self._key is not None else None
+                        if self.layout == "positioned":
+                            key = index
+                        value = converter.upgrade(raw, key)
+                        updates.append((converter.encode(value, key), primary))
+                    index += 1
+                if updates:
+                    rewritten += self._engine.write_many(sql.update, updates)
+                rows = self._engine.fetchall(sql.after, (rows[-1][0], PAGE))
+        return rewritten
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._spec.name!r} of {self._table!r}>"
 

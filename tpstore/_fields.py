@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
@@ -39,6 +40,7 @@ class FieldInfo:
     maxlen: int | None = None
     default: Any = MISSING
     default_factory: Any = MISSING
+    migrate: Callable[[Any], Any] | None = None
 
 
 def field(
@@ -51,6 +53,7 @@ def field(
     maxlen: int | None = None,
     default: Any = MISSING,
     default_factory: Any = MISSING,
+    migrate: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Set the options of one collection of a `Store`.
 
@@ -66,6 +69,11 @@ def field(
             other end.
         default: the value a `Value` reads as while unset (copied for each use).
         default_factory: a zero-argument callable making that value; `Value` only.
+        migrate: upgrades stored values written under an older value model: called
+            with the plain data of a stored value that does not validate as the declared
+            type (what the codec decodes, e.g. a `dict` for JSON); its result is
+            validated and read instead. Reads never write; `collection.migrate()` and
+            `Store.migrate()` rewrite what needs it.
 
     Returns:
         A marker the `Store` metaclass reads when the class is created.
@@ -90,4 +98,5 @@ def field(
         maxlen=maxlen,
         default=default,
         default_factory=default_factory,
+        migrate=migrate,
     )

@@ -173,7 +173,9 @@ def _spec(
                 if info.codec is None
                 else codecs.resolve(info.codec, value_type)
             )
-            value_column = Converter(name, value_type, value_codec, strict=False)
+            value_column = Converter(
+                name, value_type, value_codec, strict=False, migrate=info.migrate
+            )
     except SchemaError as exc:
         raise SchemaError(f"{where}: {exc}") from exc
     return CollectionSpec(
@@ -207,6 +209,13 @@ def _check_options(where: str, kind: type[Collection], info: FieldInfo) -> None:
         raise SchemaError(f"{where}: default_factory must be callable")
     if info.key_codec is not None and "K" not in kind.type_params:
         raise SchemaError(f"{where}: {kind.__name__} has no keys, so it takes no key_codec")
+    if info.migrate is not None:
+        if "V" not in kind.type_params:
+            raise SchemaError(
+                f"{where}: {kind.__name__} has no values to upgrade, so it takes no migrate="
+            )
+        if not callable(info.migrate):
+            raise SchemaError(f"{where}: migrate must be callable, not {info.migrate!r}")
     if info.codec is not None and "V" not in kind.type_params:
         raise SchemaError(
             f"{where}: {kind.__name__} elements are keys; give key_codec= instead of codec="

@@ -252,6 +252,19 @@ class Store(AsyncStoreMethods, metaclass=StoreMeta):
         with self._engine.transaction():
             return sum(c.purge() for c in expiring)  # type: ignore[attr-defined]
 
+    def migrate(self) -> int:
+        """Upgrade the stored values of every collection with a `field(migrate=...)` hook.
+
+        One transaction over `collection.migrate()` of each: either every value that
+        needs its hook is rewritten, or (a value the hook cannot upgrade raises
+        `CorruptValueError`) nothing is.
+
+        Returns:
+            How many values were rewritten, in all collections.
+        """
+        with self._engine.transaction():
+            return sum(collection.migrate() for collection in self._collections.values())
+
     def vacuum(self) -> None:
         """Rebuild every file of the store, returning free pages to the file system.
 

@@ -111,14 +111,25 @@ class Converter:
         declared: the declared type.
         codec: the codec, already specialised to `declared`.
         strict: validate in pydantic's strict mode (keys).
+        migrate: the upgrade hook of `field(migrate=...)`: a stored value that does not
+            validate is decoded to plain data, given to it, and its result validated.
 
     Raises:
         SchemaError: the codec would give some values of `declared` back as another
             type (a union of two kinds of array under JSON).
     """
 
-    def __init__(self, collection: str, declared: Any, codec: Codec, *, strict: bool) -> None:
+    def __init__(
+        self,
+        collection: str,
+        declared: Any,
+        codec: Codec,
+        *,
+        strict: bool,
+        migrate: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.collection = collection
+        self.migrate = migrate
         self.declared = declared
         self.codec = codec
         self.strict = strict
@@ -265,20 +276,62 @@ class Converter:
         return self._validate_python(value)
 
     def decode(self, raw: Raw, key: Any = None) -> Any:
-        """Decode and validate a stored value; `CorruptValueError` naming `key` if bad."""
+        """Decode and validate a stored value; `CorruptValueError` naming `key` if bad.
+
+        With a `migrate` hook, a value that does not validate is upgraded by it (the
+        read writes nothing).
+        """
         if type(raw) is self.plain:
             return raw
         try:
             return self._read(raw)
         except Exception as exc:
-            where = self.collection if key is None else f"{self.collection}[{safe_repr(key)}]"
-            cause = exc.cause if isinstance(exc, Refused) else exc
-            raise CorruptValueError(
-                f"the stored value of {where} cannot be read as "
-                f"{type_name(self.declared)}: {_first_line(cause)}",
-                collection=self.collection,
-                key=key,
-            ) from cause
+            if self.migrate is None:
+                raise self._corrupt(key, exc) from _cause(exc)
+        return self.upgrade(raw, key)
+
+    def is_current(self, raw: Raw) -> bool:
+        """Whether a stored value validates as the declared type without the hook."""
+        if type(raw) is self.plain:
+            return True
+        try:
+            self._read(raw)
+        except Exception:
+            return False
+        return True
+
+    def upgrade(self, raw: Raw, key: Any = None) -> Any:
+        """The stored value upgraded by the `migrate` hook, validated.
+
+        Raises:
+            CorruptValueError: the value does not decode, the hook raises, or its result
+                does not validate; the hook's error (or the validation's) is the cause.
+        """
+        assert self.migrate is not None
+        try:
+            data = self.codec.decode(raw)
+        except Exception as exc:
+            raise self._corrupt(key, exc) from exc
+        try:
+            upgraded = self.migrate(data)
+        except Exception as exc:
+            raise self._corrupt(key, exc, "its migrate hook failed") from exc
+        try:
+            return self.validate(upgraded)
+        except Exception as exc:
+            raise self._corrupt(key, exc, "what its migrate hook returned is invalid") from (
+                _cause(exc)
+            )
+
+    def _corrupt(self, key: Any, exc: BaseException, what: str = "") -> CorruptValueError:
+        where = self.collection if key is None else f"{self.collection}[{safe_repr(key)}]"
+        problem = f"{what}: " if what else ""
+        return CorruptValueError(
+            f"the stored value of {where} cannot be read as "
+            f"{type_name(self.declared)}: {problem}{_first_line(_cause(exc))}",
+            collection=self.collection,
+            key=key,
+        )
 
     def json_schema(self) -> str | None:
         """The declared type's JSON schema as text, or `None` when it has none."""
@@ -365,6 +418,10 @@ def _first_line(exc: BaseException) -> str:
         lines = text.splitlines()
         return "; ".join(line.strip() for line in lines[1:3]) or text
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _cause(exc: BaseException) -> BaseException:
+    return exc.cause if isinstance(exc, Refused) else exc
 
 
 def _short(value: Any) -> str:

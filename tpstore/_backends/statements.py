@@ -136,6 +136,21 @@ class ToolSQL:
 
 
 @dataclass(frozen=True)
+class RewriteSQL:
+    """Statements rewriting the stored values of one table in place (`migrate()`).
+
+    `first` and `after` select a page of rows in primary-key order: the primary key, the
+    key (NULL where the layout has none) and the value; `after` takes the last primary
+    key seen, and both take the page size last. `update` sets one row's value, taking
+    the value, then the primary key. Every row is selected, expired ones included.
+    """
+
+    first: str
+    after: str
+    update: str
+
+
+@dataclass(frozen=True)
 class SequenceSQL:
     """Statements of a `positioned` table: `pos INTEGER PRIMARY KEY, value`.
 

@@ -23,6 +23,7 @@ from tpstore._backends.base import CATALOG, CATALOG_COLUMNS, COUNTS
 from tpstore._backends.statements import (
     CatalogSQL,
     MappingSQL,
+    RewriteSQL,
     SequenceSQL,
     SingleSQL,
     ToolSQL,
@@ -215,6 +216,19 @@ class Dialect:
         """
         return _tool(
             self, schema, table, layout, has_key=has_key, has_value=has_value, expiring=expiring
+        )
+
+    @staticmethod
+    def rewrite(schema: str, table: str, layout: str) -> RewriteSQL:
+        """Statements rewriting the values of one table in place, page by page."""
+        name = f"{quote(schema)}.{quote(table)}"
+        primary = {"keyed": "key", "inserted": "seq", "positioned": "pos", "single": "id"}[layout]
+        key = "key" if layout in ("keyed", "inserted") else "NULL"
+        select = f"SELECT {primary}, {key}, value FROM {name}"
+        return RewriteSQL(
+            first=f"{select} ORDER BY {primary} LIMIT ?",
+            after=f"{select} WHERE {primary} > ? ORDER BY {primary} LIMIT ?",
+            update=f"UPDATE {name} SET value = ? WHERE {primary} = ?",
         )
 
     @staticmethod
