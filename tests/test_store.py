@@ -541,11 +541,19 @@ class PeopleV3(Store):
     people: Mapping[str, UserV3]
 
 
+class PeopleLoose(Store):
+    people: Mapping[str, dict[str, str]]
+
+
 def test_changed_model_is_allowed_and_validated_on_read(db_path: Path) -> None:
     """A new model opens; an old value missing a new required field is corrupt on read."""
     with PeopleV1(db_path) as v1:
         v1.people["ada"] = UserV1(name="Ada")
     old_schema = _catalog(db_path)["people"]["value_schema"]
+    with PeopleLoose(db_path) as loose:
+        # One stored value the new model reads: the file opens with it (test_migrate.py
+        # has the wrong-class check, for files where none does).
+        loose.people["cy"] = {"name": "Cy", "email": "c@x"}
     with PeopleV2(db_path) as v2:
         with pytest.raises(CorruptValueError) as caught:
             v2.people["ada"]

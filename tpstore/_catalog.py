@@ -21,7 +21,7 @@ from tpstore._backends.base import CATALOG_COLUMNS, COUNTS, FORMAT_VERSION
 from tpstore._engine import Engine
 from tpstore._schema import CollectionSpec
 from tpstore._type_names import type_label
-from tpstore.errors import SchemaError, TpStoreError
+from tpstore.errors import CorruptValueError, SchemaError, TpStoreError
 
 
 @dataclass(frozen=True)
@@ -146,11 +146,75 @@ def ensure(engine: Engine, owner: str, bindings: list[tuple[CollectionSpec, str]
                     f"{where}: the file was written by a newer tpstore (table format "
                     f"{recorded.format}); upgrade tpstore to open it"
                 )
+            elif recorded.value_schema != declared.value_schema and recorded.count:
+                wrong = _wrong_class(engine, spec, table, recorded, declared)
+                if wrong is not None:
+                    problems.append(f"{where}: {wrong}")
             work.append((spec, table, declared, recorded))
         if problems:
             raise SchemaError("; ".join(problems))
         if writable:
             _apply(engine, work)
+
+
+SAMPLE = 8
+"""Stored values checked at each end of a collection whose value model changed."""
+
+
+def _wrong_class(
+    engine: Engine, spec: CollectionSpec, table: str, recorded: Entry, declared: Entry
+) -> str | None:
+    """Why the declared value type is the wrong class for the stored values, or `None`.
+
+    The first and the last `SAMPLE` stored values are read as the declared type (with its
+    `migrate` hook): when none of them validates, the store class is not the one that
+    wrote the file (DESIGN.md §6). A model that gained an optional field passes.
+    """
+    converter = spec.value
+    if converter is None:
+        return None
+    sql = engine.dialect.values(spec.database, table, spec.kind.layout)
+    rows = engine.fetchall(sql.first, (SAMPLE,)) + engine.fetchall(sql.last, (SAMPLE,))
+    first_problem: CorruptValueError | None = None
+    for _, _, raw in rows:
+        try:
+            converter.decode(raw)
+        except CorruptValueError as exc:
+            first_problem = first_problem or exc
+        else:
+            return None
+    if first_problem is None:
+        return None
+    problem = first_problem.__cause__ or first_problem
+    return (
+        f"the file holds values of {_title(recorded.value_schema)}, but the class declares "
+        f"{_title(declared.value_schema)}, and none of the {len(rows)} stored values "
+        f"sampled reads as it (first problem: {_first_line(problem)}); open the file with "
+        "the class that wrote it, or give the field a migrate= hook that upgrades them"
+    )
+
+
+def _title(schema: str | None) -> str:
+    """The title of a recorded JSON schema (`User`), or its type when it has none."""
+    if schema is None:
+        return "an unknown type"
+    try:
+        data = orjson.loads(schema)
+    except orjson.JSONDecodeError:
+        return "an unknown type"
+    title = data.get("title") if isinstance(data, dict) else None
+    if isinstance(title, str):
+        return title
+    kind = data.get("type") if isinstance(data, dict) else None
+    return str(kind) if kind else "an unknown type"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lines = text.splitlines()
+    if len(lines) > 2 and "validation error" in lines[0]:
+        return f"{lines[1].strip()}: {lines[2].strip()}"
+    return lines[0] if lines else type(exc).__name__
 
 
 def _apply(engine: Engine, work: list[tuple[CollectionSpec, str, Entry, Entry | None]]) -> None:

@@ -232,7 +232,7 @@ class Collection:
         converter = self._value
         if converter is None or converter.migrate is None:
             return 0
-        sql = self._engine.dialect.rewrite(self._spec.database, self._table, self.layout)
+        sql = self._engine.dialect.values(self._spec.database, self._table, self.layout)
         rewritten = 0
         index = 0
         with self._engine.transaction():

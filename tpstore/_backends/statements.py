@@ -136,17 +136,19 @@ class ToolSQL:
 
 
 @dataclass(frozen=True)
-class RewriteSQL:
-    """Statements rewriting the stored values of one table in place (`migrate()`).
+class ValuesSQL:
+    """Statements over the stored values of one table in primary-key order.
 
-    `first` and `after` select a page of rows in primary-key order: the primary key, the
-    key (NULL where the layout has none) and the value; `after` takes the last primary
-    key seen, and both take the page size last. `update` sets one row's value, taking
-    the value, then the primary key. Every row is selected, expired ones included.
+    `first`, `after` and `last` select rows: the primary key, the key (NULL where the
+    layout has none) and the value. `first` selects the first rows, `after` the rows
+    after a given primary key (taking it first), `last` the last rows (last first); each
+    takes the number of rows last. `update` sets one row's value, taking the value, then
+    the primary key (`migrate()`). Every row counts, expired ones included.
     """
 
     first: str
     after: str
+    last: str
     update: str
 
 

@@ -23,10 +23,10 @@ from tpstore._backends.base import CATALOG, CATALOG_COLUMNS, COUNTS
 from tpstore._backends.statements import (
     CatalogSQL,
     MappingSQL,
-    RewriteSQL,
     SequenceSQL,
     SingleSQL,
     ToolSQL,
+    ValuesSQL,
 )
 from tpstore.errors import TpStoreError
 
@@ -219,15 +219,16 @@ class Dialect:
         )
 
     @staticmethod
-    def rewrite(schema: str, table: str, layout: str) -> RewriteSQL:
-        """Statements rewriting the values of one table in place, page by page."""
+    def values(schema: str, table: str, layout: str) -> ValuesSQL:
+        """Statements over the stored values of one table, in primary-key order."""
         name = f"{quote(schema)}.{quote(table)}"
         primary = {"keyed": "key", "inserted": "seq", "positioned": "pos", "single": "id"}[layout]
         key = "key" if layout in ("keyed", "inserted") else "NULL"
         select = f"SELECT {primary}, {key}, value FROM {name}"
-        return RewriteSQL(
+        return ValuesSQL(
             first=f"{select} ORDER BY {primary} LIMIT ?",
             after=f"{select} WHERE {primary} > ? ORDER BY {primary} LIMIT ?",
+            last=f"{select} ORDER BY {primary} DESC LIMIT ?",
             update=f"UPDATE {name} SET value = ? WHERE {primary} = ?",
         )
 
