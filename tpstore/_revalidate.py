@@ -342,14 +342,7 @@ def _values(child: Refresh | None) -> Refresh | None:
     def refresh_values(value: Any) -> Any:
         if type(value) is not dict:
             return value
-        out = value
-        for key, item in value.items():
-            new = _at(child, item, key)
-            if new is not item:
-                if out is value:
-                    out = dict(value)
-                out[key] = new
-        return out
+        return _replaced(value, [(key, child) for key in value])
 
     return refresh_values
 
@@ -362,18 +355,22 @@ def _keys(children: Mapping[str, Refresh | None]) -> Refresh | None:
     def refresh_keys(value: Any) -> Any:
         if type(value) is not dict:
             return value
-        out = value
-        for key, child in present.items():
-            if key in value:
-                item = value[key]
-                new = _at(child, item, key)
-                if new is not item:
-                    if out is value:
-                        out = dict(value)
-                    out[key] = new
-        return out
+        return _replaced(value, [(key, child) for key, child in present.items() if key in value])
 
     return refresh_keys
+
+
+def _replaced(value: dict[Any, Any], children: list[tuple[Any, Refresh]]) -> dict[Any, Any]:
+    """`value` with each given key's item refreshed; copied only when one changes."""
+    out = value
+    for key, child in children:
+        item = value[key]
+        new = _at(child, item, key)
+        if new is not item:
+            if out is value:
+                out = dict(value)
+            out[key] = new
+    return out
 
 
 def compile_refresh(schema: Any, *, strict: bool = False) -> Refresh | None:
