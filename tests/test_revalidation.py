@@ -469,3 +469,21 @@ def test_a_huge_refused_value_gives_a_short_message(db_path: Path) -> None:
         with pytest.raises(ValidationError) as caught:
             store.users["x" * 1_000_000] = "not a user"
         assert len(str(caught.value)) < 2_000
+
+
+class Aliased(BaseModel):
+    name: str = pydantic.Field(alias="fullName")
+
+
+def test_aliases_keep_pydantic_rules_for_plain_data(db_path: Path) -> None:
+    """Plain data is validated by alias as pydantic does; instances re-validate by name."""
+    with _store_class(Aliased, "pickle")(db_path) as store:
+        store.mapping["a"] = {"fullName": "Ada"}
+        with pytest.raises(ValidationError):
+            store.mapping["b"] = {"name": "Bob"}
+        instance = Aliased(fullName="Cy")
+        store.mapping["c"] = instance
+        assert store.mapping["c"] == instance
+        instance.name = 3  # type: ignore[assignment]
+        with pytest.raises(ValidationError):
+            store.mapping["d"] = instance

@@ -196,8 +196,12 @@ class Converter:
             assert self._attrs is not None
             return self._attrs(value)
         if self._refresh is not None:
-            # Instances become the data of their fields, keyed by field name.
-            return self._validate_python(self._refresh(value), strict=self.strict, by_name=True)
+            # Instances become the data of their fields, keyed by field name (plain data
+            # given by the caller comes back as it is, and keeps pydantic's alias rules).
+            refreshed = self._refresh(value)
+            return self._validate_python(
+                refreshed, strict=self.strict, by_name=refreshed is not value
+            )
         return self._validate_python(value, strict=self.strict)
 
     def encode(self, value: Any, key: Any = None) -> Raw:
@@ -272,7 +276,8 @@ class Converter:
             assert self._attrs is not None
             return self._attrs(value)
         if self._refresh is not None:
-            return self._validate_python(self._refresh(value), by_name=True)
+            refreshed = self._refresh(value)
+            return self._validate_python(refreshed, by_name=refreshed is not value)
         return self._validate_python(value)
 
     def decode(self, raw: Raw, key: Any = None) -> Any:
