@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import tpstore
-from tpstore import _cli_codecs
-from tpstore._cli_file import KINDS
+from tpstore._cli import values
+from tpstore._cli.storefile import KINDS
 
 pytestmark = pytest.mark.slow  # every test here starts Python processes
 
@@ -184,8 +184,8 @@ class Shop(tpstore.Store):
 
 def info_at(path: Path, width: int) -> list[str]:
     """`tpstore info` as a terminal of `width` columns shows it (drawn by rich)."""
-    from tpstore._cli import run as run_in_process
-    from tpstore._cli_ui import Ui
+    from tpstore._cli.commands import run as run_in_process
+    from tpstore._cli.ui import Ui
 
     out, err = _Terminal(), _Terminal()
     assert run_in_process(["info", str(path)], Ui(out, err, width=width)) == 0
@@ -753,7 +753,7 @@ def test_a_damaged_sequence_is_salvaged_past_its_damaged_pages(damaged_source: P
 @given(st.data())
 def test_the_salvage_bisection_finds_values_strictly_between(data: st.DataObject) -> None:
     """`_between(a, b)` is `None` or a value of the same type with `a < value < b`."""
-    from tpstore._cli_salvage import _between
+    from tpstore._cli.salvage import _between
 
     kind = data.draw(st.sampled_from([st.integers(-(2**63), 2**63 - 1), st.text(), st.binary()]))
     low, high = sorted(data.draw(st.lists(kind, min_size=2, max_size=2, unique=True)))
@@ -993,15 +993,15 @@ def test_declared_types_are_rebuilt_from_their_json_schema(declared: Any) -> Non
     from pydantic import TypeAdapter
 
     schema = json.dumps(TypeAdapter(declared).json_schema())
-    rebuilt = _cli_codecs.declared_type(schema)
+    rebuilt = values.declared_type(schema)
     assert TypeAdapter(rebuilt).json_schema() == TypeAdapter(declared).json_schema()
 
 
 def test_marked_json_round_trips_bytes_floats_and_big_ints() -> None:
     value = {"b": b"\x00", "f": [float("-inf"), 0.5], "n": 2**100, "t": (1, "x")}
-    marked = _cli_codecs.jsonable(value)
-    text = _cli_codecs.dumps_json(marked)
-    assert _cli_codecs.unmark(_cli_codecs.parse_json(text)) == {
+    marked = values.jsonable(value)
+    text = values.dumps_json(marked)
+    assert values.unmark(values.parse_json(text)) == {
         "b": b"\x00",
         "f": [float("-inf"), 0.5],
         "n": 2**100,
@@ -1015,16 +1015,16 @@ def test_tuple_keys_load_to_the_bytes_the_store_writes() -> None:
     from pydantic import TypeAdapter
 
     schema = json.dumps(TypeAdapter(tuple[str, datetime]).json_schema())
-    translator = _cli_codecs.translator("tuple_key", "BLOB", schema)
+    translator = values.translator("tuple_key", "BLOB", schema)
     raw = codec.encode(key)
     assert translator.load(translator.dump(raw)) == raw
 
 
 def test_pickle_opcodes_are_checked_without_unpickling() -> None:
-    translator = _cli_codecs.translator("pickle", "BLOB", None)
+    translator = values.translator("pickle", "BLOB", None)
     good = pickle.dumps(Opener("/nonexistent/never-created"))
-    assert translator.check(good) is _cli_codecs.UNCHECKED
-    with pytest.raises(_cli_codecs.ProblemError):
+    assert translator.check(good) is values.UNCHECKED
+    with pytest.raises(values.ProblemError):
         translator.check(good[:-1])
 
 
@@ -1087,7 +1087,7 @@ class _Terminal(io.StringIO):
 def test_without_rich_a_terminal_gets_plain_tables_and_one_note(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tpstore._cli_ui import Ui
+    from tpstore._cli.ui import Ui
 
     monkeypatch.setitem(sys.modules, "rich", None)
     out, err = _Terminal(), _Terminal()

@@ -1,8 +1,8 @@
-"""`python -m tpstore` and the `tpstore` console script: see `tpstore._cli`."""
+"""`python -m tpstore` and the `tpstore` console script: see `tpstore._cli.commands`."""
 
 import sys
 
-from tpstore._cli import main
+from tpstore._cli.commands import main
 
 __all__ = ["main"]
 

@@ -4,7 +4,7 @@ Everything here works from the file alone. The catalog (`tpstore._catalog.read`)
 each collection's kind, codecs, affinities and schemas; `KINDS` maps a kind to its
 table layout; the statements come from the backend's dialect (`tool`), so rows are
 written exactly as the collections write them (and the count triggers see them).
-Rows are read by `tpstore._cli_salvage.read_rows`, which goes on past damaged parts
+Rows are read by `tpstore._cli.salvage.read_rows`, which goes on past damaged parts
 of a file.
 """
 
@@ -20,14 +20,7 @@ from tpstore._backends import backend_name
 from tpstore._backends.base import CATALOG
 from tpstore._backends.statements import ToolSQL
 from tpstore._catalog import Entry, read
-from tpstore._cli_codecs import (
-    ProblemError,
-    Translator,
-    dumps_json,
-    jsonable,
-    translator,
-)
-from tpstore._cli_salvage import (
+from tpstore._cli.salvage import (
     END,
     START,
     DamageError,
@@ -35,6 +28,13 @@ from tpstore._cli_salvage import (
     fetch,
     read_rows,
     reason,
+)
+from tpstore._cli.values import (
+    ProblemError,
+    Translator,
+    dumps_json,
+    jsonable,
+    translator,
 )
 from tpstore._engine import Engine
 from tpstore.errors import TpStoreError

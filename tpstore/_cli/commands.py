@@ -21,17 +21,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
-from tpstore._cli_codecs import UNCHECKED, ProblemError, dumps_json, parse_json, type_label
-from tpstore._cli_file import (
+from tpstore._cli.load_input import Input
+from tpstore._cli.salvage import DamageError, Unreadable, fetch, snapshot
+from tpstore._cli.storefile import (
     CliError,
     Collection,
     DamagedFileError,
     StoreFile,
     open_engine,
 )
-from tpstore._cli_input import Input
-from tpstore._cli_salvage import DamageError, Unreadable, fetch, snapshot
-from tpstore._cli_ui import EXTRA_HINT, Ui
+from tpstore._cli.ui import EXTRA_HINT, Ui
+from tpstore._cli.values import UNCHECKED, ProblemError, dumps_json, parse_json, type_label
 from tpstore._engine import Engine
 from tpstore._version import __version__
 from tpstore.errors import TpStoreError

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from tpstore._cli_codecs import parse_json
-from tpstore._cli_file import CliError
+from tpstore._cli.storefile import CliError
+from tpstore._cli.values import parse_json
 
 RecordLine = tuple[str, str, dict[str, Any]]
 """`(where, collection name, record)`: `where` names the record in messages."""
