@@ -13,7 +13,8 @@ Two kinds of worker threads serve one store:
   outside any transaction (each one is atomic by itself, as in the synchronous API);
 - *lanes*: one thread with a queue of its own, leased for the life of an
   `atransaction()` (or an `aedit()` block outside one). The synchronous engine binds a
-  transaction to the thread that opened it, so running the whole block on one lane
+  transaction to the thread that opened it (its session, found through the engine's
+  `ContextVar`, which each thread has its own value of), so running the whole block on one lane
   gives "a transaction belongs to the task that opened it" (DESIGN §3) for free.
   The task finds its lane through a `ContextVar`, which the tasks it starts inside
   the block (`asyncio.gather`, `create_task`) inherit: they share the transaction,
@@ -25,7 +26,8 @@ session from its pool for each transaction or statement), so a lane that ends le
 nothing behind.
 
 The loop never waits on a thread: a worker hands its result back with
-`call_soon_threadsafe`. A task cancelled while its statement runs cannot stop the
+`call_soon_threadsafe` (`_Answers`, which delivers the results that arrive together
+in one wake-up of the loop). A task cancelled while its statement runs cannot stop the
 statement; a transaction block that a cancellation leaves still waits (without
 blocking the loop) for its statements to finish, then rolls back, then re-raises the
 cancellation (test_asyncio.py::test_a_cancelled_transaction_rolls_back).
@@ -57,9 +59,9 @@ POOL_SIZE = 8
 IDLE_LANES = 8
 """Transaction threads kept waiting for the next transaction, per store."""
 
-# A job: the loop to answer on, the future to answer, the task it runs for, the call.
+# A job: where to answer (its loop), the future to answer, the task it runs for, the call.
 _Job = tuple[
-    asyncio.AbstractEventLoop,
+    "_Answers",
     "asyncio.Future[Any]",
     "asyncio.Task[Any] | None",
     Callable[..., Any],
@@ -85,24 +87,54 @@ def running_for() -> asyncio.Task[Any] | None:
 _names = itertools.count(1)
 
 
-def _answer(
-    loop: asyncio.AbstractEventLoop,
-    future: asyncio.Future[Any],
-    result: Any,
-    error: BaseException | None,
-) -> None:
-    # A loop closed meanwhile raises RuntimeError: nobody waits for the answer then.
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(_settle, future, result, error)
+class _Answers:
+    """The results workers hand back to one event loop, delivered in batches.
+
+    The first result since the loop's last delivery wakes it (`call_soon_threadsafe`,
+    a write to its self-pipe); the ones that come before it runs are delivered with
+    it. Under many concurrent tasks that saves the loop a wake-up per operation.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Weakly: the loop is this object's key in `_answers`.
+        self._loop = weakref.ref(loop)
+        self._lock = threading.Lock()
+        self._results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+
+    def post(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        """Hand a result to the loop (called by a worker thread)."""
+        with self._lock:
+            self._results.append((future, result, error))
+            if len(self._results) > 1:  # a wake-up is on its way already
+                return
+        loop = self._loop()
+        # A loop closed meanwhile raises RuntimeError: nobody waits for the answer then.
+        with contextlib.suppress(RuntimeError):
+            if loop is not None:
+                loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            results, self._results = self._results, []
+        for future, result, error in results:
+            if future.done():  # the awaiting task was cancelled
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the awaiting task was cancelled
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+_answers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Answers] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _answers_of(loop: asyncio.AbstractEventLoop) -> _Answers:
+    answers = _answers.get(loop)
+    if answers is None:
+        answers = _answers.setdefault(loop, _Answers(loop))
+    return answers
 
 
 class _Queue:
@@ -129,14 +161,14 @@ class _Queue:
                 threading.Thread(target=self._serve, name=name, daemon=True).start()
             else:
                 self._idle -= 1  # taken by this job (until that thread asks for another)
-            self._jobs.put((loop, future, asyncio.current_task(loop), fn, args))
+            self._jobs.put((_answers_of(loop), future, asyncio.current_task(loop), fn, args))
         return future
 
     def _serve(self) -> None:
         jobs, lock = self._jobs, self._lock
         job = jobs.get()
         while job is not None:
-            loop, future, _running.task, fn, args = job
+            answers, future, _running.task, fn, args = job
             try:
                 result, error = fn(*args), None
             except BaseException as exc:  # handed to the awaiting task, whatever it is
@@ -146,8 +178,8 @@ class _Queue:
             # and should find this thread free rather than start another one.
             with lock:
                 self._idle += 1
-            _answer(loop, future, result, error)
-            del job, loop, future, fn, args, result, error  # hold nothing while waiting
+            answers.post(future, result, error)
+            del job, answers, future, fn, args, result, error  # hold nothing while waiting
             job = jobs.get()
 
     def stop(self) -> None:
