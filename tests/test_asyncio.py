@@ -14,6 +14,7 @@ from pathlib import Path
 
 import postgres_server as postgres
 import pytest
+from pydantic import BaseModel
 
 import tpstore
 
@@ -513,3 +514,33 @@ def test_worker_threads_are_bounded_and_end_with_the_store(tmp_path: Path) -> No
     while workers() > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert workers() == before
+
+
+def test_amigrate_rewrites_what_migrate_would(tmp_path: Path) -> None:
+    """`Store.amigrate()` and `collection.amigrate()` run the upgrade hooks like `migrate()`."""
+
+    class OldName(BaseModel):
+        name: str
+
+    class Old(tpstore.Store):
+        names: tpstore.Mapping[str, OldName]
+
+    def upgrade(data: dict[str, object]) -> dict[str, object]:
+        return {"first": data["name"]}
+
+    class Name(BaseModel):
+        first: str
+
+    class New(tpstore.Store):
+        names: tpstore.Mapping[str, Name] = tpstore.field(migrate=upgrade)
+
+    with Old(tmp_path / "a.db") as old:
+        old.names.update({"a": {"name": "Ada"}, "b": {"name": "Bob"}})
+
+    async def scenario() -> tuple[int, int, Name]:
+        async with New(tmp_path / "a.db") as new:
+            first = await new.names.amigrate()
+            again = await new.amigrate()
+            return first, again, await new.names.agetitem("a")
+
+    assert asyncio.run(scenario()) == (2, 0, Name(first="Ada"))

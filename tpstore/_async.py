@@ -70,6 +70,10 @@ class _Twins:
             follow=follow,
         )
 
+    async def amigrate(self) -> int:
+        """The asyncio twin of `migrate()`: values rewritten through the upgrade hooks."""
+        return await self._twin("migrate")
+
     def _ahold(
         self, open_: Callable[[], AbstractContextManager[T]]
     ) -> AbstractAsyncContextManager[T]:
