@@ -23,7 +23,7 @@ import collections
 import os
 import unittest
 import unittest.mock
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -43,10 +43,20 @@ test_deque = pytest.importorskip("test.test_deque")
 _stores: list[Store] = []  # kept open for the whole run: a collection needs its store
 
 
-def _collection(store_class: type[Store]) -> Any:
+def _collection(store_class: type[Store], adapter: type) -> Any:
+    """The collection of a new in-memory store, posing as an instance of `adapter`."""
     store = store_class(None)
     _stores.append(store)
-    return store.items  # type: ignore[attr-defined]
+    collection = store.items  # type: ignore[attr-defined]
+    collection.__class__ = adapter
+    return collection
+
+
+def _refill(collection: Any, iterable: Any, fill: Any) -> None:
+    """What `set`, `list` and `deque`'s `__init__` do, also when called again."""
+    values = list(iterable)  # read before clearing: it may be the collection itself
+    collection.clear()
+    fill(values)
 
 
 class _Items(Store):
@@ -82,9 +92,7 @@ class MappingAdapter(OrderedMapping[Any, Any]):
     """`MappingAdapter(...)` builds a persistent mapping as `dict(...)` does."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        mapping = _collection(_Items)
-        mapping.__class__ = cls
-        return mapping
+        return _collection(_Items, cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.update(dict(*args, **kwargs))  # as dict.__init__, also when called again
@@ -94,28 +102,20 @@ class SetAdapter(OrderedSet[Any]):
     """`SetAdapter(iterable)` builds a persistent set as `set(iterable)` does."""
 
     def __new__(cls, iterable: Any = ()) -> Any:
-        elements = _collection(_Elements)
-        elements.__class__ = cls
-        return elements
+        return _collection(_Elements, cls)
 
     def __init__(self, iterable: Any = ()) -> None:
-        values = list(iterable)  # read before clearing: it may be the set itself
-        self.clear()  # as set.__init__, also when called again
-        self.update(values)
+        _refill(self, iterable, self.update)
 
 
 class ListAdapter(Sequence[Any]):
     """`ListAdapter(iterable)` builds a persistent sequence as `list(iterable)` does."""
 
     def __new__(cls, iterable: Any = ()) -> Any:
-        items = _collection(_List)
-        items.__class__ = cls
-        return items
+        return _collection(_List, cls)
 
     def __init__(self, iterable: Any = ()) -> None:
-        values = list(iterable)  # read before clearing: it may be the list itself
-        self.clear()  # as list.__init__, also when called again
-        self.extend(values)
+        _refill(self, iterable, self.extend)
 
 
 class DequeAdapter(Deque[Any]):
@@ -124,14 +124,10 @@ class DequeAdapter(Deque[Any]):
     def __new__(cls, iterable: Any = (), maxlen: int | None = None) -> Any:
         if maxlen is not None and maxlen < 0:
             raise ValueError("maxlen must be non-negative")
-        items = _collection(_deque_store(maxlen))
-        items.__class__ = cls
-        return items
+        return _collection(_deque_store(maxlen), cls)
 
     def __init__(self, iterable: Any = (), maxlen: int | None = None) -> None:
-        values = list(iterable)  # read before clearing: it may be the deque itself
-        self.clear()  # as deque.__init__, also when called again
-        self.extend(values)
+        _refill(self, iterable, self.extend)
 
 
 def teardown_module() -> None:
@@ -265,8 +261,6 @@ class TestDequeSequenceProtocol(test_deque.TestSequence):  # type: ignore[misc]
 @excluding
 class TestDequeBasics(test_deque.TestBasic):  # type: ignore[misc]
     """`test_deque.TestBasic` calls the module's `deque`: that name is the adapter here."""
-
-    deque_type: ClassVar[Any] = DequeAdapter
 
     def setUp(self) -> None:
         patcher = unittest.mock.patch.object(test_deque, "deque", DequeAdapter)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import catalog_options, execute
+from helpers import catalog_options, execute, query_plans
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from machines import FileMachine, RollbackError, StoreMachine, as_test_case, outcome
@@ -609,3 +609,25 @@ def test_awaited_pops_wait_on_the_loop_for_another_tasks_append(db_path: Path) -
     popped, elapsed = asyncio.run(scenario())
     assert popped == list(range(10))
     assert 0.15 < elapsed < 5
+
+
+@pytest.mark.parametrize("index", [0, 1, -1, -2])
+@pytest.mark.parametrize("operation", ["get", "set", "del"])
+def test_indexing_near_either_end_never_scans_the_table(
+    queues: Any, index: int, operation: str
+) -> None:
+    """`d[i]`, `d[i] = v` and `del d[i]` near either end are primary-key lookups."""
+    queues.d.extend(range(1000))
+    d = queues.d
+
+    def act() -> None:
+        if operation == "get":
+            d[index]
+        elif operation == "set":
+            d[index] = 7
+        else:
+            del d[index]
+
+    plans = query_plans(queues, act)
+    assert plans
+    assert not [line for line in plans if line.startswith("SCAN") and "CONSTANT" not in line]

@@ -208,3 +208,11 @@ def test_value_in_transaction_rolls_back(app: App) -> None:
         assert app.count.get() == 2
         raise BoomError
     assert app.count.get() == 1
+
+
+def test_repr_shows_the_stored_value_or_unset(app: App) -> None:
+    assert repr(app.count) == "<Value 'count': unset>"  # a default is not stored
+    app.settings.value = Settings(theme="dark")
+    assert repr(app.settings) == "<Value 'settings': Settings(theme='dark', size=12)>"
+    app.close()
+    assert repr(app.settings) == "<Value 'settings' (closed)>"

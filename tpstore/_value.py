@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from tpstore._async import AsyncValueMethods
-from tpstore._collection import Collection
+from tpstore._collection import Collection, _shown
 from tpstore._fields import MISSING
 
 if TYPE_CHECKING:
@@ -87,6 +87,17 @@ class Value(Collection, AsyncValueMethods[T], Generic[T]):
     def delete(self) -> None:
         """Remove the stored value, back to unset; does nothing when already unset."""
         self._engine.write(self._sql.delete)
+
+    def __repr__(self) -> str:
+        head = f"<Value {self._spec.name!r}"
+        if self._engine.closed:
+            return f"{head} (closed)>"
+        try:
+            row = self._engine.fetchone(self._sql.get)
+            shown = "unset" if row is None else _shown(self._value.decode(row[0]))  # type: ignore[union-attr]
+        except Exception:  # repr() must describe even a value that no longer decodes
+            return f"{head}>"
+        return f"{head}: {shown}>"
 
     @contextlib.contextmanager
     def edit(self) -> Iterator[T]:
