@@ -66,6 +66,11 @@ class MappingSQL:
     mark: str
     batch: int
     """How many keys one `get_many` statement takes at most."""
+    increment: str | None = None
+    """Where the database makes it atomic by itself (PostgreSQL's UPSERT): add to a
+    number in one statement, taking no store-wide lock. Parameters: the key, the value
+    of a new row, the delta; returns the new value. `None`: read and write in a
+    transaction instead."""
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - statements are few and live as long as the class
     def get_many(self, count: int) -> str:
@@ -214,3 +219,175 @@ class SequenceSQL:
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         direction = "DESC" if descending else "ASC"
         return f"SELECT pos, value FROM {self.table}{where} ORDER BY pos {direction} LIMIT {mark}"
+
+
+# -- builders: the statements every backend writes alike -----------------------------------
+#
+# A dialect calls these with the qualified, quoted table name and adjusts what its
+# database does differently with `dataclasses.replace` (PostgreSQL's pops, say).
+
+
+def mapping_statements(
+    name: str,
+    layout: str,
+    *,
+    has_value: bool,
+    expiring: bool,
+    batch: int,
+    increment: str | None = None,
+) -> MappingSQL:
+    """Every statement of a mapping or set table (`keyed` or `inserted` layout) `name`."""
+    order = "key" if layout == "keyed" else "seq"
+    live = " AND (expires IS NULL OR expires > ?)" if expiring else ""
+    where_live = " WHERE (expires IS NULL OR expires > ?)" if expiring else ""
+    value = ", value" if has_value else ""
+    # Ordered layouts select the order column too, so iteration can resume after it.
+    picked = f"key{value}" if order == "key" else f"seq, key{value}"
+    picked_keys = "key" if order == "key" else "seq, key"
+    insert_columns = ", ".join(
+        ["key"] + (["value"] if has_value else []) + (["expires"] if expiring else [])
+    )
+    marks = ", ".join("?" * (1 + has_value + expiring))
+    updates = [c for c in ("value" if has_value else "", "expires" if expiring else "") if c]
+    on_conflict = (
+        "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
+        if updates
+        else "DO NOTHING"
+    )
+    return MappingSQL(
+        order=order,
+        get=f"SELECT {'value' if has_value else '1'} FROM {name} WHERE key = ?{live}",
+        contains=f"SELECT 1 FROM {name} WHERE key = ?{live}",
+        upsert=f"INSERT INTO {name} ({insert_columns}) VALUES ({marks}) "
+        f"ON CONFLICT (key) {on_conflict}",
+        delete=f"DELETE FROM {name} WHERE key = ?{live}",
+        first=f"SELECT key{value} FROM {name}{where_live} ORDER BY {order} ASC LIMIT 1",
+        last=f"SELECT key{value} FROM {name}{where_live} ORDER BY {order} DESC LIMIT 1",
+        clear=f"DELETE FROM {name}",
+        count_expired=(
+            f"SELECT count(*) FROM {name} WHERE expires IS NOT NULL AND expires <= ?"
+            if expiring
+            else None
+        ),
+        purge=(
+            f"DELETE FROM {name} WHERE expires IS NOT NULL AND expires <= ?" if expiring else None
+        ),
+        expires_at=f"SELECT expires FROM {name} WHERE key = ?{live}" if expiring else None,
+        touch=f"UPDATE {name} SET expires = ? WHERE key = ?{live}" if expiring else None,
+        delete_expired_key=(
+            f"DELETE FROM {name} WHERE key = ? AND expires IS NOT NULL AND expires <= ?"
+            if expiring
+            else None
+        ),
+        get_many_template=f"SELECT key{value} FROM {name} WHERE key IN ({{marks}}){live}",
+        # The ends of the order column, expired rows included: an iteration stops there.
+        lowest=f"SELECT min({order}) FROM {name}",
+        highest=f"SELECT max({order}) FROM {name}",
+        table=name,
+        picked=picked,
+        picked_keys=picked_keys,
+        expiring=expiring,
+        mark="?",
+        batch=batch,
+        increment=increment,
+    )
+
+
+def sequence_statements(name: str, *, smaller: str) -> SequenceSQL:
+    """Every statement of a `positioned` table `name`.
+
+    Args:
+        smaller: the database's two-argument minimum function (`min`, `least`).
+    """
+    low = f"(SELECT min(pos) FROM {name})"
+    high = f"(SELECT max(pos) FROM {name})"
+    return SequenceSQL(
+        table=name,
+        # Two subqueries: SQLite answers a lone min() or max() from the b-tree
+        # edge, but `SELECT min(pos), max(pos)` would scan the table.
+        bounds=f"SELECT {low}, {high}",
+        # Parameter: the index, from the first item (>= 0) or past the last (< 0).
+        get_from_first=f"SELECT value FROM {name} WHERE pos = {low} + ?",
+        get_from_last=f"SELECT value FROM {name} WHERE pos = {high} + 1 + ?",
+        set_from_first=f"UPDATE {name} SET value = ? WHERE pos = {low} + ?",
+        set_from_last=f"UPDATE {name} SET value = ? WHERE pos = {high} + 1 + ?",
+        first=f"SELECT pos, value FROM {name} WHERE pos = {low}",
+        last=f"SELECT pos, value FROM {name} WHERE pos = {high}",
+        # A page of (pos, value) from an index on. Parameters: the index, the page size.
+        from_index=f"SELECT pos, value FROM {name} WHERE pos >= {low} + ? ORDER BY pos LIMIT ?",
+        append=f"INSERT INTO {name} (pos, value) "
+        f"VALUES ((SELECT coalesce(max(pos) + 1, 0) FROM {name}), ?)",
+        appendleft=f"INSERT INTO {name} (pos, value) "
+        f"VALUES ((SELECT coalesce(min(pos) - 1, 0) FROM {name}), ?)",
+        pop_first=f"DELETE FROM {name} WHERE pos = {low} RETURNING pos, value",
+        pop_last=f"DELETE FROM {name} WHERE pos = {high} RETURNING pos, value",
+        insert_at=f"INSERT INTO {name} (pos, value) VALUES (?, ?)",
+        update_at=f"UPDATE {name} SET value = ? WHERE pos = ?",
+        delete_at=f"DELETE FROM {name} WHERE pos = ?",
+        # Ranges are half-open: lower <= pos < upper.
+        delete_range=f"DELETE FROM {name} WHERE pos >= ? AND pos < ?",
+        delete_stepped=f"DELETE FROM {name} WHERE pos >= ? AND pos < ? AND (pos - ?) % ? = 0",
+        # Parameters: factor (1 or -1), offset, lower, upper: pos -> factor*pos + offset.
+        move=f"UPDATE {name} SET pos = ? * pos + ? WHERE pos >= ? AND pos < ?",
+        # After deleting `count` rows at first, first + step, ...: every row past
+        # `first` moves down by the number of deleted rows below it, plus an offset
+        # (the first of the two steps). Parameters: offset, count, first, step,
+        # step, first.
+        close_gaps=f"UPDATE {name} SET pos = pos + ? - {smaller}(?, (pos - ? + ? - 1) / ?) "
+        "WHERE pos > ?",
+        # maxlen: keep at most `?` items, dropping from the other end.
+        trim_first=f"DELETE FROM {name} WHERE pos <= {high} - ?",
+        trim_last=f"DELETE FROM {name} WHERE pos >= {low} + ?",
+        clear=f"DELETE FROM {name}",
+        mark="?",
+    )
+
+
+def tool_statements(
+    name: str,
+    layout: str,
+    *,
+    has_key: bool,
+    has_value: bool,
+    expiring: bool,
+    single_set: str,
+) -> ToolSQL:
+    """The command line's statements of table `name` (`single_set`: a `Value`'s set)."""
+    columns = [
+        c
+        for c, present in (("key", has_key), ("value", has_value), ("expires", expiring))
+        if present
+    ]
+    order = {"keyed": "key", "inserted": "seq", "positioned": "pos", "single": "id"}[layout]
+    live = " AND (expires IS NULL OR expires > ?)" if expiring else ""
+    picked = ", ".join([order, *columns])
+
+    def page(bound: str, direction: str) -> str:
+        return (
+            f"SELECT {picked} FROM {name} WHERE {bound}{live} ORDER BY {order} {direction} LIMIT ?"
+        )
+
+    count_expired = purge = before_put = trim = None
+    if layout in ("keyed", "inserted"):
+        mapping = mapping_statements(name, layout, has_value=has_value, expiring=expiring, batch=1)
+        put = mapping.upsert
+        count_expired, purge = mapping.count_expired, mapping.purge
+        if layout == "inserted" and expiring:
+            before_put = mapping.delete_expired_key
+    elif layout == "positioned":
+        sequence = sequence_statements(name, smaller="min")
+        put, trim = sequence.append, sequence.trim_first
+    else:
+        put = single_set
+    return ToolSQL(
+        first=page("TRUE", "ASC"),
+        after=page(f"{order} > ?", "ASC"),
+        before=page(f"{order} < ?", "DESC"),
+        last=page("TRUE", "DESC"),
+        count_rows=f"SELECT count(*) FROM {name}",
+        count_expired=count_expired,
+        purge=purge,
+        put=put,
+        before_put=before_put,
+        trim=trim,
+    )

@@ -13,6 +13,7 @@ parameter, so no SQL date function is used.)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sqlite3
@@ -27,6 +28,9 @@ from tpstore._backends.statements import (
     SingleSQL,
     ToolSQL,
     ValuesSQL,
+    mapping_statements,
+    sequence_statements,
+    tool_statements,
 )
 from tpstore.errors import TpStoreError
 
@@ -325,58 +329,11 @@ def _mapping(
     schema: str, table: str, layout: str, *, has_value: bool, expiring: bool
 ) -> MappingSQL:
     """Write every statement of a mapping or set table once, when the collection is bound."""
-    name = f"{quote(schema)}.{quote(table)}"
-    order = "key" if layout == "keyed" else "seq"
-    live = " AND (expires IS NULL OR expires > ?)" if expiring else ""
-    where_live = " WHERE (expires IS NULL OR expires > ?)" if expiring else ""
-    value = ", value" if has_value else ""
-    # Ordered layouts select the order column too, so iteration can resume after it.
-    picked = f"key{value}" if order == "key" else f"seq, key{value}"
-    picked_keys = "key" if order == "key" else "seq, key"
-    insert_columns = ", ".join(
-        ["key"] + (["value"] if has_value else []) + (["expires"] if expiring else [])
-    )
-    marks = ", ".join("?" * (1 + has_value + expiring))
-    updates = [c for c in ("value" if has_value else "", "expires" if expiring else "") if c]
-    on_conflict = (
-        "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
-        if updates
-        else "DO NOTHING"
-    )
-    return MappingSQL(
-        order=order,
-        get=f"SELECT {'value' if has_value else '1'} FROM {name} WHERE key = ?{live}",
-        contains=f"SELECT 1 FROM {name} WHERE key = ?{live}",
-        upsert=f"INSERT INTO {name} ({insert_columns}) VALUES ({marks}) "
-        f"ON CONFLICT (key) {on_conflict}",
-        delete=f"DELETE FROM {name} WHERE key = ?{live}",
-        first=f"SELECT key{value} FROM {name}{where_live} ORDER BY {order} ASC LIMIT 1",
-        last=f"SELECT key{value} FROM {name}{where_live} ORDER BY {order} DESC LIMIT 1",
-        clear=f"DELETE FROM {name}",
-        count_expired=(
-            f"SELECT count(*) FROM {name} WHERE expires IS NOT NULL AND expires <= ?"
-            if expiring
-            else None
-        ),
-        purge=(
-            f"DELETE FROM {name} WHERE expires IS NOT NULL AND expires <= ?" if expiring else None
-        ),
-        expires_at=f"SELECT expires FROM {name} WHERE key = ?{live}" if expiring else None,
-        touch=f"UPDATE {name} SET expires = ? WHERE key = ?{live}" if expiring else None,
-        delete_expired_key=(
-            f"DELETE FROM {name} WHERE key = ? AND expires IS NOT NULL AND expires <= ?"
-            if expiring
-            else None
-        ),
-        get_many_template=f"SELECT key{value} FROM {name} WHERE key IN ({{marks}}){live}",
-        # The ends of the order column, expired rows included: an iteration stops there.
-        lowest=f"SELECT min({order}) FROM {name}",
-        highest=f"SELECT max({order}) FROM {name}",
-        table=name,
-        picked=picked,
-        picked_keys=picked_keys,
+    return mapping_statements(
+        f"{quote(schema)}.{quote(table)}",
+        layout,
+        has_value=has_value,
         expiring=expiring,
-        mark="?",
         # Well under the parameter limit (the current time rides along); IN lists of
         # many lengths would crowd the statement cache, so batches are not larger.
         batch=500,
@@ -394,94 +351,21 @@ def _tool(
     expiring: bool,
 ) -> ToolSQL:
     """Write the command line's statements of one table."""
-    name = f"{quote(schema)}.{quote(table)}"
-    columns = [
-        c
-        for c, present in (("key", has_key), ("value", has_value), ("expires", expiring))
-        if present
-    ]
-    order = {"keyed": "key", "inserted": "seq", "positioned": "pos", "single": "id"}[layout]
-    live = " AND (expires IS NULL OR expires > ?)" if expiring else ""
-    picked = ", ".join([order, *columns])
-
-    def page(bound: str, direction: str) -> str:
-        return (
-            f"SELECT {picked} FROM {name} WHERE {bound}{live} ORDER BY {order} {direction} LIMIT ?"
-        )
-
-    count_expired = purge = before_put = trim = None
-    if layout in ("keyed", "inserted"):
-        mapping = _mapping(schema, table, layout, has_value=has_value, expiring=expiring)
-        put = mapping.upsert
-        count_expired, purge = mapping.count_expired, mapping.purge
-        if layout == "inserted" and expiring:
-            before_put = mapping.delete_expired_key
-    elif layout == "positioned":
-        sequence = _sequence(schema, table, returning=False)
-        put, trim = sequence.append, sequence.trim_first
-    else:
-        put = dialect.single(schema, table).set
-    return ToolSQL(
-        first=page("1", "ASC"),
-        after=page(f"{order} > ?", "ASC"),
-        before=page(f"{order} < ?", "DESC"),
-        last=page("1", "DESC"),
-        count_rows=f"SELECT count(*) FROM {name}",
-        count_expired=count_expired,
-        purge=purge,
-        put=put,
-        before_put=before_put,
-        trim=trim,
+    return tool_statements(
+        f"{quote(schema)}.{quote(table)}",
+        layout,
+        has_key=has_key,
+        has_value=has_value,
+        expiring=expiring,
+        single_set=dialect.single(schema, table).set,
     )
 
 
 def _sequence(schema: str, table: str, *, returning: bool) -> SequenceSQL:
     """Write every statement of a `positioned` table once, when the collection is bound."""
-    name = f"{quote(schema)}.{quote(table)}"
-    low = f"(SELECT min(pos) FROM {name})"
-    high = f"(SELECT max(pos) FROM {name})"
-    return SequenceSQL(
-        table=name,
-        # Two subqueries: SQLite answers a lone min() or max() from the b-tree
-        # edge, but `SELECT min(pos), max(pos)` would scan the table.
-        bounds=f"SELECT {low}, {high}",
-        # Parameter: the index, from the first item (>= 0) or past the last (< 0).
-        get_from_first=f"SELECT value FROM {name} WHERE pos = {low} + ?",
-        get_from_last=f"SELECT value FROM {name} WHERE pos = {high} + 1 + ?",
-        set_from_first=f"UPDATE {name} SET value = ? WHERE pos = {low} + ?",
-        set_from_last=f"UPDATE {name} SET value = ? WHERE pos = {high} + 1 + ?",
-        first=f"SELECT pos, value FROM {name} WHERE pos = {low}",
-        last=f"SELECT pos, value FROM {name} WHERE pos = {high}",
-        # A page of (pos, value) from an index on. Parameters: the index, the page size.
-        from_index=f"SELECT pos, value FROM {name} WHERE pos >= {low} + ? ORDER BY pos LIMIT ?",
-        append=f"INSERT INTO {name} (pos, value) "
-        f"VALUES ((SELECT coalesce(max(pos) + 1, 0) FROM {name}), ?)",
-        appendleft=f"INSERT INTO {name} (pos, value) "
-        f"VALUES ((SELECT coalesce(min(pos) - 1, 0) FROM {name}), ?)",
-        # With RETURNING (3.35) a pop is one statement; without it (None) the collection
-        # reads `first`/`last` and deletes by position in one transaction.
-        pop_first=f"DELETE FROM {name} WHERE pos = {low} RETURNING pos, value"
-        if returning
-        else None,
-        pop_last=f"DELETE FROM {name} WHERE pos = {high} RETURNING pos, value"
-        if returning
-        else None,
-        insert_at=f"INSERT INTO {name} (pos, value) VALUES (?, ?)",
-        update_at=f"UPDATE {name} SET value = ? WHERE pos = ?",
-        delete_at=f"DELETE FROM {name} WHERE pos = ?",
-        # Ranges are half-open: lower <= pos < upper.
-        delete_range=f"DELETE FROM {name} WHERE pos >= ? AND pos < ?",
-        delete_stepped=f"DELETE FROM {name} WHERE pos >= ? AND pos < ? AND (pos - ?) % ? = 0",
-        # Parameters: factor (1 or -1), offset, lower, upper: pos -> factor*pos + offset.
-        move=f"UPDATE {name} SET pos = ? * pos + ? WHERE pos >= ? AND pos < ?",
-        # After deleting `count` rows at first, first + step, ...: every row past
-        # `first` moves down by the number of deleted rows below it, plus an offset
-        # (the first of the two steps). Parameters: offset, count, first, step,
-        # step, first.
-        close_gaps=f"UPDATE {name} SET pos = pos + ? - min(?, (pos - ? + ? - 1) / ?) WHERE pos > ?",
-        # maxlen: keep at most `?` items, dropping from the other end.
-        trim_first=f"DELETE FROM {name} WHERE pos <= {high} - ?",
-        trim_last=f"DELETE FROM {name} WHERE pos >= {low} + ?",
-        clear=f"DELETE FROM {name}",
-        mark="?",
-    )
+    sql = sequence_statements(f"{quote(schema)}.{quote(table)}", smaller="min")
+    if returning:
+        return sql
+    # Without RETURNING (before 3.35) the collection reads `first`/`last` and deletes by
+    # position in one transaction.
+    return dataclasses.replace(sql, pop_first=None, pop_last=None)
