@@ -77,6 +77,9 @@ class Collection:
         self._clock = clock
         self._key = spec.key
         self._value = spec.value
+        if not getattr(engine.dialect, "text_holds_nul", True):
+            self._key = self._key and self._key.refusing_nul()
+            self._value = self._value and self._value.refusing_nul()
         self._watches = threading.local()
         # The same for the asyncio API, by task (see `tpstore._bridge.running_for`).
         self._task_watches: weakref.WeakKeyDictionary[object, _Watch] = weakref.WeakKeyDictionary()

@@ -14,6 +14,7 @@ from tpstore._fields import MISSING
 from tpstore._keyed import _Expiring, _Keyed, _ReinsertExpired
 from tpstore._validation import INVALID
 from tpstore.codecs._types import strip_annotated
+from tpstore.errors import ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -255,6 +256,20 @@ class _MappingBase(
                     f"increment() {name} must be {'an int' if numeric is int else 'a number'}"
                     f", not {number!r}"
                 )
+        if self._sql.increment is not None and self._value.plain is numeric:  # type: ignore[union-attr]
+            # One statement the database makes atomic: no store-wide lock, so writers
+            # of different keys on many machines never wait for each other. (When
+            # `default + delta` cannot be stored, only an existing value may make the
+            # sum valid: the read-and-write below decides.)
+            raw_key = self._key.encode(key, key)  # type: ignore[union-attr]
+            try:
+                first = self._value.encode(default + delta, key)  # type: ignore[union-attr]
+            except ValidationError:
+                first = MISSING
+            if first is not MISSING:
+                rows = self._engine.write_returning(self._sql.increment, (raw_key, first, delta))
+                self._watch().changes += 1
+                return self._value.decode(rows[0][0], key)  # type: ignore[union-attr, no-any-return]
         with self._engine.atomic():
             current: Any = self.get(key, MISSING)
             new = (default if current is MISSING else current) + delta

@@ -148,10 +148,19 @@ class Store(AsyncStoreMethods, metaclass=StoreMeta):
         self._engine = Engine(
             file, attach=files, mode=mode, wal=wal, durability=durability, timeout=timeout
         )
+        if clock is None:
+            # A backend may keep time itself: PostgreSQL's is the server's clock, so
+            # clients whose clocks differ agree on what has expired.
+            self._clock = getattr(self._engine.driver, "clock", time.time)
         try:
             bindings = [
                 (spec, self._table_name(spec.table)) for spec in self.__tpstore_fields__.values()
             ]
+            # Backends with their own limits on names (PostgreSQL's 63 bytes) check them.
+            check_name_here = getattr(self._engine.dialect, "check_name", None)
+            for spec, table in bindings:
+                if check_name_here is not None:
+                    check_name_here(table, f"{type(self).__qualname__}.{spec.name}: table")
             _catalog.ensure(self._engine, type(self).__qualname__, bindings)
             self._engine.settle()
         except BaseException:

@@ -18,6 +18,7 @@ with the same pydantic type as its own.
 
 from __future__ import annotations
 
+import copy
 import json
 import reprlib
 from collections.abc import Callable
@@ -180,6 +181,22 @@ class Converter:
                 # Exact codecs (pickle) are never read back; reading would run code.
                 self._read_back = shape.needs_read_back
 
+    def refusing_nul(self) -> Converter:
+        """This converter for a backend whose text cannot hold NUL (PostgreSQL).
+
+        A copy whose `encode` refuses a text value with `"\x00"` (`ValidationError`),
+        so that `lookup` treats such a key as one that matches nothing. Converters whose
+        codec does not store text are returned as they are.
+        """
+        if getattr(self.codec, "affinity", None) != "TEXT":
+            return self
+        converter = copy.copy(self)
+        converter._refuse_nul = True
+        converter._identity = None  # the fast path would skip the check
+        return converter
+
+    _refuse_nul = False
+
     # -- write side ---------------------------------------------------------------------
 
     def validate(self, value: Any) -> Any:
@@ -225,6 +242,11 @@ class Converter:
             raw = self.codec.encode(value)
             if self._read_back:
                 self._check_read_back(raw, value)
+            if self._refuse_nul and isinstance(raw, str) and "\x00" in raw:
+                raise ValueError(
+                    "the database's text columns cannot hold the character '\\x00' "
+                    "(PostgreSQL); store such strings as bytes, or in a JSON value"
+                )
             return raw
         except pydantic.ValidationError as exc:
             errors = plain_errors(exc)

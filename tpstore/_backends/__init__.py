@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import re
 from typing import TYPE_CHECKING, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from tpstore._backends.base import Driver
@@ -74,3 +75,33 @@ def open_driver(
         location, attach=attach, mode=mode, wal=wal, durability=durability, timeout=timeout
     )
     return driver
+
+
+def is_server(location: str | None) -> bool:
+    """Whether `location` names a database server (a URL) rather than an SQLite file."""
+    return backend_name(location) != "sqlite"
+
+
+def shown(location: str | None) -> str:
+    """`location` as tpstore shows it: a URL's password (in the authority or the query)
+    replaced by `***`; a file path as it is."""
+    if location is None:
+        return ":memory:"
+    if not is_server(location):
+        return location
+    try:
+        parts = urlsplit(location)
+    except ValueError:
+        return location.split("://", 1)[0] + "://***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        if ":" in credentials:
+            netloc = f"{credentials.split(':', 1)[0]}:***@{host}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(key == "password" for key, _ in pairs):
+        query = urlencode(
+            [(key, "***" if key == "password" else value) for key, value in pairs], safe="/*"
+        )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -1,0 +1,401 @@
+"""The PostgreSQL dialect: every SQL statement tpstore runs on PostgreSQL is written here.
+
+It writes the same statement bundles as the SQLite dialect
+(`tpstore._backends.statements`), for the same table layouts, so the collections run
+unchanged. Statements use `?` placeholders like SQLite's; the driver turns them into
+psycopg's (`tpstore._backends.postgresql.driver.convert`).
+
+Differences from SQLite, and why:
+
+- Types: INTEGER → `bigint`, REAL → `double precision`, TEXT → `text`, BLOB → `bytea`;
+  JSON values stay `text` (`jsonb` reorders keys and refuses `\\u0000`). `ANY` has no
+  PostgreSQL column type and is refused with `SchemaError`. Text keys are
+  `COLLATE "C"`: code-point order, as Python orders `str`, whatever the database's
+  locale; `bytea` orders bytewise, so tuple keys keep Python's order.
+- Schemas: the store's `main` is the session's current schema and each attached name
+  maps to a schema of the same database; statements name the real schema.
+- Counts: `len()` reads the sum of a few counter rows per collection ("shards"). Each
+  writer adds its changes to the row of its own server process, so independent writers
+  on many machines do not queue on one hot row. Statement-level triggers with
+  transition tables add a whole statement's rows at once (a bulk `update` of 10,000
+  items changes a counter once, not 10,000 times).
+- Pops: `DELETE ... WHERE pos = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1)`. Without
+  SKIP LOCKED, a consumer whose pop lost the race for the first item would find it gone
+  and answer "empty" while the deque still holds items.
+- Identifiers longer than the server's limit (63 bytes) would be cut silently by the
+  server; they are refused with `SchemaError` instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+from typing import Final
+
+from tpstore._backends.base import CATALOG, CATALOG_COLUMNS, COUNTS
+from tpstore._backends.statements import (
+    CatalogSQL,
+    MappingSQL,
+    SequenceSQL,
+    SingleSQL,
+    ToolSQL,
+    mapping_statements,
+    sequence_statements,
+    tool_statements,
+)
+from tpstore.errors import SchemaError
+
+MAX_IDENTIFIER: Final = 63
+"""The longest identifier, in bytes, of a PostgreSQL server built with the defaults."""
+
+MAX_PARAMS: Final = 32_767
+"""PostgreSQL's limit on one statement's parameters is 65,535; half keeps plans small."""
+
+SHARDS: Final = 16
+"""Counter rows per collection: a writer adds to the row of `pg_backend_pid() % SHARDS`."""
+
+LOCKS: Final = "_tpstore_locks"
+"""The table holding the store's writer lock row (one per schema)."""
+
+NOTIFY_FUNCTION: Final = "_tpstore_notify"
+"""The trigger function announcing appends to a deque (for blocking pops)."""
+
+COUNT_FUNCTION: Final = "_tpstore_count"
+"""The trigger function keeping the counter rows of a schema's collections."""
+
+_TYPES: Final = {
+    "INTEGER": "bigint",
+    "REAL": "double precision",
+    "TEXT": "text",
+    "BLOB": "bytea",
+}
+
+
+def quote(name: str) -> str:
+    """Quote an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Dialect:
+    """Builds the SQL for the schemas of one store.
+
+    Args:
+        schemas: each schema name the store uses (`main` and the `attach=` names) →
+            the real schema in the database.
+    """
+
+    mark: Final = "?"
+    max_params: Final = MAX_PARAMS
+    returning: Final = True
+    text_holds_nul: Final = False
+    """PostgreSQL text cannot hold `"\x00"`: the collections refuse such text values
+    and treat such keys as matching nothing."""
+
+    def __init__(self, schemas: dict[str, str]) -> None:
+        self.schemas = dict(schemas)
+
+    # -- identifiers -----------------------------------------------------------------
+
+    def check_name(self, name: str, what: str) -> None:
+        """Refuse a name longer than the server keeps (it would be cut silently)."""
+        if len(name.encode("utf-8")) > MAX_IDENTIFIER:
+            raise SchemaError(
+                f"{what} name {name!r} is {len(name.encode())} bytes long, but PostgreSQL "
+                f"keeps at most {MAX_IDENTIFIER} bytes of a name; choose a shorter one "
+                "(with field(table=...), or a shorter namespace)"
+            )
+        if "\x00" in name:
+            raise SchemaError(f"{what} name {name!r} holds a NUL character")
+
+    @staticmethod
+    def quote(name: str) -> str:
+        """Quote an identifier."""
+        return quote(name)
+
+    def schema(self, schema: str) -> str:
+        """The quoted real schema of the store's schema `schema`."""
+        return quote(self.schemas.get(schema, schema))
+
+    def table(self, schema: str, table: str) -> str:
+        """The qualified, quoted name of a table."""
+        return f"{self.schema(schema)}.{quote(table)}"
+
+    # -- table layouts ---------------------------------------------------------------
+
+    def column_type(self, affinity: str) -> str:
+        """The column type for a codec affinity.
+
+        Raises:
+            SchemaError: `ANY`, which PostgreSQL has no column type for.
+        """
+        try:
+            return _TYPES[affinity]
+        except KeyError:
+            raise SchemaError(
+                f"a codec with affinity {affinity!r} needs SQLite's typeless columns; "
+                "PostgreSQL columns have one type: choose a codec with a fixed affinity"
+            ) from None
+
+    def _key_type(self, affinity: str | None) -> str:
+        column = self.column_type(affinity or "ANY")
+        # Code-point order whatever the database's collation, as Python orders str.
+        return f'{column} COLLATE "C"' if column == "text" else column
+
+    def create_table(
+        self,
+        schema: str,
+        table: str,
+        layout: str,
+        *,
+        key_affinity: str | None,
+        value_affinity: str | None,
+        expiring: bool,
+        catalog_id: int,
+    ) -> list[str]:
+        """The statements creating one collection's table, index and count triggers.
+
+        Layouts as for SQLite (`keyed`, `inserted`, `positioned`, `single`).
+        """
+        name = self.table(schema, table)
+        columns: list[str] = []
+        if layout == "keyed":
+            columns.append(f"key {self._key_type(key_affinity)} PRIMARY KEY")
+        elif layout == "inserted":
+            columns.append("seq bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+            columns.append(f"key {self._key_type(key_affinity)} NOT NULL UNIQUE")
+        elif layout == "positioned":
+            columns.append("pos bigint PRIMARY KEY")
+        elif layout == "single":
+            columns.append("id bigint PRIMARY KEY CHECK (id = 0)")
+        else:  # pragma: no cover - the layouts are fixed by the collection classes
+            raise ValueError(layout)
+        if value_affinity is not None:
+            columns.append(f"value {self.column_type(value_affinity)}")
+        if expiring:
+            columns.append("expires double precision")
+        statements = [f"CREATE TABLE {name} ({', '.join(columns)})"]
+        catalog_id = int(catalog_id)
+        if expiring:
+            # Named after the catalog id: unique in the schema, and short whatever the
+            # table's name.
+            statements.append(
+                f"CREATE INDEX {quote(f'_tpstore_expires_{catalog_id}')} ON {name} (expires)"
+                " WHERE expires IS NOT NULL"
+            )
+        if layout == "positioned":
+            # Blocking pops wait on LISTEN; the notification goes out at commit.
+            statements.append(
+                f"CREATE TRIGGER {quote('_tpstore_notify')} AFTER INSERT ON {name} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {self.schema(schema)}.{NOTIFY_FUNCTION}"
+                f"('{self.channel(schema)}')"
+            )
+        function = f"{self.schema(schema)}.{COUNT_FUNCTION}"
+        for event, transition, sign in (("INSERT", "NEW", 1), ("DELETE", "OLD", -1)):
+            statements.append(
+                f"CREATE TRIGGER {quote(f'_tpstore_count_{event.lower()}')} AFTER {event} "
+                f"ON {name} REFERENCING {transition} TABLE AS changed FOR EACH STATEMENT "
+                f"EXECUTE FUNCTION {function}('{catalog_id}', '{sign}')"
+            )
+        return statements
+
+    def create_catalog(self, schema: str) -> list[str]:
+        """The statements creating a schema's catalog, counts and locks when missing."""
+        real = self.schema(schema)
+        counts = f"{real}.{COUNTS}"
+        return [
+            f"CREATE SCHEMA IF NOT EXISTS {real}",
+            f"CREATE TABLE IF NOT EXISTS {real}.{CATALOG} ("
+            "id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
+            'name text COLLATE "C" NOT NULL UNIQUE, kind text NOT NULL, '
+            "key_codec text, key_affinity text, value_codec text, value_affinity text, "
+            "key_schema text, value_schema text, options text NOT NULL, "
+            "format bigint NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {counts} ("
+            "id bigint NOT NULL, shard integer NOT NULL, count bigint NOT NULL DEFAULT 0, "
+            "PRIMARY KEY (id, shard))",
+            f"CREATE TABLE IF NOT EXISTS {real}.{LOCKS} (id integer PRIMARY KEY)",
+            f"INSERT INTO {real}.{LOCKS} (id) VALUES (0) ON CONFLICT (id) DO NOTHING",
+            # Adds a statement's inserted (sign 1) or deleted (-1) rows to the counter
+            # row of this server process. Arguments: the catalog id, the sign. Created
+            # only when missing: replacing it on every open would rewrite the system
+            # catalog each time (and collide with a concurrent replacement).
+            "DO $$ BEGIN IF to_regproc("
+            f"'{_literal(real)}.{COUNT_FUNCTION}') IS NULL THEN "
+            f"CREATE FUNCTION {real}.{COUNT_FUNCTION}() RETURNS trigger "
+            "LANGUAGE plpgsql AS $f$ DECLARE n bigint; BEGIN "
+            "SELECT count(*) INTO n FROM changed; "
+            "IF n > 0 THEN "
+            f"INSERT INTO {counts} AS c (id, shard, count) "
+            f"VALUES (TG_ARGV[0]::bigint, pg_backend_pid() % {SHARDS}, n * TG_ARGV[1]::int) "
+            "ON CONFLICT (id, shard) DO UPDATE SET count = c.count + excluded.count; "
+            "END IF; RETURN NULL; END $f$; END IF; END $$",
+            # Announces appends to a deque (argument: the channel).
+            "DO $$ BEGIN IF to_regproc("
+            f"'{_literal(real)}.{NOTIFY_FUNCTION}') IS NULL THEN "
+            f"CREATE FUNCTION {real}.{NOTIFY_FUNCTION}() RETURNS trigger "
+            "LANGUAGE plpgsql AS $f$ BEGIN PERFORM pg_notify(TG_ARGV[0], ''); "
+            "RETURN NULL; END $f$; END IF; END $$",
+        ]
+
+    def channel(self, schema: str) -> str:
+        """The LISTEN/NOTIFY channel on which appends to a schema's deques are announced.
+
+        Derived from the real schema name by a hash: channel names share the 63-byte
+        limit of identifiers, and a schema name may use all of it.
+        """
+        real = self.schemas.get(schema, schema)
+        return "tpstore_" + hashlib.sha256(real.encode()).hexdigest()[:24]
+
+    def lock(self, schema: str) -> str:
+        """The statement taking the store's writer lock in `schema` (held until commit)."""
+        return f"SELECT id FROM {self.schema(schema)}.{LOCKS} WHERE id = 0 FOR UPDATE"
+
+    def shared_lock(self, schema: str) -> str:
+        """The statement taking the writer lock in shared mode: single writes take it so
+        that they never run in the middle of a writing transaction, but not one after
+        another."""
+        return f"SELECT id FROM {self.schema(schema)}.{LOCKS} WHERE id = 0 FOR KEY SHARE"
+
+    def has_locks(self, schema: str) -> str:
+        """Whether a schema has tpstore's locks table (a store created there before)."""
+        return f"SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = ? AND tablename = '{LOCKS}'"
+
+    def mapping(
+        self, schema: str, table: str, layout: str, *, has_value: bool, expiring: bool
+    ) -> MappingSQL:
+        """The statements of a mapping or set table (`keyed` or `inserted` layout)."""
+        return _mapping(self.table(schema, table), layout, has_value=has_value, expiring=expiring)
+
+    def sequence(self, schema: str, table: str) -> SequenceSQL:
+        """The statements of a `Sequence` or `Deque` table (`positioned` layout)."""
+        return _sequence(self.table(schema, table))
+
+    def single(self, schema: str, table: str) -> SingleSQL:
+        """The statements of a `Value` table."""
+        name = self.table(schema, table)
+        return SingleSQL(
+            get=f"SELECT value FROM {name} WHERE id = 0",
+            set=f"INSERT INTO {name} (id, value) VALUES (0, ?) "
+            "ON CONFLICT (id) DO UPDATE SET value = excluded.value",
+            delete=f"DELETE FROM {name} WHERE id = 0",
+        )
+
+    def count(self, schema: str) -> str:
+        """The statement reading a collection's item count, by table name."""
+        real = self.schema(schema)
+        return (
+            f"SELECT coalesce(sum(c.count), 0) FROM {real}.{CATALOG} AS t "
+            f"JOIN {real}.{COUNTS} AS c ON c.id = t.id WHERE t.name = ?"
+        )
+
+    # -- tools working from the catalog alone (the command line) ------------------------
+
+    def tool(
+        self,
+        schema: str,
+        table: str,
+        layout: str,
+        *,
+        has_key: bool,
+        has_value: bool,
+        expiring: bool,
+    ) -> ToolSQL:
+        """Layout-generic statements of one collection table, for the command line."""
+        return tool_statements(
+            self.table(schema, table),
+            layout,
+            has_key=has_key,
+            has_value=has_value,
+            expiring=expiring,
+            single_set=self.single(schema, table).set,
+        )
+
+    def catalog(self, schema: str) -> CatalogSQL:
+        """The statements on the catalog and counts tables of `schema`."""
+        return _catalog(self.schemas.get(schema, schema))
+
+    def tables(self, schema: str) -> str:
+        """The statement listing the names of a schema's tables."""
+        return (
+            "SELECT tablename FROM pg_catalog.pg_tables "
+            f"WHERE schemaname = '{_literal(self.schemas.get(schema, schema))}'"
+        )
+
+    def table_sizes(self, schema: str) -> str:
+        """Bytes used per table, indexes included. One parameter, ignored: the schema."""
+        real = _literal(self.schemas.get(schema, schema))
+        return (
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_catalog.pg_class AS c "
+            "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = '{real}' AND c.relkind = 'r' AND CAST(? AS text) IS NOT NULL"
+        )
+
+    def vacuum(self, schema: str, table: str) -> str:
+        """The statement vacuuming one table (outside any transaction)."""
+        return f"VACUUM {self.table(schema, table)}"
+
+    def analyze(self, schema: str, table: str) -> str:
+        """The statement refreshing one table's planner statistics."""
+        return f"ANALYZE {self.table(schema, table)}"
+
+
+def _literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
+@functools.lru_cache(maxsize=16)
+def _catalog(real: str) -> CatalogSQL:
+    schema = quote(real)
+    catalog = f"{schema}.{CATALOG}"
+    counts = f"{schema}.{COUNTS}"
+    columns = ", ".join(f"t.{column}" for column in CATALOG_COLUMNS)
+    inserted = CATALOG_COLUMNS[1:]
+    exists = (
+        f"SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = '{_literal(real)}' AND tablename = "
+    )
+    return CatalogSQL(
+        has_catalog=f"{exists}'{CATALOG}'",
+        has_counts=f"{exists}'{COUNTS}'",
+        read=f"SELECT {columns}, coalesce(c.count, 0) FROM {catalog} AS t "
+        f"LEFT JOIN (SELECT id, sum(count) AS count FROM {counts} GROUP BY id) AS c "
+        "ON c.id = t.id ORDER BY t.name",
+        insert=f"INSERT INTO {catalog} ({', '.join(inserted)}) "
+        f"VALUES ({', '.join('?' * len(inserted))})",
+        id_of=f"SELECT id FROM {catalog} WHERE name = ?",
+        # No counter row at all is a count of zero.
+        reset_count=f"DELETE FROM {counts} WHERE id = ?",
+        update_descriptions=f"UPDATE {catalog} SET key_schema = ?, value_schema = ?, "
+        "options = ? WHERE name = ?",
+        # Names that differ only in ASCII case are refused on every backend (SQLite
+        # does not tell them apart), so this check ignores case too.
+        name_taken="SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = "
+        f"'{_literal(real)}' AND lower(tablename) = lower(?)",
+    )
+
+
+def _mapping(name: str, layout: str, *, has_value: bool, expiring: bool) -> MappingSQL:
+    # An increment is one UPSERT: atomic by itself, so it takes no store-wide lock.
+    increment = (
+        None
+        if expiring or not has_value
+        else f"INSERT INTO {name} AS t (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = t.value + ? RETURNING value"
+    )
+    return mapping_statements(
+        name, layout, has_value=has_value, expiring=expiring, batch=1000, increment=increment
+    )
+
+
+def _sequence(name: str) -> SequenceSQL:
+    def pop(direction: str) -> str:
+        # SKIP LOCKED: a consumer passes over the item another one is popping right now
+        # and takes the next, instead of waiting for it and then finding it gone.
+        return (
+            f"DELETE FROM {name} WHERE pos = (SELECT pos FROM {name} ORDER BY pos {direction} "
+            "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING pos, value"
+        )
+
+    return dataclasses.replace(
+        sequence_statements(name, smaller="least"), pop_first=pop("ASC"), pop_last=pop("DESC")
+    )

@@ -1,0 +1,644 @@
+"""The PostgreSQL driver: sessions on a server, the writer lock, savepoints, fork safety.
+
+Sessions: a small pool of configured psycopg connections in autocommit mode; a thread
+takes one for the length of a statement or of an outermost transaction, as on SQLite.
+
+**The seam's guarantee under MVCC.** PostgreSQL runs transactions side by side and, at
+READ COMMITTED, a read-modify-write in one of them loses the update another commits in
+between. Inside `with store.transaction():` and `edit()` user code runs, so a conflicting
+transaction cannot simply be retried. So:
+
+- a writing transaction starts by locking the store's lock row (one per schema, `SELECT
+  ... FOR UPDATE`, in schema order), the analogue of SQLite's `BEGIN IMMEDIATE`: writing
+  transactions of a store run one at a time, on any number of machines;
+- a single writing statement outside a transaction takes the same rows `FOR KEY SHARE`,
+  which only a writing transaction's lock excludes: it never runs in the middle of a
+  transaction (whose reads must stay true until it commits), but single statements do
+  not wait for each other. Each of them is atomic by itself: an UPSERT, a `DELETE ...
+  RETURNING` pop that skips the rows other pops have locked (`SKIP LOCKED`), counters
+  kept in per-process rows. The lock, the statement and the commit go to the server in
+  one round trip (psycopg's pipeline mode). A single statement that collided with
+  another one (two appends choosing the same position, a deadlock) changed nothing and
+  is run again, until `timeout`.
+- a read-only transaction is a REPEATABLE READ snapshot and takes no lock.
+
+**A failed statement aborts a PostgreSQL transaction**, where SQLite fails only the
+statement. Every write inside a transaction therefore runs inside a savepoint of its own
+(sent in the same round trip), so a refused write leaves the user's transaction usable,
+as on SQLite.
+
+**Forks.** Closing a connection sends the server a "terminate" message on the socket,
+which a forked child shares with its parent: a child that closed (or garbage-collected)
+its copy would end the parent's session. So a forked child never touches the parent's
+connections: it keeps them referenced for ever, unused, and opens its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
+from typing import Any, Final
+
+import psycopg
+from psycopg import conninfo, pq
+
+from tpstore._backends import shown
+from tpstore._backends.base import CATALOG, COUNTS, Session
+from tpstore._backends.postgresql.dialect import LOCKS, Dialect, quote
+from tpstore._backends.postgresql.errors import redact, translate, translate_statement_error
+from tpstore.errors import ClosedError, TpStoreError
+
+MAX_IDLE: Final = 8
+"""Idle connections a store keeps for reuse; more are closed when given back."""
+
+_RETRY: Final = frozenset({"23505", "40001", "40P01"})
+"""SQLSTATEs after which a single statement outside a transaction is run again: it
+collided with a concurrent one (unique violation, serialization failure, deadlock)
+and changed nothing."""
+
+_WRITES: Final = frozenset({"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER"})
+
+# Connections a forked child inherited: never closed, never used (module docstring).
+_abandoned: list[psycopg.Connection[Any]] = []
+
+_drivers: weakref.WeakSet[PostgresDriver] = weakref.WeakSet()
+
+_TOKENS = re.compile(r"\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'|\$\$.*?\$\$|\?|%", re.DOTALL)
+
+
+@lru_cache(maxsize=4096)
+def convert(sql: str) -> tuple[str, bool]:
+    """The statement in psycopg's parameter style, and whether it writes.
+
+    The dialects write `?` placeholders; psycopg takes `%s` and reads every other `%`
+    (also inside quoted names) as the start of one, so those are doubled.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "?":
+            return "%s"
+        return token.replace("%", "%%")
+
+    words = sql.lstrip().split(None, 1)
+    return _TOKENS.sub(replace, sql), bool(words) and words[0].upper() in _WRITES
+
+
+class PostgresConnection:
+    """A session's psycopg connection, as the engine runs statements on it."""
+
+    __slots__ = ("driver", "raw")
+
+    def __init__(self, raw: psycopg.Connection[Any], driver: PostgresDriver) -> None:
+        self.raw = raw
+        self.driver = driver
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
+        """Run one statement: reads as they are, writes as the module docstring says."""
+        query, write = convert(sql)
+        raw = self.raw
+        if not write:
+            return raw.execute(query, parameters)
+        if raw.info.transaction_status != pq.TransactionStatus.IDLE:
+            return self._in_savepoint(lambda cursor: cursor.execute(query, parameters))
+        return self._single(lambda cursor: cursor.execute(query, parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> _ManyResult:
+        """Run one writing statement once per parameter row."""
+        query, _ = convert(sql)
+        rows = parameters if isinstance(parameters, list | tuple) else list(parameters)
+        cursor: psycopg.Cursor[Any]
+        if self.raw.info.transaction_status != pq.TransactionStatus.IDLE:
+            cursor = self._in_savepoint(lambda cursor: cursor.executemany(query, rows))
+        else:
+            cursor = self._single(lambda cursor: cursor.executemany(query, rows))
+        return _ManyResult(cursor.rowcount)
+
+    def _in_savepoint(self, run: Callable[[psycopg.Cursor[Any]], object]) -> psycopg.Cursor[Any]:
+        raw = self.raw
+        cursor = raw.cursor()
+        try:
+            with _pipeline(raw):
+                raw.execute("SAVEPOINT tpstore_statement")
+                run(cursor)
+                raw.execute("RELEASE SAVEPOINT tpstore_statement")
+        except Exception:
+            # Also for errors raised before the statement was sent (a value psycopg
+            # cannot send): the savepoint was, and goes.
+            if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error):
+                    raw.execute("ROLLBACK TO SAVEPOINT tpstore_statement")
+                    raw.execute("RELEASE SAVEPOINT tpstore_statement")
+            raise
+        return cursor
+
+    def _single(self, run: Callable[[psycopg.Cursor[Any]], object]) -> psycopg.Cursor[Any]:
+        raw = self.raw
+        driver = self.driver
+        deadline = time.monotonic() + driver.timeout
+        while True:
+            cursor = raw.cursor()
+            try:
+                with _pipeline(raw):
+                    raw.execute("BEGIN")
+                    for lock in driver.shared_locks:
+                        raw.execute(lock)
+                    run(cursor)
+                    raw.execute("COMMIT")
+                return cursor
+            except Exception as exc:
+                _end_transaction(raw)
+                if (
+                    not isinstance(exc, psycopg.Error)
+                    or exc.sqlstate not in _RETRY
+                    or time.monotonic() > deadline
+                ):
+                    raise
+            time.sleep(random.uniform(0.0005, 0.005))
+
+
+class _ManyResult:
+    """What `executemany` returns: a row count, and no rows."""
+
+    __slots__ = ("rowcount",)
+
+    def __init__(self, rowcount: int) -> None:
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        """No row."""
+        return None
+
+    def fetchall(self) -> list[Any]:
+        """No rows."""
+        return []
+
+    def fetchmany(self, size: int, /) -> list[Any]:
+        """No rows."""
+        return []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+
+@contextlib.contextmanager
+def _pipeline(raw: psycopg.Connection[Any]) -> Iterator[None]:
+    """psycopg's pipeline mode, without server-side prepared statements meanwhile.
+
+    When a statement of a pipeline fails, the server skips the rest, including the
+    preparation of a statement psycopg then believes prepared; its next use fails with
+    "prepared statement does not exist" (test_mapping.py::TestMappingOnPostgres found
+    it). Statements sent in a pipeline are therefore never prepared.
+    """
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = None
+    try:
+        with raw.pipeline():
+            yield
+    finally:
+        raw.prepare_threshold = threshold
+
+
+def _end_transaction(raw: psycopg.Connection[Any]) -> None:
+    """Roll back whatever transaction `raw` has open (after an error)."""
+    if raw.closed:
+        return
+    if raw.info.transaction_status != pq.TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            raw.execute("ROLLBACK")
+
+
+class PostgresDriver:
+    """Owns the server sessions of one store."""
+
+    errors: Final = (psycopg.Error, UnicodeEncodeError)
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        attach: dict[str, str],
+        mode: str,
+        wal: bool | None,
+        durability: str,
+        timeout: float,
+    ) -> None:
+        if mode == "immutable":
+            raise ValueError(
+                "mode='immutable' is for SQLite files nobody writes; a PostgreSQL store "
+                "takes mode='rw' or mode='ro'"
+            )
+        if wal is not None:
+            raise ValueError("wal= chooses an SQLite file's journal; leave it unset for PostgreSQL")
+        self.url = url
+        self.location = shown(url)
+        self.mode = mode
+        self.durability = durability
+        self.timeout = float(timeout)
+        self.attach = dict(attach)
+        self._closed = False
+        self._pid = os.getpid()
+        self._sessions: list[Session] = []
+        self._idle: list[Session] = []
+        self._registry_lock = threading.Lock()
+        self._unusable: str | None = None
+        self._offset = 0.0
+        info = _conninfo(url)
+        self._where = (
+            f"database {info.get('dbname') or '(default)'!r} on "
+            f"{info.get('host') or info.get('hostaddr') or 'the default host'}"
+        )
+        first = self._open()
+        try:
+            main = self._current_schema(first)
+            self.schemas = ("main", *self.attach)
+            real = {"main": main, **self.attach}
+            self.dialect = Dialect(real)
+            order = sorted(set(real.values()))
+            self.locks = tuple(
+                f"SELECT id FROM {quote(s)}.{LOCKS} WHERE id = 0 FOR UPDATE" for s in order
+            )
+            self.shared_locks = tuple(
+                f"SELECT id FROM {quote(s)}.{LOCKS} WHERE id = 0 FOR KEY SHARE" for s in order
+            )
+            self._measure_clock(first)
+            if mode == "rw":
+                self._bootstrap(first, [real[name] for name in self.schemas])
+        except BaseException:
+            self._discard(first)
+            raise
+        self.release(first)
+        _drivers.add(self)
+
+    # -- sessions -----------------------------------------------------------------------
+
+    def acquire(self) -> Session:
+        """A session for one statement or one outermost transaction."""
+        if self._closed or self._unusable is not None or os.getpid() != self._pid:
+            self.check_usable()
+        try:
+            session = self._idle.pop()
+        except IndexError:
+            session = self._open()
+        session.busy = True
+        return session
+
+    def release(self, session: Session) -> None:
+        """Give `session` back: to the pool, or closed when the pool is full."""
+        session.busy = False
+        if not session.live:
+            return
+        raw = _raw(session)
+        if raw.closed or raw.info.transaction_status != pq.TransactionStatus.IDLE:
+            _end_transaction(raw)
+            if raw.closed or raw.info.transaction_status != pq.TransactionStatus.IDLE:
+                self._discard(session)
+                return
+        self._idle.append(session)
+        if len(self._idle) > MAX_IDLE:
+            try:
+                extra = self._idle.pop(0)
+            except IndexError:  # pragma: no cover - another thread emptied the pool
+                return
+            self._discard(extra)
+
+    def _discard(self, session: Session) -> None:
+        with self._registry_lock, contextlib.suppress(ValueError):
+            self._sessions.remove(session)
+        self._let_go(session)
+
+    def _let_go(self, session: Session) -> None:
+        """Close a session's connection; in a forked child, only forget it."""
+        session.live = False
+        if os.getpid() == self._pid:
+            with contextlib.suppress(psycopg.Error):
+                _raw(session).close()
+        else:
+            _keep_forever(_raw(session))
+
+    def check_usable(self) -> None:
+        """Raise `ClosedError` after `close()`, or why the store cannot be used here."""
+        if self._closed:
+            raise ClosedError("the store is closed; open it again to use it")
+        if os.getpid() != self._pid:
+            self._forked()
+        if self._unusable is not None:
+            raise TpStoreError(self._unusable)
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._closed
+
+    def raw(self) -> psycopg.Connection[Any]:
+        """The psycopg connection the calling thread's next statement outside a
+        transaction uses (for tests and tools; it is in autocommit mode)."""
+        session = self.acquire()
+        self.release(session)
+        return _raw(session)
+
+    def clock(self) -> float:
+        """The server's clock, in POSIX seconds: this machine's, corrected by the offset
+        measured when the store connected (so clients whose clocks differ agree)."""
+        return time.time() + self._offset
+
+    # -- connections --------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A new autocommit connection to the store's database."""
+        options: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in self.url:
+            options["connect_timeout"] = max(2, round(self.timeout))
+        try:
+            return psycopg.connect(self.url, **options)
+        except psycopg.Error as exc:
+            raise TpStoreError(
+                f"cannot connect to {self._where} ({self.location}): {redact(str(exc).strip())}"
+            ) from exc
+
+    def _open(self) -> Session:
+        raw = self._connect()
+        try:
+            # lock_timeout = 0 would mean "wait for ever".
+            wait = max(1, round(self.timeout * 1000))
+            raw.execute(f"SET lock_timeout = {wait}")
+            raw.execute(
+                "SET synchronous_commit = " + ("off" if self.durability == "normal" else "on")
+            )
+            if self.mode != "rw":
+                raw.execute("SET default_transaction_read_only = on")
+        except psycopg.Error as exc:
+            with contextlib.suppress(psycopg.Error):
+                raw.close()
+            raise translate(exc, f"cannot configure a session on {self._where}") from exc
+        session = Session(PostgresConnection(raw, self))
+        with self._registry_lock:
+            self._sessions.append(session)
+        return session
+
+    def _current_schema(self, session: Session) -> str:
+        """The schema the URL's `search_path` selects (created when missing, mode rw)."""
+        raw = _raw(session)
+        try:
+            row = raw.execute("SELECT current_schema()").fetchone()
+            if row and row[0]:
+                return str(row[0])
+            path = raw.execute("SHOW search_path").fetchone()
+        except psycopg.Error as exc:
+            raise translate(exc, f"cannot read the current schema of {self._where}") from exc
+        names = [
+            name.strip().strip('"')
+            for name in str(path[0] if path else "").split(",")
+            if name.strip() and name.strip() != '"$user"'
+        ]
+        if not names:
+            raise TpStoreError(
+                f"the session on {self._where} has no current schema (its search_path is "
+                "empty); choose one with ?options=-csearch_path%3Dmyschema in the URL"
+            )
+        return names[0]
+
+    def _measure_clock(self, session: Session) -> None:
+        raw = _raw(session)
+        best: tuple[float, float] | None = None
+        for _ in range(3):
+            before = time.time()
+            row = raw.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+            after = time.time()
+            if row is None:  # pragma: no cover - the query always answers one row
+                continue
+            sample = (after - before, float(row[0]) - (before + after) / 2)
+            if best is None or sample[0] < best[0]:
+                best = sample
+        self._offset = best[1] if best else 0.0
+
+    def _bootstrap(self, session: Session, schemas: list[str]) -> None:
+        """Create each schema's catalog, counts and lock tables when missing.
+
+        Under a transaction-scoped advisory lock per schema, so stores opening a new
+        schema at the same moment do not collide on the DDL (whose catalog rows
+        PostgreSQL does not let two transactions create at once).
+        """
+        raw = _raw(session)
+        for schema in sorted(set(schemas)):
+            try:
+                found = raw.execute(
+                    "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = %s AND tablename = %s",
+                    (schema, LOCKS),
+                ).fetchone()
+                if found:
+                    continue
+                with raw.transaction():
+                    raw.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tpstore {schema}",)
+                    )
+                    for statement in self.dialect.create_catalog(
+                        next(name for name, real in self.dialect.schemas.items() if real == schema)
+                    ):
+                        raw.execute(convert(statement)[0], ())
+            except psycopg.Error as exc:
+                raise translate(exc, f"cannot create tpstore's tables on {self._where}") from exc
+
+    def settle(self) -> None:
+        """Nothing: a server has no per-file settings to apply."""
+
+    # -- transactions -------------------------------------------------------------------
+
+    def begin(self, session: Session, *, write: bool) -> None:
+        """BEGIN; a writing transaction takes the store's lock rows `FOR UPDATE` first."""
+        raw = _raw(session)
+        try:
+            if write:
+                with _pipeline(raw):
+                    raw.execute("BEGIN")
+                    for lock in self.locks:
+                        raw.execute(lock)
+            else:
+                raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        except psycopg.Error as exc:
+            _end_transaction(raw)
+            raise translate(exc) from exc
+
+    def savepoint(self, session: Session, level: int) -> None:
+        """SAVEPOINT tpstore_{level}."""
+        self._run(session, f"SAVEPOINT tpstore_{level}")
+
+    def release_savepoint(self, session: Session, level: int) -> None:
+        """RELEASE tpstore_{level}."""
+        self._check_not_aborted(session)
+        self._run(session, f"RELEASE SAVEPOINT tpstore_{level}")
+
+    def rollback_to(self, session: Session, level: int) -> None:
+        """Undo savepoint `level`; this also ends an aborted state the level caused."""
+        raw = _raw(session)
+        if self._closed or raw.closed or raw.info.transaction_status == pq.TransactionStatus.IDLE:
+            return
+        try:
+            raw.execute(f"ROLLBACK TO SAVEPOINT tpstore_{level}")
+            raw.execute(f"RELEASE SAVEPOINT tpstore_{level}")
+        except psycopg.Error as exc:
+            raise translate(exc, "rolling back failed") from exc
+
+    def commit(self, session: Session) -> None:
+        """COMMIT; refused when the server aborted the transaction (it would roll back)."""
+        self._check_not_aborted(session)
+        self._run(session, "COMMIT")
+
+    def rollback(self, session: Session) -> None:
+        """ROLLBACK, unless nothing is open."""
+        if self._closed:
+            return
+        _end_transaction(_raw(session))
+
+    def in_transaction(self, session: Session) -> bool:
+        """Whether the server holds the session's transaction open and usable."""
+        status = _raw(session).info.transaction_status
+        return status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.ACTIVE)
+
+    def _check_not_aborted(self, session: Session) -> None:
+        # PostgreSQL answers COMMIT of an aborted transaction by rolling it back,
+        # without an error: never let that pass for a commit.
+        if _raw(session).info.transaction_status == pq.TransactionStatus.INERROR:
+            raise TpStoreError(
+                "the database aborted this transaction after an earlier error, so nothing "
+                "of it was committed; leave the transaction() block and start again"
+            )
+
+    @staticmethod
+    def _run(session: Session, sql: str) -> None:
+        try:
+            _raw(session).execute(sql)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    translate = staticmethod(translate_statement_error)
+
+    # -- waiting for other writers ------------------------------------------------------
+
+    def changes(self, schema: str, deadline: float) -> Iterator[None]:
+        """Yield now, then after every append committed to a deque of `schema`.
+
+        A connection of its own LISTENs on the schema's channel, which a trigger on
+        every deque table notifies at commit; it holds no lock and no transaction while
+        it waits. Once a second it yields anyway, so a notification lost with a broken
+        connection costs at most that second.
+        """
+        if deadline <= time.monotonic():  # one try, no waiting (inside a transaction)
+            yield
+            return
+        self.check_usable()
+        listener = self._connect()
+        try:
+            listener.execute(f"LISTEN {quote(self.dialect.channel(schema))}")
+            yield
+            while (left := deadline - time.monotonic()) > 0:
+                self.check_usable()
+                for _ in listener.notifies(timeout=min(left, 1.0), stop_after=1):
+                    pass
+                if deadline - time.monotonic() > 0:
+                    yield
+        except psycopg.Error as exc:
+            raise translate(exc, f"waiting for changes on {self._where}") from exc
+        finally:
+            if os.getpid() == self._pid:
+                with contextlib.suppress(psycopg.Error):
+                    listener.close()
+            else:
+                _keep_forever(listener)
+
+    # -- maintenance --------------------------------------------------------------------
+
+    def _tables(self, session: Session) -> list[tuple[str, str]]:
+        """Every table tpstore keeps for this store: `(schema, table)`."""
+        found = []
+        for schema in self.schemas:
+            names = (
+                _raw(session)
+                .execute(f"SELECT name FROM {self.dialect.schema(schema)}.{CATALOG}")
+                .fetchall()
+            )
+            found += [(schema, CATALOG), (schema, COUNTS)]
+            found += [(schema, str(name)) for (name,) in names]
+        return found
+
+    def vacuum(self, session: Session) -> None:
+        """VACUUM every table of the store."""
+        for schema, table in self._tables(session):
+            _raw(session).execute(self.dialect.vacuum(schema, table))
+
+    def optimize(self, session: Session) -> None:
+        """ANALYZE every table of the store."""
+        for schema, table in self._tables(session):
+            _raw(session).execute(self.dialect.analyze(schema, table))
+
+    def checkpoint(self, session: Session) -> None:
+        """Nothing: the server checkpoints by itself."""
+
+    def backup(self, session: Session, schema: str, target: str) -> None:
+        """Refused: a server database is backed up with its own tools."""
+        raise NotImplementedError(
+            "backup() copies SQLite files; back a PostgreSQL database up with pg_dump "
+            "(pg_dump --schema=... for one store's schema)"
+        )
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every connection; idempotent. A forked child only forgets them."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._registry_lock:
+            sessions, self._sessions, self._idle = self._sessions, [], []
+        for session in sessions:
+            self._let_go(session)
+
+    def _forked(self) -> None:
+        """In a forked child: forget the parent's connections without closing them."""
+        with contextlib.suppress(RuntimeError):
+            copies, self._sessions, self._idle = self._sessions, [], []
+            for session in copies:
+                session.live = False
+                _keep_forever(_raw(session))
+        self._registry_lock = threading.Lock()
+        self._pid = os.getpid()
+
+
+def _raw(session: Session) -> psycopg.Connection[Any]:
+    connection: PostgresConnection = session.connection  # type: ignore[assignment]
+    return connection.raw
+
+
+def _conninfo(url: str) -> dict[str, Any]:
+    try:
+        return conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return {}
+
+
+def _keep_forever(raw: psycopg.Connection[Any]) -> None:
+    """Never close `raw`, not even at exit (it shares its socket with the parent's)."""
+    _abandoned.append(raw)
+    try:
+        import ctypes
+
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(raw))
+    except (ImportError, AttributeError):  # pragma: no cover - not CPython
+        pass
+
+
+def _after_fork_in_child() -> None:
+    for driver in list(_drivers):
+        if not driver.closed:
+            driver._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
