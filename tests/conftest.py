@@ -41,9 +41,21 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     """A store location: a file under `tmp_path`, `None` for an in-memory store, or the
     URL of a fresh PostgreSQL schema (only when `TPSTORE_TEST_POSTGRES` is set)."""
     if request.param == "postgresql":
+        marker = request.node.get_closest_marker("sqlite_only")
+        if marker is not None:
+            pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'a file feature'}")
         url: str = request.getfixturevalue("postgres_url")
         return url
     return str(tmp_path / "store.db") if request.param == "file" else None
+
+
+@pytest.fixture(params=["file", *(["postgresql"] if postgres.SERVER_URL else [])])
+def shared_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A location several processes can open: a file, or a fresh PostgreSQL schema."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return str(tmp_path / "store.db")
 
 
 @pytest.fixture

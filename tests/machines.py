@@ -6,7 +6,8 @@ model. `StoreMachine` holds the store and the model, and has the transaction rul
 `begin` opens a transaction (up to three nested) and snapshots the model, `commit`
 leaves it, `rollback` leaves it by an exception, checks that the exception is not
 swallowed, and restores the snapshot. `FileMachine` adds a file that is closed and
-reopened between transactions.
+reopened between transactions; `on_postgres(machine)` runs a machine on a fresh
+PostgreSQL schema instead (skipped unless `TPSTORE_TEST_POSTGRES` is set).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import postgres_server
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
@@ -60,9 +62,12 @@ class StoreMachine(RuleBasedStateMachine):
         """Put back the copy taken when the transaction now rolled back began."""
         self.model = snapshot
 
+    def location(self) -> str | None:
+        """Where the store lives: a file in the machine's folder, or `None` in memory."""
+        return None if self.folder is None else str(Path(self.folder) / "store.db")
+
     def _open(self) -> Any:
-        path = None if self.folder is None else str(Path(self.folder) / "store.db")
-        return self.store_class(path, durability="normal")
+        return self.store_class(self.location(), durability="normal")
 
     def teardown(self) -> None:
         while self.levels:
@@ -105,6 +110,50 @@ class FileMachine(StoreMachine):
     def reopen(self) -> None:
         self.store.close()
         self.store = self._open()
+
+
+class PostgresMachine(StoreMachine):
+    """Mixin for a machine on a fresh PostgreSQL schema, closed and reopened between steps."""
+
+    def __init__(self) -> None:
+        assert postgres_server.SERVER_URL is not None
+        self._schema = postgres_server.fresh_schema(postgres_server.SERVER_URL)
+        self._url = self._schema.__enter__()
+        super().__init__()
+
+    def location(self) -> str | None:
+        return self._url
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            self._schema.__exit__(None, None, None)
+
+    @precondition(lambda self: not self.levels)
+    @rule()
+    def reopen(self) -> None:
+        self.store.close()
+        self.store = self._open()
+
+
+def on_postgres(
+    machine: type[StoreMachine], *, attributes: dict[str, Any] | None = None, **options: Any
+) -> type[unittest.TestCase]:
+    """`machine` run on PostgreSQL, as a test case that skips without a test server.
+
+    `attributes` override class attributes of the machine (its strategies) there.
+    """
+    variant = type(f"Postgres{machine.__name__}", (PostgresMachine, machine), attributes or {})
+    case = as_test_case(variant, **options)
+    available = postgres_server.SERVER_URL is not None and postgres_server.backend_available()
+    reason = (
+        "TPSTORE_TEST_POSTGRES is not set (see .ci/with-postgres.sh)"
+        if postgres_server.SERVER_URL is None
+        else "PostgreSQL backend not available yet"
+    )
+    skipped: type[unittest.TestCase] = unittest.skipUnless(available, reason)(case)
+    return skipped
 
 
 def outcome(action: Callable[[], Any], errors: tuple[type[Exception], ...]) -> Any:

@@ -26,6 +26,11 @@ def backend_available() -> bool:
         return False
 
 
+def is_postgres(location: object) -> bool:
+    """Whether a store location is a PostgreSQL URL."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
 def with_search_path(url: str, schema: str) -> str:
     """`url` with libpq `options` that make `schema` the session's current schema."""
     parts = urlsplit(url)

@@ -25,7 +25,8 @@ import pytest
 from helpers import catalog_options, execute, query_plans
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from machines import FileMachine, RollbackError, StoreMachine, as_test_case, outcome
+from machines import FileMachine, RollbackError, StoreMachine, as_test_case, on_postgres, outcome
+from postgres_server import is_postgres
 
 from tpstore import CorruptValueError, Deque, SchemaError, Store, ValidationError, field
 
@@ -240,6 +241,9 @@ class FileDequeMachine(FileMachine, BoundedDequeMachine):
 
 TestDeque = as_test_case(DequeMachine, stateful_step_count=40)
 TestBoundedDeque = as_test_case(BoundedDequeMachine, stateful_step_count=40)
+TestBoundedDequeOnPostgres = on_postgres(
+    BoundedDequeMachine, stateful_step_count=30, max_examples=20
+)
 TestDequeOnFile = as_test_case(FileDequeMachine, stateful_step_count=30, max_examples=20)
 
 
@@ -258,13 +262,15 @@ def either_pop(
 ) -> Any:
     """A store using `DELETE ... RETURNING` to pop, or the fallback without it."""
     if request.param == "fallback":
+        if is_postgres(location):
+            pytest.skip("SQLite only: pops without RETURNING")
         monkeypatch.setenv("TPSTORE_SQLITE_FALLBACKS", "1")
     else:
         if sqlite3.sqlite_version_info < (3, 35):
             pytest.skip("the linked SQLite has no RETURNING")
         monkeypatch.delenv("TPSTORE_SQLITE_FALLBACKS", raising=False)
     with Queues(location) as opened:
-        assert opened._engine.features.returning is (request.param == "returning")
+        assert opened._engine.dialect.returning is (request.param == "returning")
         yield opened
 
 
@@ -417,14 +423,14 @@ def _collect(results: Any, workers: list[Any], expected: int) -> list[list[int]]
 
 
 @pytest.mark.slow
-def test_four_consumers_pop_every_item_exactly_once(db_path: Path) -> None:
+def test_four_consumers_pop_every_item_exactly_once(shared_location: str) -> None:
     """4 processes `popleft` a 2,000-item deque until empty: each item once, by one."""
-    with WorkQueue(db_path) as store:
+    with WorkQueue(shared_location) as store:
         store.jobs.extend(range(2000))
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
     workers = [
-        context.Process(target=_consume_until_empty, args=(str(db_path), start, results))
+        context.Process(target=_consume_until_empty, args=(shared_location, start, results))
         for _ in range(4)
     ]
     for worker in workers:
@@ -435,28 +441,28 @@ def test_four_consumers_pop_every_item_exactly_once(db_path: Path) -> None:
     assert sorted(every) == list(range(2000))
     for part in popped:  # each consumer sees the queue's order
         assert part == sorted(part)
-    with WorkQueue(db_path) as store:
+    with WorkQueue(shared_location) as store:
         assert len(store.jobs) == 0
 
 
 @pytest.mark.slow
-def test_producer_and_consumers_at_once_lose_nothing(db_path: Path) -> None:
+def test_producer_and_consumers_at_once_lose_nothing(shared_location: str) -> None:
     """A producer appends while 3 consumers pop, in 4 processes: nothing lost or doubled."""
-    WorkQueue(db_path).close()
+    WorkQueue(shared_location).close()
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
     consumers = [
-        context.Process(target=_consume_until_done, args=(str(db_path), start, results))
+        context.Process(target=_consume_until_done, args=(shared_location, start, results))
         for _ in range(3)
     ]
-    producer = context.Process(target=_produce, args=(str(db_path), start, 1500, 3))
+    producer = context.Process(target=_produce, args=(shared_location, start, 1500, 3))
     for worker in [*consumers, producer]:
         worker.start()
     start.set()
     popped = _collect(results, [*consumers, producer], 3)
     every = [item for part in popped for item in part]
     assert sorted(every) == list(range(1500))
-    with WorkQueue(db_path) as store:
+    with WorkQueue(shared_location) as store:
         assert len(store.jobs) == 0
 
 
@@ -531,12 +537,12 @@ def _pop_and_time(path: str, ready: Any, results: Any) -> None:  # pragma: no co
 
 
 @pytest.mark.slow
-def test_a_consumer_process_wakes_soon_after_an_append(db_path: Path) -> None:
+def test_a_consumer_process_wakes_soon_after_an_append(shared_location: str) -> None:
     """A consumer blocked in `popleft(timeout=10)` gets an item appended 0.3 s later."""
-    with WorkQueue(db_path, durability="normal") as store:
+    with WorkQueue(shared_location, durability="normal") as store:
         context = multiprocessing.get_context("spawn")
         ready, results = context.Event(), context.Queue()
-        consumer = context.Process(target=_pop_and_time, args=(str(db_path), ready, results))
+        consumer = context.Process(target=_pop_and_time, args=(shared_location, ready, results))
         consumer.start()
         assert ready.wait(60)
         time.sleep(0.3)
@@ -559,21 +565,21 @@ def _pop_blocking_until_done(path: str, start: Any, results: Any) -> None:  # pr
 
 
 @pytest.mark.slow
-def test_blocked_consumers_get_every_item_exactly_once(db_path: Path) -> None:
+def test_blocked_consumers_get_every_item_exactly_once(shared_location: str) -> None:
     """3 consumers blocked in `popleft(timeout=...)`, 300 items appended: each once."""
-    with WorkQueue(db_path) as store:
+    with WorkQueue(shared_location) as store:
         store.jobs.clear()
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
     consumers = [
-        context.Process(target=_pop_blocking_until_done, args=(str(db_path), start, results))
+        context.Process(target=_pop_blocking_until_done, args=(shared_location, start, results))
         for _ in range(3)
     ]
     for consumer in consumers:
         consumer.start()
     start.set()
     time.sleep(0.5)  # let them block on the empty deque
-    with WorkQueue(db_path, durability="normal") as store:
+    with WorkQueue(shared_location, durability="normal") as store:
         for i in range(300):
             store.jobs.append(i)
             if i % 50 == 0:

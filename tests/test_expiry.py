@@ -22,7 +22,7 @@ import pytest
 from helpers import catalog_options, query, query_plans
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
-from machines import RollbackError, StoreMachine, as_test_case
+from machines import RollbackError, StoreMachine, as_test_case, on_postgres
 
 from tpstore import (
     ExpiringMapping,
@@ -123,7 +123,7 @@ class ExpiringMachine(StoreMachine):
         self.model.rows = snapshot
 
     def _open(self) -> Store:
-        return self.store_class(None, clock=lambda: self.model.now)
+        return self.store_class(self.location(), clock=lambda: self.model.now)
 
     @property
     def m(self) -> Any:
@@ -391,6 +391,12 @@ TestExpiringMapping = as_test_case(ExpiringMappingMachine, stateful_step_count=4
 TestExpiringOrderedMapping = as_test_case(ExpiringOrderedMappingMachine, stateful_step_count=40)
 TestExpiringSet = as_test_case(ExpiringSetMachine, stateful_step_count=40)
 TestExpiringOrderedSet = as_test_case(ExpiringOrderedSetMachine, stateful_step_count=40)
+TestExpiringMappingOnPostgres = on_postgres(
+    ExpiringMappingMachine, stateful_step_count=30, max_examples=20
+)
+TestExpiringOrderedSetOnPostgres = on_postgres(
+    ExpiringOrderedSetMachine, stateful_step_count=30, max_examples=20
+)
 
 
 # -- example tests ------------------------------------------------------------------------

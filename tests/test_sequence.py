@@ -18,7 +18,7 @@ import pytest
 from helpers import execute, query, query_plans
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from machines import FileMachine, RollbackError, StoreMachine, as_test_case, outcome
+from machines import FileMachine, RollbackError, StoreMachine, as_test_case, on_postgres, outcome
 from pydantic import BaseModel
 
 from tpstore import CorruptValueError, SchemaError, Sequence, Store, ValidationError, field
@@ -286,6 +286,7 @@ class FileSequenceMachine(FileMachine, SequenceMachine):
 
 TestSequenceInMemory = as_test_case(SequenceMachine, stateful_step_count=40)
 TestSequenceOnFile = as_test_case(FileSequenceMachine, stateful_step_count=30, max_examples=20)
+TestSequenceOnPostgres = on_postgres(SequenceMachine, stateful_step_count=30, max_examples=20)
 
 
 # -- example tests ------------------------------------------------------------------------
@@ -496,6 +497,7 @@ def test_middle_changes_keep_positions_contiguous(tmp_path: Path) -> None:
     "operation",
     ["len", "append", "pop", "pop(0)", "getitem", "getitem(-1)", "setitem", "insert(0)", "del[0]"],
 )
+@pytest.mark.sqlite_only("reads SQLite's query plans")
 def test_ends_and_len_never_scan_the_table(journal: Any, operation: str) -> None:
     journal.numbers.extend(range(100))
     seq = journal.numbers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -142,8 +143,12 @@ def test_a_session_goes_back_to_the_pool_after_a_failed_statement(db_path: Path)
 def test_a_postgresql_url_names_the_missing_backend(
     scheme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Not "file not found": an ImportError naming the backend and its extra."""
+    """Without psycopg, not "file not found": an ImportError naming the extra."""
     monkeypatch.chdir(tmp_path)  # a file store would have been created here
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    for name in list(sys.modules):
+        if name.startswith("tpstore._backends.postgresql"):
+            monkeypatch.delitem(sys.modules, name)
     with pytest.raises(ImportError, match=r"tpstore\[postgresql\]"):
         Counter(f"{scheme}://app@db/prod")
     assert list(tmp_path.iterdir()) == []

@@ -18,7 +18,7 @@ import pytest
 from helpers import execute
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
-from machines import FileMachine, StoreMachine, as_test_case
+from machines import FileMachine, StoreMachine, as_test_case, on_postgres
 
 from tpstore import CorruptValueError, OrderedSet, SchemaError, Set, Store, ValidationError, field
 
@@ -315,6 +315,8 @@ class FileOrderedSetMachine(FileMachine, OrderedSetMachine):
 TestSet = as_test_case(SetMachine, stateful_step_count=30)
 TestOrderedSet = as_test_case(OrderedSetMachine, stateful_step_count=30)
 TestOrderedSetOnFile = as_test_case(FileOrderedSetMachine, stateful_step_count=25, max_examples=20)
+TestSetOnPostgres = on_postgres(SetMachine, stateful_step_count=25, max_examples=20)
+TestOrderedSetOnPostgres = on_postgres(OrderedSetMachine, stateful_step_count=25, max_examples=20)
 
 
 # -- example tests ------------------------------------------------------------------------

@@ -314,7 +314,7 @@ def _read_modify_write_worker(
                 bank.log[len(bank.log)] = str(os.getpid())
 
 
-def _run_processes(target: object, path: Path, count: int, processes: int = 4) -> None:
+def _run_processes(target: object, path: str, count: int, processes: int = 4) -> None:
     context = multiprocessing.get_context("spawn")
     start = context.Event()
     workers = [
@@ -330,20 +330,20 @@ def _run_processes(target: object, path: Path, count: int, processes: int = 4) -
 
 
 @pytest.mark.slow
-def test_four_processes_incrementing_lose_nothing(db_path: Path) -> None:
+def test_four_processes_incrementing_lose_nothing(shared_location: str) -> None:
     """4 processes x 300 `increment` on one key: exactly 1,200."""
-    Bank(db_path).close()
-    _run_processes(_increment_worker, db_path, 300)
-    with Bank(db_path) as bank:
+    Bank(shared_location).close()
+    _run_processes(_increment_worker, shared_location, 300)
+    with Bank(shared_location) as bank:
         assert bank.balances["n"] == 1200
 
 
 @pytest.mark.slow
-def test_read_modify_write_in_transaction_loses_no_update(db_path: Path) -> None:
+def test_read_modify_write_in_transaction_loses_no_update(shared_location: str) -> None:
     """`get` then set inside one `transaction()` from 4 processes loses no update."""
-    Bank(db_path).close()
-    _run_processes(_read_modify_write_worker, db_path, 100)
-    with Bank(db_path) as bank:
+    Bank(shared_location).close()
+    _run_processes(_read_modify_write_worker, shared_location, 100)
+    with Bank(shared_location) as bank:
         assert bank.balances["n"] == 400
         assert len(bank.log) == 400
         assert list(bank.log) == list(range(400))
@@ -371,13 +371,19 @@ with bank.transaction():
 
 
 @pytest.mark.slow
-def test_process_killed_inside_a_transaction_leaves_none_of_its_writes(db_path: Path) -> None:
+def test_process_killed_inside_a_transaction_leaves_none_of_its_writes(
+    shared_location: str,
+) -> None:
     """SIGKILL in the middle of a transaction: none of its writes survive."""
-    with Bank(db_path) as bank:
+    with Bank(shared_location) as bank:
         bank.balances["base"] = 1
     root = str(Path(tpstore.__file__).resolve().parent.parent)
     child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(_KILLED_CHILD).format(root=root, path=str(db_path))],
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(_KILLED_CHILD).format(root=root, path=shared_location),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -393,7 +399,7 @@ def test_process_killed_inside_a_transaction_leaves_none_of_its_writes(db_path: 
         if child.stdout is not None:
             child.stdout.close()
     assert child.returncode == -signal.SIGKILL
-    with Bank(db_path, timeout=5) as bank:
+    with Bank(shared_location, timeout=5) as bank:
         assert dict(bank.balances) == {"base": 1}
         assert len(bank.balances) == 1
         assert len(bank.log) == 0
