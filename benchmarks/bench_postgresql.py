@@ -1,0 +1,298 @@
+"""tpstore on PostgreSQL beside hand-written psycopg code doing the same work.
+
+Run it against a server (its URL in `TPSTORE_BENCH_POSTGRES`, else
+`TPSTORE_TEST_POSTGRES`), for instance a throwaway one:
+
+    .ci/with-postgres.sh python benchmarks/bench_postgresql.py
+
+Each contender works in a fresh schema, with the same durability (`synchronous_commit`
+as the server has it; tpstore's default `durability="full"`). The hand-written code is
+what a careful programmer writes without tpstore: autocommit single statements, one
+transaction with `executemany` for the bulk update, `ON CONFLICT` upserts, a deque
+table popped with `FOR UPDATE SKIP LOCKED`. Times are the best of three runs.
+
+Scaling: 1, 2, 4 and 8 processes each do independent single-operation writes
+(increments of distinct keys; deque appends and pops) for a fixed time, and the table
+shows operations per second, and the ratio to the hand-written code at each point.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from _common import machine_line
+
+from tpstore import Deque, Mapping, Store
+
+N = 2_000
+BULK = 10_000
+SCALING_SECONDS = 2.0
+
+
+class Bench(Store):
+    hits: Mapping[str, int]
+    jobs: Deque[int]
+
+
+def server_url() -> str:
+    url = os.environ.get("TPSTORE_BENCH_POSTGRES") or os.environ.get("TPSTORE_TEST_POSTGRES")
+    if not url:
+        sys.exit("set TPSTORE_BENCH_POSTGRES (or run under .ci/with-postgres.sh)")
+    return url
+
+
+def with_schema(url: str, schema: str) -> str:
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def fresh_schema(url: str) -> Iterator[str]:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield with_schema(url, schema)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+class Hand:
+    """The same work in hand-written psycopg."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute(
+            'CREATE TABLE IF NOT EXISTS hits (key text COLLATE "C" PRIMARY KEY, value bigint)'
+        )
+        self.conn.execute("CREATE TABLE IF NOT EXISTS jobs (pos bigint PRIMARY KEY, value bigint)")
+
+    def put(self, key: str, value: int) -> None:
+        self.conn.execute(
+            "INSERT INTO hits (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def get(self, key: str) -> int:
+        row = self.conn.execute("SELECT value FROM hits WHERE key = %s", (key,)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def update(self, items: dict[str, int]) -> None:
+        with self.conn.transaction(), self.conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO hits (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                list(items.items()),
+            )
+
+    def items(self) -> list[tuple[str, int]]:
+        return self.conn.execute("SELECT key, value FROM hits ORDER BY key").fetchall()
+
+    def length(self) -> int:
+        row = self.conn.execute("SELECT count(*) FROM hits").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def increment(self, key: str) -> int:
+        row = self.conn.execute(
+            "INSERT INTO hits AS t (key, value) VALUES (%s, 1) "
+            "ON CONFLICT (key) DO UPDATE SET value = t.value + 1 RETURNING value",
+            (key,),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def append(self, value: int) -> None:
+        while True:
+            try:
+                self.conn.execute(
+                    "INSERT INTO jobs (pos, value) "
+                    "VALUES ((SELECT coalesce(max(pos) + 1, 0) FROM jobs), %s)",
+                    (value,),
+                )
+                return
+            except psycopg.errors.UniqueViolation:
+                continue
+
+    def popleft(self) -> int | None:
+        row = self.conn.execute(
+            "DELETE FROM jobs WHERE pos = (SELECT pos FROM jobs ORDER BY pos "
+            "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING value"
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Ours:
+    """tpstore."""
+
+    def __init__(self, url: str) -> None:
+        self.store = Bench(url)
+
+    def put(self, key: str, value: int) -> None:
+        self.store.hits[key] = value
+
+    def get(self, key: str) -> int:
+        return self.store.hits[key]
+
+    def update(self, items: dict[str, int]) -> None:
+        self.store.hits.update(items)
+
+    def items(self) -> list[tuple[str, int]]:
+        return list(self.store.hits.items())
+
+    def length(self) -> int:
+        return len(self.store.hits)
+
+    def increment(self, key: str) -> int:
+        return self.store.hits.increment(key)
+
+    def append(self, value: int) -> None:
+        self.store.jobs.append(value)
+
+    def popleft(self) -> int | None:
+        try:
+            return self.store.jobs.popleft()
+        except IndexError:
+            return None
+
+    def close(self) -> None:
+        self.store.close()
+
+
+CONTENDERS: dict[str, Callable[[str], Any]] = {"psycopg": Hand, "tpstore": Ours}
+
+
+def timed(url: str, make: Callable[[str], Any], work: Callable[[Any], object]) -> float:
+    best = float("inf")
+    for _ in range(3):
+        with fresh_schema(url) as schema_url:
+            subject = make(schema_url)
+            try:
+                subject.update({f"k{i:06d}": i for i in range(N)})
+                start = time.perf_counter()
+                work(subject)
+                best = min(best, time.perf_counter() - start)
+            finally:
+                subject.close()
+    return best
+
+
+def single_operations(url: str) -> None:
+    keys = [f"k{i:06d}" for i in range(N)]
+    shuffled = random.sample(keys, len(keys))
+    bulk = {f"b{i:06d}": i for i in range(BULK)}
+
+    def deque_round_trip(s: Any) -> None:
+        for i in range(N // 2):
+            s.append(i)
+        for _ in range(N // 2):
+            s.popleft()
+
+    work: dict[str, tuple[int, Callable[[Any], object]]] = {
+        "single puts": (N, lambda s: [s.put(k, 1) for k in keys]),
+        "random gets": (N, lambda s: [s.get(k) for k in shuffled]),
+        f"bulk update ({BULK:,} items, one transaction)": (1, lambda s: s.update(bulk)),
+        f"iteration ({N:,} items)": (1, lambda s: s.items()),
+        "len()": (200, lambda s: [s.length() for _ in range(200)]),
+        "increment": (N, lambda s: [s.increment(k) for k in keys]),
+        "deque append + popleft": (N, deque_round_trip),
+    }
+    print(f"{'operation':<44} {'psycopg':>12} {'tpstore':>12} {'psycopg/tpstore':>16}")
+    for name, (count, action) in work.items():
+        times = {label: timed(url, make, action) for label, make in CONTENDERS.items()}
+        ratio = times["psycopg"] / times["tpstore"]
+        print(
+            f"{name:<44} {times['psycopg'] / count * 1e6:>10.0f}µs "
+            f"{times['tpstore'] / count * 1e6:>10.0f}µs {ratio:>15.2f}x"
+        )
+
+
+def _scaling_worker(args: tuple[str, str, str, int, Any, Any]) -> int:
+    label, kind, url, index, start, results = args
+    subject = CONTENDERS[label](url)
+    done = 0
+    try:
+        start.wait()
+        deadline = time.perf_counter() + SCALING_SECONDS
+        while time.perf_counter() < deadline:
+            if kind == "increment":
+                subject.increment(f"p{index}-{done % 50}")
+            else:
+                subject.append(done)
+                subject.popleft()
+            done += 1
+    finally:
+        subject.close()
+    results.put(done)
+    return done
+
+
+def scaling(url: str) -> None:
+    context = multiprocessing.get_context("fork")
+    print()
+    print(f"scaling: operations per second, {SCALING_SECONDS:.0f} s per point")
+    print(f"{'work':<26} {'processes':>9} {'psycopg':>10} {'tpstore':>10} {'ratio':>7} {'vs 1':>6}")
+    for kind in ("increment", "deque append+popleft"):
+        first: float | None = None
+        for processes in (1, 2, 4, 8):
+            rates = {}
+            for label, make in CONTENDERS.items():
+                with fresh_schema(url) as schema_url:
+                    make(schema_url).close()  # create the tables once
+                    start, results = context.Event(), context.Queue()
+                    workers = [
+                        context.Process(
+                            target=_scaling_worker,
+                            args=((label, kind, schema_url, i, start, results),),
+                        )
+                        for i in range(processes)
+                    ]
+                    for worker in workers:
+                        worker.start()
+                    time.sleep(0.5)  # let every worker connect
+                    start.set()
+                    total = sum(results.get(timeout=60) for _ in workers)
+                    for worker in workers:
+                        worker.join(30)
+                    rates[label] = total / SCALING_SECONDS
+            if first is None:
+                first = rates["tpstore"]
+            print(
+                f"{kind:<26} {processes:>9} {rates['psycopg']:>10.0f} {rates['tpstore']:>10.0f}"
+                f" {rates['tpstore'] / rates['psycopg']:>6.2f}x"
+                f" {rates['tpstore'] / first:>5.2f}x"
+            )
+
+
+def main() -> None:
+    url = server_url()
+    print(machine_line())
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        fsync = conn.execute("SHOW fsync").fetchone()
+    print(
+        f"PostgreSQL {version[0] if version else '?'} (fsync {fsync[0] if fsync else '?'}), "
+        f"psycopg {psycopg.__version__}, client and server on this machine"
+    )
+    print()
+    single_operations(url)
+    scaling(url)
+
+
+if __name__ == "__main__":
+    main()
