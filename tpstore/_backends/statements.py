@@ -391,3 +391,16 @@ def tool_statements(
         before_put=before_put,
         trim=trim,
     )
+
+
+def values_statements(name: str, layout: str) -> ValuesSQL:
+    """Statements over the stored values of table `name`, in primary-key order."""
+    primary = {"keyed": "key", "inserted": "seq", "positioned": "pos", "single": "id"}[layout]
+    key = "key" if layout in ("keyed", "inserted") else "NULL"
+    select = f"SELECT {primary}, {key}, value FROM {name}"
+    return ValuesSQL(
+        first=f"{select} ORDER BY {primary} LIMIT ?",
+        after=f"{select} WHERE {primary} > ? ORDER BY {primary} LIMIT ?",
+        last=f"{select} ORDER BY {primary} DESC LIMIT ?",
+        update=f"UPDATE {name} SET value = ? WHERE {primary} = ?",
+    )

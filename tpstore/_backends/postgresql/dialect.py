@@ -40,9 +40,11 @@ from tpstore._backends.statements import (
     SequenceSQL,
     SingleSQL,
     ToolSQL,
+    ValuesSQL,
     mapping_statements,
     sequence_statements,
     tool_statements,
+    values_statements,
 )
 from tpstore.errors import SchemaError
 
@@ -310,6 +312,10 @@ class Dialect:
             expiring=expiring,
             single_set=self.single(schema, table).set,
         )
+
+    def values(self, schema: str, table: str, layout: str) -> ValuesSQL:
+        """Statements over the stored values of one table, in primary-key order."""
+        return values_statements(self.table(schema, table), layout)
 
     def catalog(self, schema: str) -> CatalogSQL:
         """The statements on the catalog and counts tables of `schema`."""

@@ -31,6 +31,7 @@ from tpstore._backends.statements import (
     mapping_statements,
     sequence_statements,
     tool_statements,
+    values_statements,
 )
 from tpstore.errors import TpStoreError
 
@@ -225,16 +226,7 @@ class Dialect:
     @staticmethod
     def values(schema: str, table: str, layout: str) -> ValuesSQL:
         """Statements over the stored values of one table, in primary-key order."""
-        name = f"{quote(schema)}.{quote(table)}"
-        primary = {"keyed": "key", "inserted": "seq", "positioned": "pos", "single": "id"}[layout]
-        key = "key" if layout in ("keyed", "inserted") else "NULL"
-        select = f"SELECT {primary}, {key}, value FROM {name}"
-        return ValuesSQL(
-            first=f"{select} ORDER BY {primary} LIMIT ?",
-            after=f"{select} WHERE {primary} > ? ORDER BY {primary} LIMIT ?",
-            last=f"{select} ORDER BY {primary} DESC LIMIT ?",
-            update=f"UPDATE {name} SET value = ? WHERE {primary} = ?",
-        )
+        return values_statements(f"{quote(schema)}.{quote(table)}", layout)
 
     @staticmethod
     def catalog(schema: str) -> CatalogSQL:
