@@ -8,6 +8,7 @@ without it they skip. The behaviour shared by both backends runs through the
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import threading
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import postgres_server
 import pytest
+from test_cli import run
 
 from tpstore import (
     BusyError,
@@ -361,3 +363,28 @@ def test_writes_go_on_after_many_refused_ones(postgres_url: str) -> None:
                 shop.prices[f"t{i}"] = i
         assert len(shop.prices) == 25
         assert shop.prices["big"] == 2**63 - 1
+
+
+@pytest.mark.slow
+def test_the_command_line_takes_a_url_and_never_shows_its_password(postgres_url: str) -> None:
+    """info, dump, load, check, purge and vacuum work on a URL; the password stays hidden."""
+    attach = {"archive": postgres_url.rsplit("%3D", 1)[-1]}
+    with Shop(postgres_url, attach=attach) as shop:
+        shop.prices.update({"a": 1, "b": 2})
+        shop.queue.extend([1, 2])
+    url = postgres_url.replace("postgres@", "postgres:s3cret@")
+    results = {
+        command: run(command, url) for command in ("info", "dump", "check", "purge", "vacuum")
+    }
+    for command, result in results.items():
+        assert result.returncode == 0, (command, result.stderr)
+        assert "s3cret" not in result.stdout + result.stderr
+    assert "prices" in results["info"].stdout
+    dumped = [json.loads(line) for line in results["dump"].stdout.splitlines()]
+    assert {"collection": "prices", "key": "a", "value": 1} in dumped
+    assert "ok:" in results["check"].stdout
+    loaded = run("load", url, "prices", "-", stdin='{"key": "c", "value": 3}\n')
+    assert loaded.returncode == 0, loaded.stderr
+    assert "s3cret" not in loaded.stdout + loaded.stderr
+    with Shop(postgres_url, attach=attach) as shop:
+        assert dict(shop.prices) == {"a": 1, "b": 2, "c": 3}

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
+from tpstore._backends import is_server, shown
 from tpstore._cli.load_input import Input
 from tpstore._cli.salvage import DamageError, Unreadable, fetch, snapshot
 from tpstore._cli.storefile import (
@@ -183,17 +184,23 @@ def _info(args: argparse.Namespace, ui: Ui) -> int:
         now = time.time()
         sizes = _table_sizes(store)
         engine = store.engine
-        page_size = int(engine.fetchone(engine.dialect.pragma("main", "page_size"))[0])
-        free = int(engine.fetchone(engine.dialect.pragma("main", "freelist_count"))[0])
-        facts = [
-            ("file", args.file),
-            (
-                "size",
-                _bytes(_file_size(args.file))
-                + (f" ({_bytes(free * page_size)} free)" if free else ""),
-            ),
-            ("journal", store.journal_mode),
-        ]
+        if is_server(args.file):  # a database server: the store's tables, no file
+            facts = [
+                ("store", shown(args.file)),
+                ("size", _bytes(sum((sizes or {}).values()))),
+            ]
+        else:
+            page_size = int(engine.fetchone(engine.dialect.pragma("main", "page_size"))[0])
+            free = int(engine.fetchone(engine.dialect.pragma("main", "freelist_count"))[0])
+            facts = [
+                ("file", args.file),
+                (
+                    "size",
+                    _bytes(_file_size(args.file))
+                    + (f" ({_bytes(free * page_size)} free)" if free else ""),
+                ),
+                ("journal", store.journal_mode),
+            ]
         if args.namespace:
             facts.append(("namespace", args.namespace))
         facts.append(("collections", f"{len(store.collections) + len(store.unknown_kinds):,}"))
@@ -338,6 +345,13 @@ def _table_sizes(store: StoreFile) -> dict[str, int] | None:
     return {str(name): int(size) for name, size in rows}
 
 
+def _store_size(store: StoreFile, location: str) -> int:
+    """Bytes the store takes: its file (and WAL), or its tables on a server."""
+    if is_server(location):
+        return sum((_table_sizes(store) or {}).values())
+    return _file_size(location)
+
+
 def _file_size(path: str) -> int:
     return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
 
@@ -454,7 +468,7 @@ def _dump(args: argparse.Namespace, ui: Ui) -> int:
         if report.count:
             ui.warn(
                 f"{_count(report.count, 'problem')} (items that do not decode are dumped "
-                f"as stored, {{\"$raw\": ...}}); run 'tpstore check {args.file}'"
+                f"as stored, {{\"$raw\": ...}}); run 'tpstore check {shown(args.file)}'"
             )
             return 1
     return 0
@@ -590,10 +604,11 @@ def _check(args: argparse.Namespace, ui: Ui) -> int:
         finally:
             engine.close()
         checker.report.whole("catalog", str(exc))
-        ui.line(f"{_count(checker.report.count, 'problem')} found in {args.file}")
+        ui.line(f"{_count(checker.report.count, 'problem')} found in {shown(args.file)}")
         return 1
     with store:
-        _integrity(store.engine, checker.report)
+        if not is_server(args.file):  # the file integrity pass is SQLite's
+            _integrity(store.engine, checker.report)
         for name in store.orphans:
             checker.report.add(
                 name,
@@ -615,12 +630,12 @@ def _check(args: argparse.Namespace, ui: Ui) -> int:
         ui.warn(note)
     if checker.report.count:
         ui.line(
-            f"{_count(checker.report.count, 'problem')} found in {args.file} "
+            f"{_count(checker.report.count, 'problem')} found in {shown(args.file)} "
             f"({_count(checker.checked, 'item')} checked)"
         )
         return 1
     ui.line(
-        f"ok: {args.file} ({_count(len(store.collections), 'collection')}, "
+        f"ok: {shown(args.file)} ({_count(len(store.collections), 'collection')}, "
         f"{_count(checker.checked, 'item')} checked)"
     )
     return 0
@@ -762,7 +777,7 @@ def _purge(args: argparse.Namespace, ui: Ui) -> int:
                 assert collection.sql.purge is not None
                 counts.append((collection.name, store.engine.write(collection.sql.purge, (now,))))
     if not counts:
-        ui.line(f"{args.file} has no expiring collections")
+        ui.line(f"{shown(args.file)} has no expiring collections")
         return 0
     ui.table(["collection", "purged"], [[name, f"{n:,}"] for name, n in counts], right=("purged",))
     ui.line(f"purged {_count(sum(n for _, n in counts), 'expired item')}")
@@ -772,10 +787,10 @@ def _purge(args: argparse.Namespace, ui: Ui) -> int:
 def _vacuum(args: argparse.Namespace, ui: Ui) -> int:
     # A namespace shares its file with the others: the whole file is rebuilt.
     with StoreFile(args.file, write=True, namespace=args.namespace) as store:
-        before = _file_size(args.file)
+        before = _store_size(store, args.file)
         store.engine.outside_transaction(store.engine.driver.vacuum)
-    after = _file_size(args.file)
-    ui.line(f"vacuumed {args.file}: {_bytes(before)} -> {_bytes(after)}")
+        after = _store_size(store, args.file)
+    ui.line(f"vacuumed {shown(args.file)}: {_bytes(before)} -> {_bytes(after)}")
     return 0
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tpstore._backends import backend_name
+from tpstore._backends import is_server, shown
 from tpstore._backends.base import CATALOG
 from tpstore._backends.statements import ToolSQL
 from tpstore._catalog import Entry, read
@@ -143,10 +143,12 @@ def open_engine(path: str, *, write: bool = False, wal: bool | None = None) -> E
     Raises:
         CliError: the file is missing, a folder, not an SQLite database, or a URL.
     """
-    if backend_name(path) != "sqlite":
-        # Where a database URL will open: the engine takes URLs, and only the file
-        # checks below are for SQLite files.
-        raise CliError(f"{path} is a database URL; this tpstore reads SQLite files only")
+    if is_server(path):
+        # A database server: no files to check, nothing left behind by reading.
+        try:
+            return Engine(path, mode="rw" if write else "ro")
+        except TpStoreError as exc:
+            raise CliError(str(exc)) from exc
     if not os.path.exists(path):
         raise CliError(f"{path} does not exist")
     if os.path.isdir(path):
@@ -512,17 +514,20 @@ def _read_catalog(engine: Engine, path: str) -> tuple[dict[str, Entry], str, set
     try:
         tables = {row[0] for row in fetch(engine, dialect.tables("main"))}
     except DamageError as exc:
-        raise DamagedFileError(f"cannot read the list of tables of {path}: {exc}") from exc
+        raise DamagedFileError(f"cannot read the list of tables of {shown(path)}: {exc}") from exc
     if CATALOG not in tables:
         raise CliError(
-            f"{path} is an SQLite database but not a tpstore file (it has no tpstore catalog)"
+            f"{shown(path)} is a database but not a tpstore store (it has no tpstore catalog)"
+            if is_server(path)
+            else f"{path} is an SQLite database but not a tpstore file (it has no tpstore catalog)"
         )
     try:
         entries = read(engine, "main")
         counted = {row[0] for row in fetch(engine, dialect.counted_tables("main"))}
-        journal = str(fetch(engine, dialect.journal_mode("main"))[0][0])
+        # (A server has no journal mode to keep: "-".)
+        journal = "-" if is_server(path) else str(fetch(engine, dialect.journal_mode("main"))[0][0])
     except (TpStoreError, DamageError) as exc:
-        raise DamagedFileError(f"cannot read the catalog of {path}: {reason(exc)}") from exc
+        raise DamagedFileError(f"cannot read the catalog of {shown(path)}: {reason(exc)}") from exc
     return entries, journal.lower(), tables, counted
 
 

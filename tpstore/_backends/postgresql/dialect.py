@@ -328,6 +328,17 @@ class Dialect:
             f"WHERE schemaname = '{_literal(self.schemas.get(schema, schema))}'"
         )
 
+    def counted_tables(self, schema: str) -> str:
+        """The statement listing the schema's tables that have tpstore's count triggers
+        (only tpstore creates those), with or without their catalog row."""
+        return (
+            "SELECT c.relname FROM pg_catalog.pg_trigger AS t "
+            "JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid "
+            "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+            f"WHERE t.tgname = '_tpstore_count_insert' "
+            f"AND n.nspname = '{_literal(self.schemas.get(schema, schema))}'"
+        )
+
     def table_sizes(self, schema: str) -> str:
         """Bytes used per table, indexes included. One parameter, ignored: the schema."""
         real = _literal(self.schemas.get(schema, schema))
