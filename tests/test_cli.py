@@ -608,10 +608,13 @@ def test_every_command_takes_a_namespace(tmp_path: Path) -> None:
     assert "no collections in namespace 'initech' (namespaces: acme, globex)" in missing.stderr
 
 
-def test_a_database_url_is_refused_in_one_line() -> None:
-    result = run("info", "postgresql://localhost/app")
+def test_an_unreachable_server_is_one_line_without_the_password() -> None:
+    result = run("info", "postgresql://app:s3cret@127.0.0.1:1/app")
     assert result.returncode == 1
-    assert "reads SQLite files only" in result.stderr
+    assert result.stderr.startswith("tpstore: error: cannot connect to database 'app'")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr
 
 
 # -- check -------------------------------------------------------------------------------
