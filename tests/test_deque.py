@@ -617,6 +617,7 @@ def test_awaited_pops_wait_on_the_loop_for_another_tasks_append(db_path: Path) -
     assert 0.15 < elapsed < 5
 
 
+@pytest.mark.sqlite_only("reads SQLite's query plans")
 @pytest.mark.parametrize("index", [0, 1, -1, -2])
 @pytest.mark.parametrize("operation", ["get", "set", "del"])
 def test_indexing_near_either_end_never_scans_the_table(
