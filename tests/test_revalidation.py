@@ -487,3 +487,12 @@ def test_aliases_keep_pydantic_rules_for_plain_data(db_path: Path) -> None:
         instance.name = 3  # type: ignore[assignment]
         with pytest.raises(ValidationError):
             store.mapping["d"] = instance
+
+
+def test_a_broken_instance_after_plain_dicts_is_found(db_path: Path) -> None:
+    """A list of dicts is skipped in one loop, up to the first instance, which is checked."""
+    with _store_class(list[User], None)(db_path) as store:
+        store.mapping["ok"] = [{"name": "a"}, {"name": "b"}]
+        with pytest.raises(ValidationError, match=r"2\.age"):
+            store.mapping["k"] = [{"name": "a"}, {"name": "b"}, _bad_user()]
+        assert list(store.mapping) == ["ok"]

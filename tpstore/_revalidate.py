@@ -20,7 +20,7 @@ import dataclasses
 import datetime
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pydantic
@@ -89,6 +89,9 @@ class _Compiler:
         self.definitions: dict[str, Any] = {}
         self.compiled: dict[tuple[str, str], Refresh | None] = {}
         self.pending: dict[tuple[str, str], list[Refresh | None]] = {}
+        # Refreshes that give a dict back as it is (models and dataclasses with no
+        # instance inside): a list of plain dicts for them is skipped in one loop.
+        self.dicts_unchanged: set[Refresh] = set()
 
     def node(self, node: Any, mode: str) -> Refresh | None:
         if not isinstance(node, dict):
@@ -105,7 +108,8 @@ class _Compiler:
         if kind == "dataclass":
             return self._dataclass(node, mode)
         if kind in ("list", "set", "frozenset"):
-            return _items(self.node(node.get("items_schema"), mode))
+            item = self.node(node.get("items_schema"), mode)
+            return _items(item, dicts_unchanged=item in self.dicts_unchanged)
         if kind == "tuple":
             return self._tuple(node, mode)
         if kind == "dict":
@@ -188,6 +192,8 @@ class _Compiler:
                 return by_key(value)
             return value
 
+        if by_key is None:
+            self.dicts_unchanged.add(refresh_model)
         return refresh_model
 
     def _dataclass(self, node: dict[str, Any], mode: str) -> Refresh:
@@ -216,6 +222,8 @@ class _Compiler:
                 return by_key(value)
             return value
 
+        if by_key is None:
+            self.dicts_unchanged.add(refresh_dataclass)
         return refresh_dataclass
 
     def _tuple(self, node: dict[str, Any], mode: str) -> Refresh | None:
@@ -310,7 +318,7 @@ def _at(refresh: Refresh, value: Any, loc: Any) -> Any:
         raise refused.under(loc) from refused.cause
 
 
-def _items(item: Refresh | None) -> Refresh | None:
+def _items(item: Refresh | None, *, dicts_unchanged: bool = False) -> Refresh | None:
     if item is None:
         return None
 
@@ -318,6 +326,13 @@ def _items(item: Refresh | None) -> Refresh | None:
         kind = type(value)
         if kind is not list and kind is not tuple and kind is not set and kind is not frozenset:
             return value
+        if dicts_unchanged:
+            # The common input, a list of plain dicts, costs one loop and no calls.
+            for x in value:
+                if type(x) is not dict:
+                    break
+            else:
+                return value
         # Copied only when an element changes: dicts of fresh data pass as they are.
         out: list[Any] | None = None
         index = 0
@@ -348,22 +363,24 @@ def _values(child: Refresh | None) -> Refresh | None:
 
 
 def _keys(children: Mapping[str, Refresh | None]) -> Refresh | None:
-    present = {key: child for key, child in children.items() if child is not None}
-    if not present:
+    pairs = tuple((key, child) for key, child in children.items() if child is not None)
+    if not pairs:
         return None
 
     def refresh_keys(value: Any) -> Any:
         if type(value) is not dict:
             return value
-        return _replaced(value, [(key, child) for key, child in present.items() if key in value])
+        return _replaced(value, pairs)
 
     return refresh_keys
 
 
-def _replaced(value: dict[Any, Any], children: list[tuple[Any, Refresh]]) -> dict[Any, Any]:
-    """`value` with each given key's item refreshed; copied only when one changes."""
+def _replaced(value: dict[Any, Any], children: Sequence[tuple[Any, Refresh]]) -> dict[Any, Any]:
+    """`value` with the item of each given key it has refreshed; copied only on a change."""
     out = value
     for key, child in children:
+        if key not in value:
+            continue
         item = value[key]
         new = _at(child, item, key)
         if new is not item:
