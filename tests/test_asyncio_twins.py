@@ -2,15 +2,19 @@
 
 One scenario, two stores: a random list of operations runs through the synchronous
 API on one store and through the `a`-methods on the other; every result (or
-exception) and the final contents must be equal, for every collection kind.
+exception) and the final contents must be equal, for every collection kind. The
+comparisons run in memory and, when `TPSTORE_TEST_POSTGRES` names a server, on
+PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import postgres_server as postgres
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -246,19 +250,70 @@ async def async_outcome(call: Callable[[], Any]) -> Any:
         return ("raised", type(exc), str(exc))
 
 
-def run_both(field: str, ops: list[Op]) -> None:
+def clock() -> float:
+    return 1_000.0
+
+
+class Stores:
+    """Where a test's two stores live: the sync API's and the async API's.
+
+    In memory, each example gets two new stores. On PostgreSQL, two stores in schemas of
+    their own serve every test of the module (a store's tables take longer to create
+    than an example takes to run), and each example starts by emptying the collection
+    it works on in both.
+    """
+
+    def __init__(self, urls: tuple[str, str] | None = None) -> None:
+        self._open = (
+            None if urls is None else (App(urls[0], clock=clock), App(urls[1], clock=clock))
+        )
+
+    @contextmanager
+    def pair(self, field: str) -> Iterator[tuple[App, App]]:
+        """The two stores, with `field` empty in both."""
+        if self._open is None:
+            with App(None, clock=clock) as sync_app, App(None, clock=clock) as async_app:
+                yield sync_app, async_app
+            return
+        for app in self._open:
+            collection = getattr(app, field)
+            if isinstance(collection, tpstore.Value):
+                collection.delete()
+            else:
+                collection.clear()
+        yield self._open
+
+    def close(self) -> None:
+        for app in self._open or ():
+            app.close()
+
+
+@pytest.fixture(scope="module", params=["memory", *(["postgresql"] if postgres.SERVER_URL else [])])
+def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    """The stores of a comparison: in memory, then on PostgreSQL when a server is set."""
+    if request.param == "memory":
+        yield Stores()
+        return
+    assert postgres.SERVER_URL is not None
+    with (
+        postgres.fresh_schema(postgres.SERVER_URL) as sync_url,
+        postgres.fresh_schema(postgres.SERVER_URL) as async_url,
+    ):
+        opened = Stores((sync_url, async_url))
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+def run_both(stores: Stores, field: str, ops: list[Op]) -> None:
     """Run `ops` on `field` through both APIs and compare each outcome and the end state."""
-
-    def clock() -> float:
-        return 1_000.0
-
-    with App(None, clock=clock) as sync_app:
+    with stores.pair(field) as (sync_app, async_app):
         collection = getattr(sync_app, field)
         expected = [outcome(lambda o=o: getattr(collection, o[0])(*o[2], **o[3])) for o in ops]
         expected.append(outcome(lambda: sync_contents(collection)))
 
-    async def scenario() -> list[Any]:
-        async with App(None, clock=clock) as async_app:
+        async def scenario() -> list[Any]:
             collection = getattr(async_app, field)
             results = [
                 await async_outcome(lambda o=o: getattr(collection, o[1])(*o[2], **o[3]))
@@ -267,7 +322,7 @@ def run_both(field: str, ops: list[Op]) -> None:
             results.append(await async_outcome(lambda: async_contents(collection)))
             return results
 
-    actual = asyncio.run(scenario())
+        actual = asyncio.run(scenario())
     for operation, sync_result, async_result in zip(
         [*ops, "contents"], expected, actual, strict=True
     ):
@@ -279,8 +334,8 @@ def scenarios(ops: list[Any]) -> Any:
 
 
 @given(scenarios(mapping_ops(names, users)))
-def test_mapping_twins(ops: list[Op]) -> None:
-    run_both("users", ops)
+def test_mapping_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "users", ops)
 
 
 @given(
@@ -299,13 +354,13 @@ def test_mapping_twins(ops: list[Op]) -> None:
         ]
     )
 )
-def test_counter_twins(ops: list[Op]) -> None:
-    run_both("hits", ops)
+def test_counter_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "hits", ops)
 
 
 @given(scenarios(mapping_ops(st.integers(0, 4), users)))
-def test_ordered_mapping_twins(ops: list[Op]) -> None:
-    run_both("recent", ops)
+def test_ordered_mapping_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "recent", ops)
 
 
 @given(
@@ -322,23 +377,23 @@ def test_ordered_mapping_twins(ops: list[Op]) -> None:
         ]
     )
 )
-def test_expiring_mapping_twins(ops: list[Op]) -> None:
-    run_both("sessions", ops)
+def test_expiring_mapping_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "sessions", ops)
 
 
 @given(scenarios([*mapping_ops(names, small), *expiring_ops(names)]))
-def test_expiring_ordered_mapping_twins(ops: list[Op]) -> None:
-    run_both("ordered_sessions", ops)
+def test_expiring_ordered_mapping_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "ordered_sessions", ops)
 
 
 @given(scenarios(set_ops(names | st.just(3))))
-def test_set_twins(ops: list[Op]) -> None:
-    run_both("tags", ops)
+def test_set_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "tags", ops)
 
 
 @given(scenarios(set_ops(st.integers(0, 4))))
-def test_ordered_set_twins(ops: list[Op]) -> None:
-    run_both("seen", ops)
+def test_ordered_set_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "seen", ops)
 
 
 @given(
@@ -350,45 +405,45 @@ def test_ordered_set_twins(ops: list[Op]) -> None:
         ]
     )
 )
-def test_expiring_set_twins(ops: list[Op]) -> None:
-    run_both("fresh", ops)
+def test_expiring_set_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "fresh", ops)
 
 
 @given(scenarios([*set_ops(names), *expiring_ops(names)]))
-def test_expiring_ordered_set_twins(ops: list[Op]) -> None:
-    run_both("fresh_ordered", ops)
+def test_expiring_ordered_set_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "fresh_ordered", ops)
 
 
 @given(scenarios(sequence_ops(users)))
-def test_sequence_twins(ops: list[Op]) -> None:
-    run_both("log", ops)
+def test_sequence_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "log", ops)
 
 
 @given(scenarios(deque_ops(users)))
-def test_deque_twins(ops: list[Op]) -> None:
-    run_both("jobs", ops)
+def test_deque_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "jobs", ops)
 
 
 @given(scenarios(deque_ops(small | st.just("x"))))
-def test_bounded_deque_twins(ops: list[Op]) -> None:
-    run_both("recent_jobs", ops)
+def test_bounded_deque_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "recent_jobs", ops)
 
 
 @given(scenarios(value_ops(users)))
-def test_value_twins(ops: list[Op]) -> None:
-    run_both("settings", ops)
+def test_value_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "settings", ops)
 
 
 @given(scenarios(value_ops(small | st.just("x"))))
-def test_value_with_a_default_twins(ops: list[Op]) -> None:
-    run_both("counter", ops)
+def test_value_with_a_default_twins(stores: Stores, ops: list[Op]) -> None:
+    run_both(stores, "counter", ops)
 
 
-def test_edit_twins_write_back_or_nothing() -> None:
+def test_edit_twins_write_back_or_nothing(location: str | None) -> None:
     """`aedit` writes the changed value back, and nothing when the block raises."""
 
     async def scenario() -> None:
-        async with App(None) as app:
+        async with App(location) as app:
             await app.users.aset("a", User(name="A"))
             async with app.users.aedit("a") as user:
                 user.age = 7
@@ -451,11 +506,13 @@ FILLS: dict[str, Callable[[Any], Any]] = {
     plan=st.dictionaries(st.integers(0, 9), st.integers(0, 4), max_size=3),
     reverse=st.booleans(),
 )
-def test_changing_while_iterating_twins(field: str, plan: dict[int, int], reverse: bool) -> None:
+def test_changing_while_iterating_twins(
+    stores: Stores, field: str, plan: dict[int, int], reverse: bool
+) -> None:
     """The items seen and the error raised when the loop changes its own collection."""
     changes = CHANGES[field]
 
-    with App(None) as sync_app:
+    with stores.pair(field) as (sync_app, async_app):
         collection = getattr(sync_app, field)
         FILLS[field](collection)
         expected: list[Any] = []
@@ -469,8 +526,7 @@ def test_changing_while_iterating_twins(field: str, plan: dict[int, int], revers
             expected.append(("raised", type(exc), str(exc)))
         expected.append(list(collection))
 
-    async def scenario() -> list[Any]:
-        async with App(None) as async_app:
+        async def scenario() -> list[Any]:
             collection = getattr(async_app, field)
             FILLS[field](collection)
             seen: list[Any] = []
@@ -487,14 +543,15 @@ def test_changing_while_iterating_twins(field: str, plan: dict[int, int], revers
             seen.append([item async for item in collection])
             return seen
 
-    assert asyncio.run(scenario()) == expected
+        actual = asyncio.run(scenario())
+    assert actual == expected
 
 
-def test_other_tasks_changes_never_break_an_iteration() -> None:
+def test_other_tasks_changes_never_break_an_iteration(location: str | None) -> None:
     """Writes by other tasks (on the same worker threads) never raise in an `async for`."""
 
     async def scenario() -> int:
-        async with App(None) as app:
+        async with App(location) as app:
             await app.hits.aupdate({f"k{i}": i for i in range(50)})
             seen = 0
 

@@ -340,13 +340,13 @@ def test_four_processes_incrementing_lose_nothing(shared_location: str) -> None:
 
 @pytest.mark.slow
 def test_read_modify_write_in_transaction_loses_no_update(shared_location: str) -> None:
-    """`get` then set inside one `transaction()` from 4 processes loses no update."""
+    """4 processes x 200 `get`-then-set in one `transaction()` each: exactly 800."""
     Bank(shared_location).close()
-    _run_processes(_read_modify_write_worker, shared_location, 100)
+    _run_processes(_read_modify_write_worker, shared_location, 200)
     with Bank(shared_location) as bank:
-        assert bank.balances["n"] == 400
-        assert len(bank.log) == 400
-        assert list(bank.log) == list(range(400))
+        assert bank.balances["n"] == 800
+        assert len(bank.log) == 800
+        assert list(bank.log) == list(range(800))
 
 
 _KILLED_CHILD = """
