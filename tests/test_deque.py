@@ -555,6 +555,47 @@ def test_a_consumer_process_wakes_soon_after_an_append(shared_location: str) -> 
     assert popped - appended < 0.5
 
 
+def _append_later(path: str, delay: float) -> None:  # pragma: no cover - a child
+    with WorkQueue(path, timeout=30, durability="normal") as store:
+        time.sleep(delay)
+        store.jobs.append(42)
+
+
+@pytest.mark.slow
+def test_an_awaited_pop_wakes_soon_after_another_processs_append(shared_location: str) -> None:
+    """A task awaiting `apopleft(timeout=10)` gets an item another process appends, on
+    time, while the loop keeps ticking."""
+
+    async def scenario() -> tuple[int, float, int]:
+        async with WorkQueue(shared_location, durability="normal") as store:
+            await store.jobs.alen()
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            tick_task = asyncio.create_task(ticker())
+            appender = multiprocessing.get_context("spawn").Process(
+                target=_append_later, args=(shared_location, 1.0)
+            )
+            appender.start()
+            item = await store.jobs.apopleft(timeout=10)
+            popped = time.monotonic()
+            tick_task.cancel()
+            await asyncio.to_thread(appender.join, 30)
+            assert appender.exitcode == 0
+            return item, popped, ticks
+
+    started = time.monotonic()
+    item, popped, ticks = asyncio.run(scenario())
+    assert item == 42
+    assert 1.0 <= popped - started < 9  # woken by the append, not by the timeout
+    assert ticks >= (popped - started) / 0.01 / 2
+
+
 def _pop_blocking_until_done(path: str, start: Any, results: Any) -> None:  # pragma: no cover
     popped = []
     with WorkQueue(path, timeout=30, durability="normal") as store:
@@ -590,9 +631,9 @@ def test_blocked_consumers_get_every_item_exactly_once(shared_location: str) -> 
     assert popped == list(range(300))
 
 
-def test_awaited_pops_wait_on_the_loop_for_another_tasks_append(db_path: Path) -> None:
+def test_awaited_pops_wait_on_the_loop_for_another_tasks_append(location: str | None) -> None:
     async def scenario() -> tuple[list[int], float]:
-        async with WorkQueue(db_path, durability="normal") as store:
+        async with WorkQueue(location, durability="normal") as store:
             with pytest.raises(IndexError):
                 await store.jobs.apopleft(timeout=0.05)
             with pytest.raises(ValueError, match="non-negative"):
