@@ -388,3 +388,41 @@ def test_the_command_line_takes_a_url_and_never_shows_its_password(postgres_url:
     assert "s3cret" not in loaded.stdout + loaded.stderr
     with Shop(postgres_url, attach=attach) as shop:
         assert dict(shop.prices) == {"a": 1, "b": 2, "c": 3}
+
+
+# -- errors by SQLSTATE (no server needed: the translation of psycopg's exceptions) -------
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "expected"),
+    [
+        ("40001", BusyError),  # serialization failure
+        ("40P01", BusyError),  # deadlock detected
+        ("55P03", BusyError),  # lock not available (lock_timeout)
+        ("57014", BusyError),  # query cancelled (statement_timeout)
+        ("25006", ReadOnlyError),  # read-only SQL transaction
+        ("22003", ValidationError),  # numeric value out of range
+        ("22021", ValidationError),  # character not in repertoire (NUL)
+        ("22P02", ValidationError),  # invalid text representation
+        ("25P02", TpStoreError),  # in failed SQL transaction
+        ("23505", TpStoreError),  # unique violation
+        ("42P01", TpStoreError),  # undefined table
+        ("53300", TpStoreError),  # too many connections
+        ("08006", TpStoreError),  # connection failure
+    ],
+)
+def test_server_errors_become_tpstore_errors_by_sqlstate(
+    sqlstate: str, expected: type[TpStoreError]
+) -> None:
+    """Every psycopg error becomes the tpstore error its SQLSTATE calls for, never itself."""
+    psycopg = pytest.importorskip("psycopg")
+    if not postgres_server.backend_available():  # pragma: no cover
+        pytest.skip("PostgreSQL backend not available")
+    from tpstore._backends.postgresql.errors import translate_statement_error
+
+    raised = psycopg.errors.lookup(sqlstate)("password=s3cret refused")
+    error = translate_statement_error(raised, "writing prices")
+    assert type(error) is expected
+    assert not isinstance(error, psycopg.Error)
+    assert "s3cret" not in str(error)
+    assert str(error).startswith(("writing prices: ", "invalid value"))
