@@ -126,3 +126,44 @@ def machine_line() -> str:
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"tpstore {tpstore.__version__}"
     )
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------
+
+
+def postgres_server_url() -> str | None:
+    """The server to measure on: `TPSTORE_BENCH_POSTGRES`, else `TPSTORE_TEST_POSTGRES`
+    (set by `.ci/with-postgres.sh`), else `None`."""
+    return os.environ.get("TPSTORE_BENCH_POSTGRES") or os.environ.get("TPSTORE_TEST_POSTGRES")
+
+
+def with_schema(url: str, schema: str) -> str:
+    """`url` with the libpq option that makes `schema` the session's current schema."""
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}"
+
+
+class FreshSchemas:
+    """New empty PostgreSQL schemas on one server, one per call (as URLs selecting them);
+    `drop()` removes them all."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._made: list[str] = []
+
+    def __call__(self) -> str:
+        import psycopg
+
+        schema = f"bench_{os.getpid()}_{len(self._made)}_{time.monotonic_ns() % 10**6}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        self._made.append(schema)
+        return with_schema(self.url, schema)
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for schema in self._made:
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        self._made.clear()

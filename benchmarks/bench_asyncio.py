@@ -1,10 +1,13 @@
 """The asyncio twins beside the synchronous API they run.
 
-    python benchmarks/bench_asyncio.py [--ops N] [--repeat R]
+    python benchmarks/bench_asyncio.py [--ops N] [--repeat R] [--postgres]
 
 Method: one process, one fresh file per measurement in the same temporary folder
 (WAL; `durability="normal"`, so that the figures show the API's cost rather than the
-disk's fsync). Each figure is the best of `--repeat` runs.
+disk's fsync). Each figure is the best of `--repeat` runs. With `--postgres`, each
+measurement gets a fresh schema on the server of `TPSTORE_BENCH_POSTGRES` (or
+`TPSTORE_TEST_POSTGRES`: `.ci/with-postgres.sh python benchmarks/bench_asyncio.py
+--postgres`) instead of a file, still with `durability="normal"`.
 
 Part 1, per-operation cost in one task: N `get`, `set` (each its own commit) and
 `increment` calls through the synchronous API, then the same N through `aget`,
@@ -25,8 +28,9 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
-from _common import FreshFiles, machine_line
+from _common import FreshFiles, FreshSchemas, machine_line, postgres_server_url
 
 import tpstore
 
@@ -38,7 +42,11 @@ class Bench(tpstore.Store):
     hits: tpstore.Mapping[str, int]
 
 
-def fresh(files: FreshFiles) -> Bench:
+# Where each measurement's store goes: a new file, or a new PostgreSQL schema.
+Locations = Callable[[], Path | str]
+
+
+def fresh(files: Locations) -> Bench:
     store = Bench(files(), durability="normal")
     store.hits.update({f"k{i}": i for i in range(KEYS)})
     return store
@@ -52,7 +60,7 @@ def best(repeat: int, measure: Callable[[], float]) -> float:
     return min(measure() for _ in range(repeat))
 
 
-def sync_loop(files: FreshFiles, n: int, op: Callable[[Bench, str], object]) -> float:
+def sync_loop(files: Locations, n: int, op: Callable[[Bench, str], object]) -> float:
     store = fresh(files)
     try:
         start = time.perf_counter()
@@ -63,7 +71,7 @@ def sync_loop(files: FreshFiles, n: int, op: Callable[[Bench, str], object]) -> 
         store.close()
 
 
-def async_loop(files: FreshFiles, n: int, op: Callable[[Bench, str], Awaitable[object]]) -> float:
+def async_loop(files: Locations, n: int, op: Callable[[Bench, str], Awaitable[object]]) -> float:
     async def run() -> float:
         async with fresh(files) as store:
             await op(store, "k0")  # the first call starts the worker thread: not timed
@@ -75,7 +83,7 @@ def async_loop(files: FreshFiles, n: int, op: Callable[[Bench, str], Awaitable[o
     return asyncio.run(run())
 
 
-def threads(files: FreshFiles, n: int, op: Callable[[Bench, str], object]) -> float:
+def threads(files: Locations, n: int, op: Callable[[Bench, str], object]) -> float:
     store = fresh(files)
     share = keys(n // CALLERS)
     barrier = threading.Barrier(CALLERS + 1)
@@ -99,7 +107,7 @@ def threads(files: FreshFiles, n: int, op: Callable[[Bench, str], object]) -> fl
     return elapsed
 
 
-def tasks(files: FreshFiles, n: int, op: Callable[[Bench, str], Awaitable[object]]) -> float:
+def tasks(files: Locations, n: int, op: Callable[[Bench, str], Awaitable[object]]) -> float:
     share = keys(n // CALLERS)
 
     async def run() -> float:
@@ -121,10 +129,27 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--postgres", action="store_true", help="measure on PostgreSQL")
     args = parser.parse_args(argv)
     n, repeat = args.ops, args.repeat
-    files = FreshFiles()
-    print(f"tpstore asyncio twins vs the synchronous API, {n} operations, best of {repeat}")
+    if not args.postgres:
+        measure(FreshFiles(), n, repeat, "SQLite (a WAL file)")
+        return
+    url = postgres_server_url()
+    if not url:
+        sys.exit("--postgres: set TPSTORE_BENCH_POSTGRES (or run under .ci/with-postgres.sh)")
+    schemas = FreshSchemas(url)
+    try:
+        measure(schemas, n, repeat, "PostgreSQL (a schema on a local server)")
+    finally:
+        schemas.drop()
+
+
+def measure(files: Locations, n: int, repeat: int, where: str) -> None:
+    print(
+        f"tpstore asyncio twins vs the synchronous API, {n} operations, best of {repeat}, "
+        f"on {where}"
+    )
     print(machine_line())
     print(f"{'one task':<22}{'sync µs/op':>12}{'async µs/op':>13}{'async/sync':>12}")
     single: list[tuple[str, Callable[..., object], Callable[..., Awaitable[object]]]] = [

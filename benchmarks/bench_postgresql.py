@@ -19,17 +19,15 @@ shows operations per second, and the ratio to the hand-written code at each poin
 from __future__ import annotations
 
 import multiprocessing
-import os
 import random
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from _common import machine_line
+from _common import FreshSchemas, machine_line, postgres_server_url
 
 from tpstore import Deque, Mapping, Store
 
@@ -44,27 +42,19 @@ class Bench(Store):
 
 
 def server_url() -> str:
-    url = os.environ.get("TPSTORE_BENCH_POSTGRES") or os.environ.get("TPSTORE_TEST_POSTGRES")
+    url = postgres_server_url()
     if not url:
         sys.exit("set TPSTORE_BENCH_POSTGRES (or run under .ci/with-postgres.sh)")
     return url
 
 
-def with_schema(url: str, schema: str) -> str:
-    joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}options=-csearch_path%3D{schema}"
-
-
 @contextmanager
 def fresh_schema(url: str) -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
+    schemas = FreshSchemas(url)
     try:
-        yield with_schema(url, schema)
+        yield schemas()
     finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        schemas.drop()
 
 
 class Hand:
