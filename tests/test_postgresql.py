@@ -28,9 +28,11 @@ from tpstore import (
     Mapping,
     ReadOnlyError,
     SchemaError,
+    Set,
     Store,
     TpStoreError,
     ValidationError,
+    Value,
     field,
 )
 
@@ -263,6 +265,37 @@ def test_a_refused_write_inside_a_transaction_leaves_it_usable(postgres_url: str
                 shop.prices["after"] = 3
             other.rollback()
         assert dict(shop.prices) == {"after": 3, "before": 1, "locked": 1}
+
+
+class Texts(Store):
+    names: Mapping[str, str]
+    tags: Set[str]
+    queue: Deque[str]
+    motto: Value[str]
+    lists: Mapping[str, list[str]]
+
+
+def test_nul_in_text_is_refused_and_nothing_is_half_written(postgres_url: str) -> None:
+    """`"\x00"` in a text key, value, element or item raises `ValidationError` naming
+    where; a bulk write holding one writes nothing; inside JSON it is kept."""
+    with Texts(postgres_url) as store:
+        refused = {
+            "key": lambda: store.names.__setitem__("a\x00", "x"),
+            "value": lambda: store.names.__setitem__("a", "x\x00"),
+            "update": lambda: store.names.update({"b": "1", "c\x00": "2"}),
+            "element": lambda: store.tags.add("q\x00"),
+            "extend": lambda: store.queue.extend(["ok", "n\x00"]),
+            "value of a Value": lambda: store.motto.set("\x00"),
+        }
+        for what, write in refused.items():
+            with pytest.raises(ValidationError, match="x00"):
+                write()
+            assert (dict(store.names), set(store.tags), list(store.queue)) == ({}, set(), []), what
+        assert not store.motto.is_set
+        assert store.names.get("a\x00") is None  # a key that cannot be stored is not there
+        assert "q\x00" not in store.tags
+        store.lists["k"] = ["a\x00"]  # JSON escapes it
+        assert store.lists["k"] == ["a\x00"]
 
 
 def test_options_that_only_sqlite_has_are_refused(postgres_url: str, tmp_path: Any) -> None:
