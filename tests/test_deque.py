@@ -241,6 +241,7 @@ class FileDequeMachine(FileMachine, BoundedDequeMachine):
 
 TestDeque = as_test_case(DequeMachine, stateful_step_count=40)
 TestBoundedDeque = as_test_case(BoundedDequeMachine, stateful_step_count=40)
+TestDequeOnPostgres = on_postgres(DequeMachine, stateful_step_count=30, max_examples=20)
 TestBoundedDequeOnPostgres = on_postgres(
     BoundedDequeMachine, stateful_step_count=30, max_examples=20
 )

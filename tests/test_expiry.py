@@ -394,6 +394,10 @@ TestExpiringOrderedSet = as_test_case(ExpiringOrderedSetMachine, stateful_step_c
 TestExpiringMappingOnPostgres = on_postgres(
     ExpiringMappingMachine, stateful_step_count=30, max_examples=20
 )
+TestExpiringOrderedMappingOnPostgres = on_postgres(
+    ExpiringOrderedMappingMachine, stateful_step_count=30, max_examples=20
+)
+TestExpiringSetOnPostgres = on_postgres(ExpiringSetMachine, stateful_step_count=30, max_examples=20)
 TestExpiringOrderedSetOnPostgres = on_postgres(
     ExpiringOrderedSetMachine, stateful_step_count=30, max_examples=20
 )

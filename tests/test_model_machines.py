@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from machines import FileMachine, StoreMachine, as_test_case
+from machines import FileMachine, StoreMachine, as_test_case, on_postgres
 from pydantic import BaseModel
 
 from tpstore import Mapping, Sequence, Store, ValidationError, field
@@ -239,6 +239,12 @@ TestJsonModelMappingOnFile = as_test_case(FileJsonMappingMachine, stateful_step_
 TestJsonModelSequence = as_test_case(ModelSequenceMachine, stateful_step_count=25)
 TestPickleModelSequence = as_test_case(PickleSequenceMachine, stateful_step_count=25)
 TestPickleModelSequenceOnFile = as_test_case(FilePickleSequenceMachine, stateful_step_count=25)
+TestJsonModelMappingOnPostgres = on_postgres(
+    ModelMappingMachine, stateful_step_count=25, max_examples=20
+)
+TestPickleModelSequenceOnPostgres = on_postgres(
+    PickleSequenceMachine, stateful_step_count=25, max_examples=20
+)
 
 
 def test_the_machines_store_what_they_claim() -> None:
