@@ -2,7 +2,7 @@
 
 The SQLite helpers open a plain `sqlite3` connection of their own, as another program
 would, and close it before returning, so they never hold a lock or see an open
-transaction of the store under test.
+transaction of the store under test; `every_row` does the same for either backend.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from postgres_server import is_postgres
 
 import tpstore.codecs
 
@@ -40,6 +41,35 @@ def execute(path: Path | str, sql: str, params: tuple[Any, ...] = ()) -> int:
         return count
     finally:
         conn.close()
+
+
+def every_row(location: Path | str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of a store's file or PostgreSQL schema, by table name.
+
+    Read through a connection of its own (the URL's current schema on PostgreSQL); each
+    table's rows are sorted by `repr`, so two reads compare equal when nothing changed.
+    """
+    if is_postgres(location):
+        import psycopg  # only with a server configured; the `test` extra installs it
+
+        with psycopg.connect(str(location)) as conn:
+            tables = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema()"
+                )
+            ]
+            return {
+                table: sorted(conn.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
+                for table in tables
+            }
+    tables = [
+        row[0] for row in query(location, "SELECT name FROM sqlite_master WHERE type='table'")
+    ]
+    return {
+        table: sorted(query(location, f'SELECT * FROM "{table}"'), key=repr) for table in tables
+    }
 
 
 def catalog_options(path: Path | str, name: str) -> Any:
