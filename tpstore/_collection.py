@@ -80,6 +80,8 @@ class Collection:
         if not getattr(engine.dialect, "text_holds_nul", True):
             self._key = self._key and self._key.refusing_nul()
             self._value = self._value and self._value.refusing_nul()
+        # Written once: len() runs it on every call.
+        self._count_sql = engine.dialect.count(spec.database)
         self._watches = threading.local()
         # The same for the asyncio API, by task (see `tpstore._bridge.running_for`).
         self._task_watches: weakref.WeakKeyDictionary[object, _Watch] = weakref.WeakKeyDictionary()
@@ -131,7 +133,7 @@ class Collection:
         return self._spec.name
 
     def _count(self) -> int:
-        row = self._engine.fetchone(self._engine.dialect.count(self._spec.database), (self._table,))
+        row = self._engine.fetchone(self._count_sql, (self._table,))
         return int(row[0]) if row else 0
 
     def _pages(

@@ -13,12 +13,18 @@ write inside it; their writes wait for its lock. A session in the context is use
 by the thread that opened its transaction: a context copied into another thread
 (`contextvars.copy_context().run`, `asyncio.to_thread`) does not carry the transaction
 along.
+
+Writers: the writing threads of one process take turns in a first-come, first-served
+queue, and single operations outside a transaction that wait there share one commit
+with each other (group commit: `tpstore._writers`). Either way every operation outside
+a transaction is atomic, and durable when it returns.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from threading import get_ident
@@ -26,7 +32,8 @@ from typing import Any, NoReturn, TypeVar
 
 from tpstore._backends import open_driver
 from tpstore._backends.base import Driver, Params, Session
-from tpstore.errors import ReadOnlyError, TpStoreError
+from tpstore._writers import Batch, Waiter, WriterQueue
+from tpstore.errors import ClosedError, ReadOnlyError, TpStoreError
 
 T = TypeVar("T")
 
@@ -74,6 +81,13 @@ class Engine:
         self._acquire = driver.acquire
         self._release = driver.release
         self._translate = driver.translate
+        self._lock_taken = driver.lock_taken
+        self._retry_locked = driver.retry_locked
+        # The turn to write, for the threads of this process (`tpstore._writers`); None
+        # where the driver serialises them itself (an in-memory store's one connection).
+        self._queue: WriterQueue | None = WriterQueue() if driver.group_commit else None
+        self._take_turn = self._queue.turn.acquire if self._queue is not None else None
+        self._give_back = self._queue.give_back if self._queue is not None else None
 
     @property
     def features(self) -> Any:
@@ -151,6 +165,11 @@ class Engine:
             try:
                 return session.connection.execute(sql, params).fetchone()
             except BaseException as exc:
+                if self._lock_taken(exc):  # (a WAL file being recovered by another process)
+                    taken = session
+                    return self._retry_locked(
+                        lambda: taken.connection.execute(sql, params).fetchone()
+                    )
                 self._raise_translated(exc)
                 raise
             finally:
@@ -169,16 +188,21 @@ class Engine:
         """Run one writing statement (atomic by itself) and return the rows changed."""
         session = self._current.get()
         if session is None or session.owner != get_ident() or not session.live:
-            session = self._acquire() if session is None else self._borrow(session)
-            try:
-                if self.mode != "rw":
-                    self._check_writable(None)
-                return session.connection.execute(sql, params).rowcount
-            except BaseException as exc:
-                self._raise_translated(exc)
-                raise
-            finally:
-                self._release(session)
+            # The path of a single write: when no other thread writes, take the turn
+            # and run the statement as its own transaction, as cheaply as a read.
+            take = self._take_turn
+            if session is None and take is not None and self.mode == "rw" and take(False):
+                try:
+                    session = self._acquire()
+                    try:
+                        return session.connection.execute(sql, params).rowcount
+                    except BaseException as exc:
+                        return self._failed_alone(exc, session, sql, params, _rowcount)
+                    finally:
+                        self._release(session)
+                finally:
+                    self._give_back()  # type: ignore[misc]
+            return self._write_alone(session, sql, params, _rowcount)
         self._check_writable(session)
         try:
             return session.connection.execute(sql, params).rowcount
@@ -233,16 +257,10 @@ class Engine:
         """Run `action(session, sql, params)` on the right session, errors translated."""
         session = self._current.get()
         if session is None or session.owner != get_ident() or not session.live:
+            if write:
+                return self._write_alone(session, sql, params, action)
             session = self._acquire() if session is None else self._borrow(session)
-            try:
-                if write:
-                    self._check_writable(None)
-                return action(session, sql, params)
-            except BaseException as exc:
-                self._raise_translated(exc)
-                raise
-            finally:
-                self._release(session)
+            return self._run_pooled(session, sql, params, action)
         if write:
             self._check_writable(session)
         try:
@@ -250,6 +268,74 @@ class Engine:
         except BaseException as exc:
             self._raise_translated(exc)
             raise
+
+    def _run_pooled(
+        self, session: Session, sql: str, params: Any, action: Callable[[Session, str, Any], T]
+    ) -> T:
+        """Run `action` on `session`, taken from the pool outside a transaction; give it back.
+
+        A statement that found a lock taken by another process did nothing: it runs again
+        once the lock is free (the driver's wait, up to `timeout`).
+        """
+        try:
+            return action(session, sql, params)
+        except BaseException as exc:
+            return self._failed_alone(exc, session, sql, params, action)
+        finally:
+            self._release(session)
+
+    def _failed_alone(
+        self,
+        exc: BaseException,
+        session: Session,
+        sql: str,
+        params: Any,
+        action: Callable[[Session, str, Any], T],
+    ) -> T:
+        """After a statement outside a transaction raised `exc`: retry it if it found a
+        lock taken by another process (it did nothing), else raise the tpstore error."""
+        if self._lock_taken(exc):
+            return self._retry_locked(lambda: action(session, sql, params))
+        self._raise_translated(exc)
+        raise exc
+
+    def _write_alone(
+        self,
+        current: Session | None,
+        sql: str,
+        params: Any,
+        action: Callable[[Session, str, Any], T],
+    ) -> T:
+        """One writing statement outside a transaction: its turn, then its own commit.
+
+        When no other thread of this process writes, the statement runs at once as its
+        own transaction; otherwise it queues, and shares a group commit.
+        """
+        if current is not None and current.owner == get_ident():
+            self._dead(current)  # a transaction of this thread whose connection is gone
+        if self.mode != "rw":
+            self.driver.check_usable()  # a closed store says so first
+            self._check_writable(None)
+        queue = self._queue
+        if queue is None or queue.turn.acquire(False):
+            try:
+                return self._run_pooled(self._acquire(), sql, params, action)
+            finally:
+                if queue is not None:
+                    queue.give_back()
+        waiter = Waiter(lambda session: action(session, sql, params))
+        deadline = time.monotonic() + self.timeout
+        batch = queue.take(waiter, self.timeout)
+        if batch is None:  # this thread leads a batch
+            batch = self._begin_batch(queue, deadline)
+            if self._serve(queue, batch, waiter) and self._carry_on(queue, batch):
+                batch.wait()
+        if waiter.error is not None:
+            self._raise_translated(waiter.error)
+            raise waiter.error
+        if batch.error is not None:
+            raise batch.error
+        return waiter.result  # type: ignore[no-any-return]
 
     # -- transactions -------------------------------------------------------------------
 
@@ -295,13 +381,36 @@ class Engine:
 
     @contextlib.contextmanager
     def _outermost(self, *, readonly: bool) -> Iterator[Session]:
-        """The outermost level: a session for its whole length, published in the context."""
+        """The outermost level: a session for its whole length, published in the context.
+
+        A writing transaction first waits for its turn among this process's writers, and
+        runs alone (it never joins a group commit).
+        """
+        queue = None if readonly else self._queue
         if not readonly:
             self._check_may_write(False)
+        if queue is None:
+            with self._open_outermost(readonly=readonly) as session:
+                yield session
+            return
+        deadline = time.monotonic() + self.timeout
+        queue.take(Waiter(None, joins=False), self.timeout)
+        pid = os.getpid()
+        try:
+            with self._open_outermost(readonly=False, deadline=deadline) as session:
+                yield session
+        finally:
+            if os.getpid() == pid:
+                queue.give_back()
+
+    @contextlib.contextmanager
+    def _open_outermost(
+        self, *, readonly: bool, deadline: float | None = None
+    ) -> Iterator[Session]:
         pid = os.getpid()
         session = self._acquire()
         try:
-            self.driver.begin(session, write=not readonly)
+            self.driver.begin(session, write=not readonly, deadline=deadline)
             session.owner = get_ident()
             session.depth = 1
             session.readonly.append(readonly)
@@ -350,9 +459,181 @@ class Engine:
 
         Its writes are serialised with every other writer of the store (the seam's
         guarantee, `tpstore._backends.base`), so a read followed by a write inside it
-        loses no update.
+        loses no update. Outside a transaction it may share one commit with the
+        operations of other threads waiting to write (`tpstore._writers`).
         """
-        return self.transaction()
+        if self._queue is None or self._transaction_session() is not None:
+            return self.transaction()
+        return self._grouped()
+
+    @contextlib.contextmanager
+    def _grouped(self) -> Iterator[None]:
+        """A compound operation outside a transaction, committed with those queued.
+
+        It leads a new batch (its own transaction) or joins the batch handed to it, in
+        a savepoint; either way it returns only once the batch has committed, and
+        raises only its own error (or the commit's, when that fails).
+        """
+        self._check_may_write(False)
+        queue = self._queue
+        assert queue is not None
+        deadline = time.monotonic() + self.timeout
+        batch = queue.take(Waiter(None), self.timeout)
+        leader = batch is None
+        if batch is None:
+            batch = self._begin_batch(queue, deadline)
+        session = batch.session
+        if not leader:
+            try:
+                self.driver.savepoint(session, 1)
+            except BaseException as exc:
+                self._end_batch(queue, batch, exc)
+                raise
+            session.depth = 2
+            session.readonly.append(False)
+        pid = os.getpid()
+        failure: BaseException | None = None
+        session.owner = get_ident()
+        token = self._current.set(session)
+        try:
+            yield
+        except BaseException as exc:
+            failure = exc
+        finally:
+            self._current.reset(token)
+            session.owner = None
+        if os.getpid() != pid:  # a forked child: the batch is the parent's
+            if failure is not None:
+                raise failure
+            _check_same_process(pid)
+        failure = self._leave_savepoint(queue, batch, failure, leader=leader)
+        self._carry_on(queue, batch)
+        if failure is not None:
+            raise failure
+        batch.wait()
+        if batch.error is not None:
+            raise batch.error
+
+    def _leave_savepoint(
+        self, queue: WriterQueue, batch: Batch, failure: BaseException | None, *, leader: bool
+    ) -> BaseException | None:
+        """Keep or undo the work of a compound operation that ran in `batch`.
+
+        Returns its failure, if any, once the batch can go on; raises it when the batch
+        cannot (it was the leader's, the store was closed, or the database rolled the
+        whole transaction back), after ending the batch.
+        """
+        session = batch.session
+        if self.driver.closed:  # closed inside the block: nothing can commit any more
+            error = ClosedError("the store was closed before this operation was committed")
+            batch.finish(error)
+            queue.give_back()
+            raise failure if failure is not None else error
+        if leader:
+            if failure is not None:  # the batch holds only this operation: drop it all
+                self._end_batch(queue, batch, None)
+                raise failure
+            return None
+        session.depth = 1
+        session.readonly.pop()
+        if failure is None:
+            try:
+                self.driver.release_savepoint(session, 1)
+            except BaseException as exc:
+                failure = exc
+        if failure is not None:
+            self.driver.rollback_to(session, 1)
+            if not self.driver.in_transaction(session):
+                self._end_batch(queue, batch, failure)
+                raise failure
+        return failure
+
+    def _begin_batch(self, queue: WriterQueue, deadline: float) -> Batch:
+        """Begin the transaction of a new batch, led by the calling thread."""
+        try:
+            session = self._acquire()
+        except BaseException:
+            queue.give_back()
+            raise
+        try:
+            self.driver.begin(session, write=True, deadline=deadline)
+        except BaseException:
+            self._release(session)
+            queue.give_back()
+            raise
+        session.depth = 1
+        session.readonly.append(False)
+        return Batch(session)
+
+    def _serve(self, queue: WriterQueue, batch: Batch, waiter: Waiter) -> bool:
+        """Run a queued statement in `batch` for its thread; False if the batch ended."""
+        assert waiter.work is not None
+        batch.statements.append(waiter)
+        try:
+            waiter.result = waiter.work(batch.session)
+        except BaseException as exc:
+            waiter.error = exc
+            if self.driver.closed or not self.driver.in_transaction(batch.session):
+                self._end_batch(queue, batch, exc)
+                return False
+        return True
+
+    def _carry_on(self, queue: WriterQueue, batch: Batch) -> bool:
+        """After this thread's part of `batch`: serve the queue, hand on, or commit.
+
+        Runs the single statements queued next in the batch, then hands the batch to
+        the compound operation queued next, if any (returns True: it commits later);
+        otherwise commits it (returns False).
+        """
+        while True:
+            waiter = queue.next_member(batch)
+            if waiter is None:
+                self._commit_batch(queue, batch)
+                return False
+            if waiter.work is None:  # a compound operation: it runs in its own thread
+                waiter.wake.release()
+                return True
+            if not self._serve(queue, batch, waiter):
+                return False
+
+    def _commit_batch(self, queue: WriterQueue, batch: Batch) -> None:
+        """Commit `batch` for everyone in it, and let the next writer have its turn."""
+        session = batch.session
+        self._end(session)
+        error: TpStoreError | None = None
+        try:
+            self.driver.commit(session)
+        except TpStoreError as exc:
+            error = exc
+            with contextlib.suppress(TpStoreError):
+                self.driver.rollback(session)
+        finally:
+            self._release(session)
+            queue.give_back()
+            batch.finish(error)
+
+    def _end_batch(self, queue: WriterQueue, batch: Batch, cause: BaseException | None) -> None:
+        """Roll `batch` back and end it: what succeeded in it was not written."""
+        session = batch.session
+        self._end(session)
+        try:
+            if not self.driver.closed:
+                with contextlib.suppress(TpStoreError):
+                    self.driver.rollback(session)
+        finally:
+            self._release(session)
+            queue.give_back()
+            error = None
+            if cause is not None:
+                error = (
+                    ClosedError("the store was closed before this operation was committed")
+                    if self.driver.closed
+                    else TpStoreError(
+                        "the database rolled this operation back, with others committed "
+                        f"together with it, after an error ({cause}); it was not written"
+                    )
+                )
+            batch.finish(error)
 
     # -- waiting for other writers ------------------------------------------------------
 
@@ -395,6 +676,10 @@ class Engine:
     def closed(self) -> bool:
         """Whether `close()` was called."""
         return self.driver.closed
+
+
+def _rowcount(session: Session, sql: str, params: Params) -> int:
+    return session.connection.execute(sql, params).rowcount
 
 
 def _fetchall(session: Session, sql: str, params: Params) -> list[Any]:

@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Final, Protocol
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Final, Protocol, TypeVar
 
 from tpstore.errors import TpStoreError
+
+T = TypeVar("T")
 
 Params = Sequence[Any]
 """The parameters of one statement, in the dialect's parameter style."""
@@ -163,6 +165,11 @@ class Driver(Protocol):
     errors: tuple[type[BaseException], ...]
     """Exceptions a statement may raise that `translate` turns into tpstore errors."""
 
+    group_commit: bool
+    """Whether the writers of one process queue in the engine and share commits
+    (`tpstore._writers`): a session may then be used by several threads in turn, one at
+    a time. False where the driver serialises threads itself (one shared connection)."""
+
     @property
     def closed(self) -> bool:
         """Whether `close()` was called."""
@@ -184,8 +191,22 @@ class Driver(Protocol):
         """Give a session back to the pool (or close it when the pool is full)."""
         ...
 
-    def begin(self, session: Session, *, write: bool) -> None:
-        """Open a transaction; `write=True` holds the store's write lock until its end."""
+    def begin(self, session: Session, *, write: bool, deadline: float | None = None) -> None:
+        """Open a transaction; `write=True` holds the store's write lock until its end.
+
+        Waiting for the lock ends at `deadline` (`time.monotonic()`; by default `timeout`
+        from now) with `BusyError`.
+        """
+        ...
+
+    def lock_taken(self, exc: BaseException) -> bool:
+        """Whether a statement's `exc` only says another connection held a lock: the
+        statement did nothing, and `retry_locked` may run it again."""
+        ...
+
+    def retry_locked(self, run: Callable[[], T], deadline: float | None = None) -> T:
+        """Run `run()` (a statement that found a lock taken) until it gets the lock, or
+        raise `BusyError` at `deadline` (by default `timeout` from now)."""
         ...
 
     def savepoint(self, session: Session, level: int) -> None:

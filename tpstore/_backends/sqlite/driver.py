@@ -14,7 +14,16 @@ ever open at once, not the number open now.)
 The one-writer guarantee of the seam (`tpstore._backends.base`): a writing transaction
 starts with `BEGIN IMMEDIATE`, which takes the file's write lock at once; a single
 writing statement outside a transaction is its own implicit transaction, which takes
-the same lock. Waiting for it is bounded by `timeout` (sqlite3's busy handler).
+the same lock. Waiting for it is bounded by `timeout`. The threads of one process wait
+in the engine's writer queue (`tpstore._writers`), so only one of them at a time asks
+SQLite for the lock. For a WAL file (the default) this driver waits for it itself, in
+short random pauses (`retry_locked`), with SQLite's busy handler switched off
+(`busy_timeout = 0`): that handler sleeps up to 100 ms between tries, so a process
+waiting for a lock that other processes take and give back all the time could wait out
+the whole timeout (bench_writers.py: up to 5 s and `BusyError`s, against at most a
+few hundred milliseconds with short pauses). Maintenance statements, which wait for
+readers in ways a retry could not, still use SQLite's handler (`_sqlite_waits`); so do
+files with the rollback journal, whose readers must wait for writers too.
 
 A private in-memory store has only one connection (an in-memory database cannot be
 shared between connections without SQLite's shared-cache mode, whose table locks do
@@ -41,6 +50,7 @@ that raises `TpStoreError`
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import sqlite3
@@ -48,14 +58,16 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterator
-from typing import Final
+from collections.abc import Callable, Iterator
+from typing import Final, TypeVar
 
 from tpstore._backends.base import Session
 from tpstore._backends.sqlite import files
 from tpstore._backends.sqlite.dialect import Dialect, Features, quote
 from tpstore._backends.sqlite.errors import primary, translate, translate_statement_error
 from tpstore.errors import BusyError, ClosedError, TpStoreError, TpStoreWarning
+
+T = TypeVar("T")
 
 MAX_IDLE: Final = 6
 """Idle connections a file store keeps for reuse; more are closed when given back."""
@@ -64,6 +76,12 @@ MAX_IDLE: Final = 6
 # and the longest (the pause doubles while nothing changes).
 _FIRST_PAUSE: Final = 0.001
 _LONGEST_PAUSE: Final = 0.010
+
+# The pauses of `SQLiteDriver.retry_locked` between two tries for a lock another
+# connection holds: random, up to the first one doubled after each try, never above the
+# longest one.
+_FIRST_LOCK_PAUSE: Final = 0.0001
+_LONGEST_LOCK_PAUSE: Final = 0.002
 
 # Connections copied into a forked child that could not be closed safely: kept open
 # and referenced for ever (see the module docstring and `_keep_forever`).
@@ -103,7 +121,13 @@ class SQLiteDriver:
         self.durability = durability
         self.timeout = float(timeout)
         self.memory = path is None
+        # An in-memory store's one connection is held by one thread at a time (its
+        # re-entrant turn lock): it cannot be handed from thread to thread.
+        self.group_commit = not self.memory
         self.wal = (not self.attach) if wal is None else bool(wal)
+        # Whether this driver waits for a WAL file's write lock itself, in short random
+        # pauses, instead of in SQLite's busy handler (`retry_locked`).
+        self.own_wait = self.wal and mode == "rw" and not self.memory
         self.features = Features.detect()
         self.dialect = Dialect(self.features)
         self.schemas = ("main", *self.attach)
@@ -298,6 +322,8 @@ class SQLiteDriver:
             # not a database fails here, while nothing has been written to it.
             for schema in self.schemas:
                 raw.execute(f"SELECT count(*) FROM {quote(schema)}.sqlite_master").fetchone()
+            if self.own_wait:  # (the lock waits are `retry_locked`'s)
+                raw.execute("PRAGMA busy_timeout = 0")
         except sqlite3.Error as exc:
             raise translate(exc, f"cannot open {self.path}") from exc
 
@@ -366,17 +392,71 @@ class SQLiteDriver:
 
     # -- transactions -------------------------------------------------------------------
 
-    def begin(self, session: Session, *, write: bool) -> None:
-        """BEGIN IMMEDIATE (the file's write lock, now) or a deferred read snapshot."""
+    def begin(self, session: Session, *, write: bool, deadline: float | None = None) -> None:
+        """BEGIN IMMEDIATE (the file's write lock, now) or a deferred read snapshot.
+
+        Waiting for the lock ends at `deadline` (`time.monotonic()`), by default
+        `timeout` from now.
+        """
         # BEGIN IMMEDIATE takes the write lock now, so a read-modify-write inside the
         # transaction can lose no update to another process: the seam's guarantee.
         connection: sqlite3.Connection = session.connection  # type: ignore[assignment]
-        _run(connection, "BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-        if not write:
-            # A deferred transaction starts its snapshot of each file at its first read
-            # of it: read every file now, so they are all read as of now.
-            for schema in self.schemas:
-                _run(connection, f"SELECT 1 FROM {quote(schema)}.sqlite_master LIMIT 1")
+        if write:
+            statement = "BEGIN IMMEDIATE"
+            try:
+                connection.execute(statement)
+            except sqlite3.Error as exc:
+                if not self.lock_taken(exc):
+                    raise translate(exc) from exc
+                self.retry_locked(lambda: connection.execute(statement), deadline)
+            return
+        _run(connection, "BEGIN DEFERRED")
+        # A deferred transaction starts its snapshot of each file at its first read of
+        # it: read every file now, so they are all read as of now.
+        for schema in self.schemas:
+            statement = f"SELECT 1 FROM {quote(schema)}.sqlite_master LIMIT 1"
+            try:
+                connection.execute(statement).fetchall()
+            except sqlite3.Error as exc:
+                if not self.lock_taken(exc):
+                    raise translate(exc) from exc
+                self.retry_locked(functools.partial(_fetch, connection, statement), deadline)
+
+    def lock_taken(self, exc: BaseException) -> bool:
+        """Whether `exc` only says that another connection had the lock, so the statement
+        did nothing and this driver retries it itself (`retry_locked`)."""
+        return (
+            self.own_wait
+            and isinstance(exc, sqlite3.OperationalError)
+            and primary(exc) == "SQLITE_BUSY"
+        )
+
+    def retry_locked(self, run: Callable[[], T], deadline: float | None = None) -> T:
+        """Run a statement again until it gets the lock it found taken, or `BusyError`.
+
+        SQLite's busy handler sleeps longer and longer between tries (up to 100 ms), so
+        a waiter that keeps finding the lock taken by busy writers retries rarely and
+        may wait out the whole timeout although no transaction lasts long. Here the
+        pauses stay short (at most 2 ms) and random, so a waiter tries often
+        and waiters do not retry in step; the wait ends at `deadline`
+        (`time.monotonic()`), by default `timeout` from now.
+        """
+        end = time.monotonic() + self.timeout if deadline is None else deadline
+        pause = _FIRST_LOCK_PAUSE
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise BusyError(
+                    f"{self.path} stayed locked by other writers for more than "
+                    f"{self.timeout:g} s; retry, or open the store with a longer timeout"
+                )
+            time.sleep(min(random.uniform(0, pause), left))
+            pause = min(pause * 2, _LONGEST_LOCK_PAUSE)
+            try:
+                return run()
+            except sqlite3.Error as exc:
+                if not self.lock_taken(exc):
+                    raise translate(exc) from exc
 
     def savepoint(self, session: Session, level: int) -> None:
         """SAVEPOINT tpstore_{level}."""
@@ -398,8 +478,16 @@ class SQLiteDriver:
             raise translate(exc, "rolling back failed") from exc
 
     def commit(self, session: Session) -> None:
-        """COMMIT."""
-        _run(session.connection, "COMMIT")  # type: ignore[arg-type]
+        """COMMIT (retried while another connection holds a lock it needs)."""
+        connection: sqlite3.Connection = session.connection  # type: ignore[assignment]
+        try:
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # With the rollback journal (a new file, before its journal is settled), a
+            # commit waits for readers to finish; the transaction stays open meanwhile.
+            if not self.lock_taken(exc):
+                raise translate(exc) from exc
+            self.retry_locked(functools.partial(connection.execute, "COMMIT"))
 
     def rollback(self, session: Session) -> None:
         """ROLLBACK, unless SQLite already rolled the transaction back (or it is closed)."""
@@ -477,20 +565,41 @@ class SQLiteDriver:
 
     # -- maintenance --------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _sqlite_waits(self, session: Session) -> Iterator[None]:
+        """Let SQLite's busy handler wait for locks (up to `timeout`) inside the block.
+
+        Maintenance statements wait for readers and writers in ways a retry of the
+        whole statement would not (a checkpoint waits for readers to move on).
+        """
+        if not self.own_wait:
+            yield
+            return
+        connection: sqlite3.Connection = session.connection  # type: ignore[assignment]
+        connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("PRAGMA busy_timeout = 0")
+
     def vacuum(self, session: Session) -> None:
         """VACUUM every file, then checkpoint it (with WAL the pages go through the WAL)."""
-        for schema in self.schemas:
-            session.connection.execute(self.dialect.vacuum(schema))
-            session.connection.execute(self.dialect.checkpoint(schema)).fetchall()
+        with self._sqlite_waits(session):
+            for schema in self.schemas:
+                session.connection.execute(self.dialect.vacuum(schema))
+                session.connection.execute(self.dialect.checkpoint(schema)).fetchall()
 
     def optimize(self, session: Session) -> None:
         """PRAGMA optimize."""
-        session.connection.execute(self.dialect.optimize)
+        with self._sqlite_waits(session):
+            session.connection.execute(self.dialect.optimize)
 
     def checkpoint(self, session: Session) -> None:
         """Checkpoint and truncate the WAL of every file."""
-        for schema in self.schemas:
-            session.connection.execute(self.dialect.checkpoint(schema)).fetchall()
+        with self._sqlite_waits(session):
+            for schema in self.schemas:
+                session.connection.execute(self.dialect.checkpoint(schema)).fetchall()
 
     def backup(self, session: Session, schema: str, target: str) -> None:
         """Copy one file to `target` with SQLite's online backup, in one step.
@@ -589,6 +698,10 @@ class SQLiteDriver:
     def _in_use(self) -> bool:
         """Whether a session is taken, or a connection is inside a transaction."""
         return any(session.busy or _in_transaction(session) for session in self._sessions)
+
+
+def _fetch(connection: sqlite3.Connection, sql: str) -> list[object]:
+    return connection.execute(sql).fetchall()
 
 
 def _run(connection: sqlite3.Connection, sql: str) -> None:

@@ -1,0 +1,182 @@
+"""How the writing threads of one store in this process take turns, and commit together.
+
+**The writer queue.** A thread that wants to write waits here, first come first served,
+instead of retrying in the database's lock wait: only the thread whose turn it is
+contends for the store's write lock with other processes, and no thread of this
+process is passed over. The wait is bounded by the store's `timeout`; then `BusyError`.
+
+**Group commit.** Single operations outside a transaction that queue behind one another
+share one transaction, a *batch*: the first one begins it; then, in queue order, each
+waiting operation joins it, and the last one commits. One commit (one fsync under
+`durability="full"`) serves them all, and each of them returns only after it: every
+operation is durable when it returns, as without batching. Nothing waits to fill a
+batch: a thread that finds nobody writing runs at once, alone.
+
+How an operation joins:
+
+- a single statement (a put, a delete, an append) is run by whichever thread holds the
+  batch at that moment, on the batch's session, while its own thread sleeps until the
+  commit: a failing statement undoes only itself (SQLite's statements are atomic), and
+  its thread raises its own error;
+- a compound operation (an increment, a pop, `edit()`...) is handed the batch and runs
+  in its own thread, in a savepoint of its own (so a refusal rolls back only itself).
+
+A transaction opened with `transaction()` never joins a batch: it waits for its turn
+and runs alone.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final
+
+from tpstore._backends.base import Session
+from tpstore.errors import BusyError, TpStoreError
+
+MAX_BATCH: Final = 64
+"""The most operations one group commit holds; the waiters after them start another."""
+
+
+class Waiter:
+    """A thread waiting for its turn to write.
+
+    Args:
+        work: for a single statement, runs it on a session (whichever thread serves
+            the batch calls it); `None` for a compound operation, which joins a batch
+            in its own thread.
+        joins: whether it may join a batch (not for a `transaction()`).
+    """
+
+    __slots__ = ("batch", "error", "joins", "result", "wake", "work")
+
+    def __init__(self, work: Callable[[Session], Any] | None, *, joins: bool = True) -> None:
+        self.work = work
+        self.joins = joins
+        # The batch it joined, or None when it leads (begins its own transaction).
+        self.batch: Batch | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+
+class Batch:
+    """One transaction shared by single operations of several threads.
+
+    Args:
+        session: the session holding the transaction, with the write lock taken.
+    """
+
+    __slots__ = ("_done", "error", "session", "size", "statements")
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.size = 1
+        # The statements run in it for other threads, woken when it ends.
+        self.statements: list[Waiter] = []
+        # Why the batch's work was not committed (its commit failed, or the database
+        # rolled it back), for every operation of it that had succeeded.
+        self.error: TpStoreError | None = None
+        self._done = threading.Event()
+
+    def finish(self, error: TpStoreError | None = None) -> None:
+        """Record the commit (or why there was none) and wake everyone waiting for it."""
+        self.error = error
+        self._done.set()
+        for waiter in self.statements:
+            waiter.wake.release()
+
+    def wait(self) -> None:
+        """Wait until the batch has ended (then `error` says whether it committed)."""
+        self._done.wait()
+
+
+class WriterQueue:
+    """The turn to write, passed between the threads of one process in arrival order."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        # Held by whoever has the turn. `turn.acquire(False)` takes it when nobody has
+        # it, without waiting (it is never free while someone waits: `give_back` passes
+        # it on directly); waiting for it goes through `take`.
+        self.turn = threading.Lock()
+        self._waiting: deque[Waiter] = deque()
+        _queues.add(self)
+
+    def take(self, waiter: Waiter, timeout: float) -> Batch | None:
+        """Wait up to `timeout` seconds for `waiter`'s turn.
+
+        Returns:
+            `None` when `waiter` has the turn and begins its own transaction; else the
+            batch it joined: a compound operation now runs in it, and a statement's
+            batch has ended (its `result` or `error` is set).
+
+        Raises:
+            BusyError: the turn did not come within `timeout`.
+        """
+        with self._mutex:
+            if self.turn.acquire(False):
+                return None
+            self._waiting.append(waiter)
+        if not waiter.wake.acquire(timeout=max(timeout, 0.0)):
+            with self._mutex:
+                if waiter in self._waiting:
+                    self._waiting.remove(waiter)
+                    raise BusyError(
+                        f"other writers kept the store busy for more than {timeout:g} s; "
+                        "retry, or open the store with a longer timeout"
+                    )
+            waiter.wake.acquire()  # picked just as the wait ended: its batch will end
+        return waiter.batch
+
+    def next_member(self, batch: Batch) -> Waiter | None:
+        """The next waiter, taken out of the queue, if it may join `batch`; else `None`.
+
+        The caller runs a statement's `work` itself; a compound operation must be woken
+        (`waiter.wake.release()`), and then holds the batch.
+        """
+        with self._mutex:
+            if not self._waiting or batch.size >= MAX_BATCH:
+                return None
+            waiter = self._waiting[0]
+            if not waiter.joins:
+                return None
+            self._waiting.popleft()
+            batch.size += 1
+            waiter.batch = batch
+            return waiter
+
+    def give_back(self) -> None:
+        """End the current turn: the next waiter leads, or the turn is free."""
+        with self._mutex:
+            if not self._waiting:
+                self.turn.release()
+                return
+            waiter = self._waiting.popleft()
+        waiter.wake.release()
+
+    def _forked(self) -> None:
+        """In a forked child: the parent's writers are not here, nor is their turn."""
+        # The same lock objects (the engine holds `turn.acquire`), released if a thread
+        # of the parent held them at the fork.
+        for lock in (self._mutex, self.turn):
+            if lock.locked():
+                lock.release()
+        self._waiting = deque()
+
+
+# Every queue, so that a forked child can reset them all.
+_queues: weakref.WeakSet[WriterQueue] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for queue in list(_queues):
+        queue._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
