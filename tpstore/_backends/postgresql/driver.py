@@ -44,7 +44,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import psycopg
 from psycopg import conninfo, pq
@@ -62,6 +62,8 @@ _RETRY: Final = frozenset({"23505", "40001", "40P01"})
 """SQLSTATEs after which a single statement outside a transaction is run again: it
 collided with a concurrent one (unique violation, serialization failure, deadlock)
 and changed nothing."""
+
+T = TypeVar("T")
 
 _WRITES: Final = frozenset({"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER"})
 
@@ -219,6 +221,12 @@ class PostgresDriver:
     """Owns the server sessions of one store."""
 
     errors: Final = (psycopg.Error, UnicodeEncodeError)
+
+    group_commit: Final = False
+    """No writer queue nor group commit in the engine (`tpstore._writers`): single
+    writing statements do not wait for each other here (`FOR KEY SHARE`), and the server
+    already flushes the commits of concurrent sessions together; writing transactions
+    wait for the lock rows in the server's lock queue, first come first served."""
 
     def __init__(
         self,
@@ -451,13 +459,20 @@ class PostgresDriver:
 
     # -- transactions -------------------------------------------------------------------
 
-    def begin(self, session: Session, *, write: bool) -> None:
-        """BEGIN; a writing transaction takes the store's lock rows `FOR UPDATE` first."""
+    def begin(self, session: Session, *, write: bool, deadline: float | None = None) -> None:
+        """BEGIN; a writing transaction takes the store's lock rows `FOR UPDATE` first.
+
+        The server waits for the lock rows, in the order the waiters came, for at most
+        `lock_timeout` (the store's `timeout`, or what is left until `deadline`).
+        """
         raw = _raw(session)
         try:
             if write:
                 with _pipeline(raw):
                     raw.execute("BEGIN")
+                    if deadline is not None:
+                        left = max(1, round((deadline - time.monotonic()) * 1000))
+                        raw.execute(f"SET LOCAL lock_timeout = {left}")
                     for lock in self.locks:
                         raw.execute(lock)
             else:
@@ -465,6 +480,14 @@ class PostgresDriver:
         except psycopg.Error as exc:
             _end_transaction(raw)
             raise translate(exc) from exc
+
+    def lock_taken(self, exc: BaseException) -> bool:
+        """Never: the server itself waits for locks (up to `lock_timeout`)."""
+        return False
+
+    def retry_locked(self, run: Callable[[], T], deadline: float | None = None) -> T:
+        """Run `run()` once: waiting for a lock is the server's (see `lock_taken`)."""
+        return run()
 
     def savepoint(self, session: Session, level: int) -> None:
         """SAVEPOINT tpstore_{level}."""
