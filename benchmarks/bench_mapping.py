@@ -22,9 +22,10 @@ unless it says otherwise. The values written are `User` model instances. Contend
   its commits are not durable, so its write figures are not comparable).
 
 Operations: bulk `update()` of N items in one transaction; N/10 single puts, each its
-own commit; N random point reads; a full iteration of items; `len()` 1000 times. Each
-figure is the best of `--repeat` runs; a ratio is the other's time / tpstore's time,
-so above 1.0 means tpstore is faster. The machine is printed with the results.
+own commit; N random point reads; N membership tests (`in`) of the same keys; a full
+iteration of items; `len()` 1000 times. Each figure is the best of `--repeat` runs; a
+ratio is the other's time / tpstore's time, so above 1.0 means tpstore is faster. The
+machine is printed with the results.
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ class Floor:
             raise KeyError(key)
         return self.load(row[0])  # type: ignore[no-any-return]
 
+    def contains(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM users WHERE key = ?", (key,)).fetchone() is not None
+
     def items(self) -> list[tuple[str, User]]:
         load = self.load
         rows = self.db.execute("SELECT key, value FROM users ORDER BY key")
@@ -147,6 +151,9 @@ class HandWritten:
             raise KeyError(key)
         return User.model_validate_json(row[0])
 
+    def contains(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM users WHERE key = ?", (key,)).fetchone() is not None
+
     def items(self) -> list[tuple[str, User]]:
         rows = self.db.execute("SELECT key, value FROM users ORDER BY key")
         return [(k, User.model_validate_json(v)) for k, v in rows]
@@ -173,6 +180,9 @@ class WithTpstore:
 
     def get(self, key: str) -> User:
         return self.users[key]
+
+    def contains(self, key: str) -> bool:
+        return key in self.users
 
     def items(self) -> list[tuple[str, User]]:
         return list(self.users.items())
@@ -204,6 +214,9 @@ class WithDiskcache:
     def get(self, key: str) -> User:
         return self.cache[key]  # type: ignore[no-any-return]
 
+    def contains(self, key: str) -> bool:
+        return key in self.cache
+
     def __len__(self) -> int:
         return len(self.cache)
 
@@ -225,6 +238,9 @@ class WithSqlitedict:
 
     def get(self, key: str) -> User:
         return self.data[key]  # type: ignore[no-any-return]
+
+    def contains(self, key: str) -> bool:
+        return key in self.data
 
     def items(self) -> list[tuple[str, User]]:
         return list(self.data.items())
@@ -267,6 +283,10 @@ def main() -> None:
             for key in reads:
                 s.get(key)
 
+        def contain_all(s: Any) -> None:
+            for key in reads:
+                s.contains(key)
+
         def length(s: Any) -> None:
             for _ in range(1000):
                 len(s)
@@ -275,6 +295,7 @@ def main() -> None:
             "bulk update": (setup_empty, lambda s: s.update(items)),
             "single puts": (setup_empty, put_all),
             "random gets": (setup_full, get_all),
+            "membership": (setup_full, contain_all),
             "iteration": (setup_full, lambda s: s.items()),
             "len() x1000": (setup_full, length),
         }

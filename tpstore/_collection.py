@@ -80,8 +80,11 @@ class Collection:
         if not getattr(engine.dialect, "text_holds_nul", True):
             self._key = self._key and self._key.refusing_nul()
             self._value = self._value and self._value.refusing_nul()
-        # Written once: len() runs it on every call.
+        # Written once, with its parameters: len() runs it on every call. The count row
+        # belongs to the table for its whole life (its triggers name the row's id).
         self._count_sql = engine.dialect.count(spec.database)
+        found = engine.fetchone(engine.dialect.catalog(spec.database).id_of, (table,))
+        self._count_params = (found[0] if found else None,)
         self._watches = threading.local()
         # The same for the asyncio API, by task (see `tpstore._bridge.running_for`).
         self._task_watches: weakref.WeakKeyDictionary[object, _Watch] = weakref.WeakKeyDictionary()
@@ -133,7 +136,7 @@ class Collection:
         return self._spec.name
 
     def _count(self) -> int:
-        row = self._engine.fetchone(self._count_sql, (self._table,))
+        row = self._engine.fetchone(self._count_sql, self._count_params)
         return int(row[0]) if row else 0
 
     def _pages(

@@ -130,7 +130,8 @@ class _Keyed(Collection, Generic[K]):
         if raw is INVALID:
             self._engine.check_open()
             return False
-        return self._engine.fetchone(self._sql.contains, (raw, *self._live())) is not None
+        params = (raw, *self._live()) if self.expiring else (raw,)
+        return self._engine.fetchone(self._sql.contains, params) is not None
 
     def __len__(self) -> int:
         return self._count()

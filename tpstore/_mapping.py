@@ -57,7 +57,9 @@ class _MappingBase(
         if raw is INVALID:
             self._engine.check_open()
             raise KeyError(key)
-        row = self._engine.fetchone(self._sql.get, (raw, *self._live()))
+        row = self._engine.fetchone(
+            self._sql.get, (raw, *self._live()) if self.expiring else (raw,)
+        )
         if row is None:
             raise KeyError(key)
         return self._value.decode(row[0], key)  # type: ignore[union-attr, no-any-return]
@@ -99,7 +101,9 @@ class _MappingBase(
         if raw is INVALID:
             self._engine.check_open()
             return default
-        row = self._engine.fetchone(self._sql.get, (raw, *self._live()))
+        row = self._engine.fetchone(
+            self._sql.get, (raw, *self._live()) if self.expiring else (raw,)
+        )
         if row is None:
             return default
         return self._value.decode(row[0], key)  # type: ignore[union-attr]

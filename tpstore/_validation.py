@@ -13,7 +13,9 @@ unions whose members it stores alike are refused when the store class is created
 
 Codecs may offer `decode_validate(raw)`, parsing stored text straight into the declared
 type in one pass (the JSON codec does): an optimisation the converter uses on reads,
-with the same pydantic type as its own.
+with the same pydantic type as its own. A codec may also offer `validate_text(text)`,
+the same for stored text that is a `str`, without checking that it is: `decode` tries
+it first, and takes the full path (which names what is wrong) only when it fails.
 """
 
 from __future__ import annotations
@@ -139,6 +141,10 @@ class Converter:
         decode_validate = getattr(codec, "decode_validate", None)
         self._decode_validate: Callable[[Raw], Any] | None = (
             decode_validate if callable(decode_validate) else None
+        )
+        validate_text = getattr(codec, "validate_text", None)
+        self._validate_text: Callable[[Raw], Any] | None = (
+            validate_text if callable(validate_text) else None
         )
         # Values the codec stores as SQLite values themselves (native): a read of the
         # declared type needs no decoding, and `increment()` can do SQL arithmetic.
@@ -308,8 +314,16 @@ class Converter:
         With a `migrate` hook, a value that does not validate is upgraded by it (the
         read writes nothing).
         """
-        if type(raw) is self.plain:
+        kind = type(raw)
+        if kind is self.plain:
             return raw
+        if kind is str and self._validate_text is not None:
+            # The read path's one call; what fails it takes the full path below, which
+            # raises the error naming what is wrong (or upgrades the value).
+            try:
+                return self._validate_text(raw)
+            except Exception:
+                pass
         try:
             return self._read(raw)
         except Exception as exc:

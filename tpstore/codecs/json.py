@@ -149,6 +149,9 @@ class PydanticJsonCodec:
                 f"{_first_line(exc)}"
             ) from exc
         self._validator = self.adapter.validator
+        # `decode_validate` of stored text that is a `str` (as it always is when read
+        # back): one call, for the read path.
+        self.validate_text: Callable[[str], Any] = self._validator.validate_json
         scan = _Scan(self.adapter.core_schema)
         if scan.unserializable:
             raise SchemaError(

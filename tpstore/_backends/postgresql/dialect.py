@@ -284,12 +284,9 @@ class Dialect:
         )
 
     def count(self, schema: str) -> str:
-        """The statement reading a collection's item count, by table name."""
-        real = self.schema(schema)
-        return (
-            f"SELECT coalesce(sum(c.count), 0) FROM {real}.{CATALOG} AS t "
-            f"JOIN {real}.{COUNTS} AS c ON c.id = t.id WHERE t.name = ?"
-        )
+        """The statement reading a collection's item count, by its catalog id (the id
+        of the counter rows its triggers keep)."""
+        return f"SELECT coalesce(sum(count), 0) FROM {self.schema(schema)}.{COUNTS} WHERE id = ?"
 
     # -- tools working from the catalog alone (the command line) ------------------------
 

@@ -195,11 +195,9 @@ class Dialect:
         )
 
     def count(self, schema: str) -> str:
-        """The statement reading a collection's item count, by table name."""
-        return (
-            f"SELECT c.count FROM {quote(schema)}.{CATALOG} AS t "
-            f"JOIN {quote(schema)}.{COUNTS} AS c ON c.id = t.id WHERE t.name = ?"
-        )
+        """The statement reading a collection's item count, by its catalog id (the id
+        of the count row its triggers keep)."""
+        return f"SELECT count FROM {quote(schema)}.{COUNTS} WHERE id = ?"
 
     # -- tools working from the catalog alone (the command line) ------------------------
 
