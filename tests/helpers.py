@@ -134,8 +134,16 @@ def mypy_strict(*files: str, cwd: Path, cache_dir: Path | None = None) -> None:
 
     `cwd` is where the files are and where mypy runs; tpstore is found in this clone.
     """
+    result = run_mypy(*files, cwd=cwd, cache_dir=cache_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def run_mypy(
+    *files: str, cwd: Path, cache_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The finished `mypy --strict` process over `files`, as `mypy_strict` runs it."""
     cache = ["--cache-dir", str(cache_dir)] if cache_dir is not None else []
-    result = subprocess.run(
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -154,4 +162,3 @@ def mypy_strict(*files: str, cwd: Path, cache_dir: Path | None = None) -> None:
         timeout=300,
         check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -118,3 +118,73 @@ def test_errors_form_the_documented_tree() -> None:
             assert issubclass(error, tpstore.TpStoreError), name
         assert name in (tpstore.errors.__doc__ or ""), f"{name} is missing from the tree"
     assert issubclass(tpstore.ValidationError, ValueError)
+
+
+_CLASSES = [
+    getattr(tpstore, name) for name in tpstore.__all__ if isinstance(getattr(tpstore, name), type)
+]
+
+
+def _defined_on(cls: type, name: str) -> type:
+    """The class of `cls.__mro__` whose body defines `name`."""
+    return next(base for base in cls.__mro__ if name in vars(base))
+
+
+@pytest.mark.parametrize("cls", [c for c in _CLASSES if not issubclass(c, BaseException)], ids=str)
+def test_public_classes_carry_the_methods_users_call(cls: type) -> None:
+    """Every public method and property is defined on a public class, never a private base.
+
+    Type checkers name the class that defines a method (`"append" of "Deque"`); a
+    method inherited from `_Positioned` or a mixin of twins would show that name to
+    users (`tests/test_typing.py` checks the messages themselves). The
+    `collections.abc` classes are public too.
+    """
+    public = set(_CLASSES)
+    private = []
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        owner = _defined_on(cls, name)
+        member = vars(owner)[name]
+        if not (callable(member) or isinstance(member, property | classmethod)):
+            continue  # class attributes the catalog reads (`kind_name`, `layout`...)
+        if owner.__module__.startswith("tpstore") and owner not in public:
+            private.append(f"{name} (from {owner.__name__})")
+    assert not private, f"{cls.__name__}: {private}"
+
+
+def test_the_kinds_of_a_family_are_instances_of_its_first_kind() -> None:
+    """`OrderedMapping`, the expiring kinds... are `Mapping`s; the same for `Set`.
+
+    They inherit the family's methods from `Mapping` (or `Set`); an insertion-ordered
+    kind takes `range()` and `arange()` away again (see the next test), and `Sequence`
+    and `Deque` stay apart, as `list` and `deque` do.
+    """
+    for kind in (tpstore.OrderedMapping, tpstore.ExpiringMapping, tpstore.ExpiringOrderedMapping):
+        assert issubclass(kind, tpstore.Mapping)
+    assert issubclass(tpstore.ExpiringOrderedMapping, tpstore.OrderedMapping)
+    for kind in (tpstore.OrderedSet, tpstore.ExpiringSet, tpstore.ExpiringOrderedSet):
+        assert issubclass(kind, tpstore.Set)
+    assert issubclass(tpstore.ExpiringOrderedSet, tpstore.OrderedSet)
+    assert not issubclass(tpstore.Deque, tpstore.Sequence)
+    assert not issubclass(tpstore.Sequence, tpstore.Deque)
+    for kind in (tpstore.Mapping, tpstore.ExpiringMapping):
+        assert callable(kind.range)
+        assert callable(kind.arange)
+
+
+def test_a_taken_away_method_is_absent_from_instances() -> None:
+    """`app.recent.range` raises `AttributeError` naming the kind, as a missing one does."""
+
+    class App(tpstore.Store):
+        recent: tpstore.OrderedMapping[str, int]
+        tokens: tpstore.ExpiringOrderedMapping[str, int] = tpstore.field(lifespan=60)
+
+    with App(None) as app:
+        for collection, kind in (
+            (app.recent, "OrderedMapping"),
+            (app.tokens, "ExpiringOrderedMapping"),
+        ):
+            with pytest.raises(AttributeError, match=f"'{kind}' object has no attribute 'arange'"):
+                collection.arange  # noqa: B018
+            assert not hasattr(collection, "range")

@@ -130,11 +130,6 @@ class Collection:
             self._watch().rewrites += 1
         return changed
 
-    @property
-    def name(self) -> str:
-        """The collection's field name in its store."""
-        return self._spec.name
-
     def _count(self) -> int:
         row = self._engine.fetchone(self._count_sql, self._count_params)
         return int(row[0]) if row else 0
@@ -221,21 +216,11 @@ class Collection:
             shown += f", … {total:,} items"
         return f"{head}: {opening}{shown}{closing}>"
 
-    def migrate(self) -> int:
-        """Rewrite every stored value that needs the `field(migrate=...)` hook.
+    def _migrate(self) -> int:
+        """`migrate()` of every kind: rewrite the stored values that need the hook.
 
-        Values that do not validate as the declared type are upgraded by the hook and
-        written back, in batches inside one transaction; values that validate are left
-        as they are. Without a hook (or without values, as in a set) there is nothing
-        to do.
-
-        Returns:
-            How many values were rewritten.
-
-        Raises:
-            CorruptValueError: a value the hook cannot upgrade (it raises, or its result
-                does not validate), naming the collection and the key (or index); the
-                hook's error is the `__cause__`, and nothing is written.
+        In batches inside one transaction; returns how many values were rewritten. A
+        value the hook cannot upgrade raises `CorruptValueError` and nothing is written.
         """
         converter = self._value
         if converter is None or converter.migrate is None:

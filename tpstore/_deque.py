@@ -8,12 +8,11 @@ import contextlib
 import math
 import operator
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Self, TypeVar
 
-from tpstore._async import AsyncDequeMethods
 from tpstore._collection import _shown, wait_seconds
-from tpstore._sequence import _as_index, _Positioned, _same_items
+from tpstore._positioned import _as_index, _Positioned, _same_items
 
 T = TypeVar("T")
 
@@ -21,7 +20,7 @@ _EMPTY_POP = "pop from an empty deque"
 _EMPTY_PEEK = "peek from an empty deque"
 
 
-class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethods[T]):
+class Deque(_Positioned[T], collections.abc.MutableSequence[T]):
     """A persistent `collections.deque`: O(log n) appends, pops and indexing at both ends.
 
     `append`, `appendleft`, `pop`, `popleft`, `extend`, `extendleft`, `peek`,
@@ -259,6 +258,162 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T], AsyncDequeMethod
             "]" if maxlen is None else f"], maxlen={maxlen}",
             "[]" if maxlen is None else f"[], maxlen={maxlen}",
         )
+
+    # -- what list and deque share ------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Remove every item, in one statement."""
+        self._clear()
+
+    def insert(self, index: int, value: T) -> None:
+        """Insert `value` before `index` (clamped as `deque.insert` does).
+
+        Raises:
+            IndexError: the deque is bounded and already holds `maxlen` items.
+        """
+        self._insert(index, value)
+
+    def remove(self, value: T) -> None:
+        """Remove the first item equal to `value`; `ValueError` if there is none."""
+        self._remove(value)
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        """The index of the first item equal to `value` within `start:stop`.
+
+        Raises:
+            ValueError: no such item.
+        """
+        return self._index(value, start, stop)
+
+    def count(self, value: Any) -> int:
+        """How many items equal `value`."""
+        return self._count_equal(value)
+
+    def reverse(self) -> None:
+        """Reverse the items in place, in one transaction (positions only; no value moves)."""
+        self._reverse()
+
+    @property
+    def name(self) -> str:
+        """The collection's field name in its store."""
+        return self._spec.name
+
+    def migrate(self) -> int:
+        """Rewrite every stored item that needs the `field(migrate=...)` hook.
+
+        In batches inside one transaction; items that validate are left as they are.
+
+        Returns:
+            How many items were rewritten.
+
+        Raises:
+            CorruptValueError: an item the hook cannot upgrade, naming the collection
+                and its index; the hook's error is the `__cause__`, and nothing is written.
+        """
+        return self._migrate()
+
+    # -- asyncio (DESIGN §11) ------------------------------------------------------------
+
+    async def alen(self) -> int:
+        """`len(collection)`, awaited."""
+        return await self._twin(self.__len__)
+
+    async def aappend(self, value: T) -> None:
+        """`append(value)`, awaited."""
+        return await self._twin(self.append, value)
+
+    async def aextend(self, values: Iterable[T]) -> None:
+        """`extend(values)`, awaited: one transaction."""
+        return await self._twin(self.extend, values)
+
+    async def aclear(self) -> None:
+        """`clear()`, awaited."""
+        return await self._twin(self.clear)
+
+    async def acontains(self, value: object) -> bool:
+        """`value in collection`, awaited."""
+        return await self._twin(self.__contains__, value)
+
+    async def ainsert(self, index: int, value: T) -> None:
+        """`insert(index, value)`, awaited."""
+        return await self._twin(self.insert, index, value)
+
+    async def aindex(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        """`index(value, start, stop)`, awaited."""
+        return await self._twin(self.index, value, start, stop)
+
+    async def acount(self, value: Any) -> int:
+        """`count(value)`, awaited."""
+        return await self._twin(self.count, value)
+
+    async def aremove(self, value: T) -> None:
+        """`remove(value)`, awaited."""
+        return await self._twin(self.remove, value)
+
+    async def areverse(self) -> None:
+        """`reverse()`, awaited: one transaction."""
+        return await self._twin(self.reverse)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """`async for item in collection`: the items in order."""
+        return self._aiter(lambda: iter(self))
+
+    def areversed(self) -> AsyncIterator[T]:
+        """The items from the last to the first, as an async iterator."""
+        return self._aiter(lambda: reversed(self))
+
+    async def amigrate(self) -> int:
+        """`migrate()`, awaited: the number of stored values upgraded by the hook."""
+        return await self._twin(self.migrate)
+
+    async def agetitem(self, index: int) -> T:
+        """`deque[index]`, awaited (an index, as for `collections.deque`)."""
+        return await self._twin(self.__getitem__, index)
+
+    async def asetitem(self, index: int, value: T) -> None:
+        """`deque[index] = value`, awaited."""
+        return await self._twin(self.__setitem__, index, value)
+
+    async def adelitem(self, index: int) -> None:
+        """`del deque[index]`, awaited."""
+        return await self._twin(self.__delitem__, index)
+
+    async def acopy(self) -> collections.deque[T]:
+        """`copy()`, awaited: a `collections.deque` with the same `maxlen`."""
+        return await self._twin(self.copy)
+
+    async def aappendleft(self, value: T) -> None:
+        """`appendleft(value)`, awaited."""
+        return await self._twin(self.appendleft, value)
+
+    async def aextendleft(self, values: Iterable[T]) -> None:
+        """`extendleft(values)`, awaited: one transaction."""
+        return await self._twin(self.extendleft, values)
+
+    async def apop(self, *, timeout: float | None = None) -> T:
+        """`pop(timeout=...)`, awaited: removes and returns the last item."""
+        return await self._apop_waiting(self.pop, timeout)
+
+    async def apopleft(self, *, timeout: float | None = None) -> T:
+        """`popleft(timeout=...)`, awaited: removes and returns the first item.
+
+        With a `timeout`, an empty deque is waited on without holding a worker thread:
+        between tries the task sleeps on the loop, looking at the deque's length (a
+        cheap read) after pauses growing from 1 ms to 10 ms.
+        """
+        return await self._apop_waiting(self.popleft, timeout)
+
+    async def apeek(self) -> T:
+        """`peek()`, awaited."""
+        return await self._twin(self.peek)
+
+    async def apeekleft(self) -> T:
+        """`peekleft()`, awaited."""
+        return await self._twin(self.peekleft)
+
+    async def arotate(self, n: int = 1) -> None:
+        """`rotate(n)`, awaited: one transaction."""
+        return await self._twin(self.rotate, n)
 
 
 Deque._comparable = (collections.deque, Deque)

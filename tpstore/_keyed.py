@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
-from tpstore._async import AsyncExpiringMethods
+from tpstore._async import _Twins
 from tpstore._collection import Collection, _Watch
 from tpstore._validation import INVALID
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 K = TypeVar("K")
 
 
-class _Keyed(Collection, Generic[K]):
+class _Keyed(Collection, _Twins, Generic[K]):
     """A collection stored one row per key: the base of the Mapping and Set families.
 
     Class attribute `has_value` says whether rows carry a value column (mappings) or
@@ -119,8 +119,8 @@ class _Keyed(Collection, Generic[K]):
         live = self._live()
         return self._write_many(self._sql.delete, [(raw, *live) for raw in raws])
 
-    def clear(self) -> None:
-        """Remove every item in one statement."""
+    def _clear(self) -> None:
+        """`clear()` of both families: remove every row in one statement."""
         self._write(self._sql.clear)
 
     # -- reading --------------------------------------------------------------------------
@@ -217,11 +217,13 @@ class _Keyed(Collection, Generic[K]):
         return found
 
 
-class _Expiring(AsyncExpiringMethods):
+class _Expiring:
     """Expiry for any kind whose table has an `expires` column.
 
     An item written at time `t` with lifespan `L` is live while `clock() < t + L`.
-    Expired items are absent for every operation, purged or not.
+    Expired items are absent for every operation, purged or not. The public methods
+    (`touch`, `expires_at`, `purge` and their twins) are on `ExpiringMapping` and
+    `ExpiringSet`, which call the ones here.
     """
 
     expiring = True
@@ -250,18 +252,10 @@ class _Expiring(AsyncExpiringMethods):
         expired = self._engine.fetchone(self._sql.count_expired, self._live())
         return total - int(expired[0])
 
-    def purge(self) -> int:
-        """Delete the expired items now and return how many there were."""
+    def _purge(self) -> int:
         return self._write(self._sql.purge, self._live())
 
-    def touch(self, key: Any, lifespan: timedelta | float | None = None) -> None:
-        """Restart the lifespan of `key` (the field's, or `lifespan` if given).
-
-        `lifespan=math.inf`: from now on the item never expires.
-
-        Raises:
-            KeyError: `key` is absent or expired.
-        """
+    def _touch(self, key: Any, lifespan: timedelta | float | None) -> None:
         seconds = self._spec.lifespan if lifespan is None else _lifespan(lifespan)
         raw = self._key.lookup(key)
         if raw is INVALID:
@@ -270,12 +264,7 @@ class _Expiring(AsyncExpiringMethods):
         if not self._write(self._sql.touch, (*self._expiry(seconds), raw, *self._live())):
             raise KeyError(key)
 
-    def expires_at(self, key: Any) -> float | None:
-        """When `key` expires (POSIX seconds), or `None` if it never does.
-
-        Raises:
-            KeyError: `key` is absent or expired.
-        """
+    def _expires_at(self, key: Any) -> float | None:
         raw = self._key.lookup(key)
         if raw is INVALID:
             self._engine.check_open()

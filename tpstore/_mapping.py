@@ -1,14 +1,19 @@
-"""The Mapping family: `Mapping`, `OrderedMapping` and their expiring kinds."""
+"""The Mapping family: `Mapping`, `OrderedMapping` and their expiring kinds.
+
+`Mapping` carries every method of the family (the key side of the storage lives in
+`_Keyed`); the other kinds inherit from it, so type checkers name a public class in
+their messages. `OrderedMapping` takes `range()` away again: key ranges need key order.
+"""
 
 from __future__ import annotations
 
 import collections.abc
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Never, Self, TypeVar, overload
 
-from tpstore._async import AsyncExpiringMappingMethods, AsyncMappingMethods, AsyncRangeMethods
 from tpstore._collection import _shown
 from tpstore._fields import MISSING
 from tpstore._keyed import _Expiring, _Keyed, _ReinsertExpired
@@ -27,11 +32,47 @@ V = TypeVar("V")
 T = TypeVar("T")
 
 
-class _MappingBase(
-    _Keyed[K], collections.abc.MutableMapping[K, V], AsyncMappingMethods[K, V], Generic[K, V]
-):
-    """What every kind of the Mapping family shares (the key side lives in `_Keyed`)."""
+class _Absent:
+    """A method a subclass inherits but must not have: instances raise `AttributeError`.
 
+    `OrderedMapping` takes `Mapping.range` away with it (`hasattr()` is false on its
+    instances). Read on the class it is this marker, so that tools walking a class's
+    attributes (documentation, `inspect`) see something rather than an error.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Self:
+        if instance is None:
+            return self
+        raise AttributeError(f"{type(instance).__name__!r} object has no attribute {self._name!r}")
+
+
+class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
+    """A persistent `dict` whose iteration is in ascending key order.
+
+    Keys need an order-preserving codec (native int/float/str/bytes, tuples, dates,
+    UUIDs). Besides the `MutableMapping` API it offers `get_many`, `peekitem`,
+    `range`, `increment` and `edit`.
+
+    Example:
+        ```python
+        import tpstore
+
+        class Counters(tpstore.Store):
+            hits: tpstore.Mapping[str, int]
+
+        with Counters(None) as store:
+            store.hits.increment("home")
+            store.hits["about"] = 3
+            assert list(store.hits) == ["about", "home"]
+        ```
+    """
+
+    kind_name = "Mapping"
+    layout = "keyed"
+    key_ordered = True
     type_params = ("K", "V")
 
     def __init__(
@@ -328,32 +369,6 @@ class _MappingBase(
             yield current
             self._write_row(self._row_params(key, current, self._spec.lifespan))
 
-
-class Mapping(_MappingBase[K, V], AsyncRangeMethods[K, V]):
-    """A persistent `dict` whose iteration is in ascending key order.
-
-    Keys need an order-preserving codec (native int/float/str/bytes, tuples, dates,
-    UUIDs). Besides the `MutableMapping` API it offers `get_many`, `peekitem`,
-    `range`, `increment` and `edit`.
-
-    Example:
-        ```python
-        import tpstore
-
-        class Counters(tpstore.Store):
-            hits: tpstore.Mapping[str, int]
-
-        with Counters(None) as store:
-            store.hits.increment("home")
-            store.hits["about"] = 3
-            assert list(store.hits) == ["about", "home"]
-        ```
-    """
-
-    kind_name = "Mapping"
-    layout = "keyed"
-    key_ordered = True
-
     def range(
         self, start: K | None = None, stop: K | None = None, *, reverse: bool = False
     ) -> Iterator[tuple[K, V]]:
@@ -370,8 +385,144 @@ class Mapping(_MappingBase[K, V], AsyncRangeMethods[K, V]):
             self._scan(keys_only=False, descending=reverse, lower=lower, upper=upper)
         )
 
+    def clear(self) -> None:
+        """Remove every item, in one statement."""
+        self._clear()
 
-class OrderedMapping(_MappingBase[K, V]):
+    @property
+    def name(self) -> str:
+        """The collection's field name in its store."""
+        return self._spec.name
+
+    def migrate(self) -> int:
+        """Rewrite every stored value that needs the `field(migrate=...)` hook.
+
+        Values that do not validate as the declared type are upgraded by the hook and
+        written back, in batches inside one transaction; the others are left as they
+        are. Without a hook there is nothing to do.
+
+        Returns:
+            How many values were rewritten.
+
+        Raises:
+            CorruptValueError: a value the hook cannot upgrade (it raises, or its result
+                does not validate), naming the collection and the key; the hook's error
+                is the `__cause__`, and nothing is written.
+        """
+        return self._migrate()
+
+    # -- asyncio (DESIGN §11) ------------------------------------------------------------
+
+    async def acontains(self, key: object) -> bool:
+        """`key in collection`, awaited."""
+        return await self._twin(self.__contains__, key)
+
+    async def alen(self) -> int:
+        """`len(collection)`, awaited."""
+        return await self._twin(self.__len__)
+
+    async def aclear(self) -> None:
+        """`clear()`, awaited."""
+        return await self._twin(self.clear)
+
+    def __aiter__(self) -> AsyncIterator[K]:
+        """`async for key in collection`: the keys (elements) in the collection's order."""
+        return self._aiter(lambda: iter(self))
+
+    def areversed(self) -> AsyncIterator[K]:
+        """The keys (elements) in reverse order, as an async iterator."""
+        return self._aiter(lambda: reversed(self))
+
+    async def agetitem(self, key: K) -> V:
+        """`mapping[key]`, awaited; `KeyError` if absent."""
+        return await self._twin(self.__getitem__, key)
+
+    async def aset(self, key: K, value: V) -> None:
+        """`mapping[key] = value`, awaited."""
+        return await self._twin(self.__setitem__, key, value)
+
+    async def adelete(self, key: K) -> None:
+        """`del mapping[key]`, awaited; `KeyError` if absent."""
+        return await self._twin(self.__delitem__, key)
+
+    @overload
+    async def aget(self, key: K, /) -> V | None: ...
+    @overload
+    async def aget(self, key: K, /, default: V | T) -> V | T: ...
+
+    async def aget(self, key: K, /, default: Any = None) -> Any:
+        """`get(key, default)`, awaited."""
+        return await self._twin(self.get, key, default)
+
+    async def aget_many(self, keys: Iterable[K]) -> dict[K, V]:
+        """`get_many(keys)`, awaited."""
+        return await self._twin(self.get_many, keys)
+
+    @overload
+    async def apop(self, key: K, /) -> V: ...
+    @overload
+    async def apop(self, key: K, /, default: V | T) -> V | T: ...
+
+    async def apop(self, key: K, /, default: Any = MISSING) -> Any:
+        """`pop(key[, default])`, awaited."""
+        return await self._twin(self.pop, key, default)
+
+    async def apopitem(self, last: bool = True) -> tuple[K, V]:
+        """`popitem(last)`, awaited."""
+        return await self._twin(self.popitem, last)
+
+    async def asetdefault(self, key: K, default: V = None) -> V:  # type: ignore[assignment]
+        """`setdefault(key, default)`, awaited."""
+        return await self._twin(self.setdefault, key, default)
+
+    async def aupdate(self, other: Any = (), /, **kwargs: V) -> None:
+        """`update(other, **kwargs)`, awaited: one transaction."""
+        return await self._twin(self.update, other, **kwargs)
+
+    async def aincrement(self, key: K, delta: int | float = 1, *, default: int | float = 0) -> V:
+        """`increment(key, delta, default=...)`, awaited: atomic; the new value."""
+        return await self._twin(self.increment, key, delta, default=default)
+
+    async def apeekitem(self, last: bool = True) -> tuple[K, V]:
+        """`peekitem(last)`, awaited."""
+        return await self._twin(self.peekitem, last)
+
+    async def acopy(self) -> dict[K, V]:
+        """`copy()`, awaited: a plain `dict`."""
+        return await self._twin(self.copy)
+
+    def akeys(self) -> AsyncIterator[K]:
+        """The keys, as an async iterator."""
+        return self._aiter(lambda: iter(self.keys()))
+
+    def avalues(self) -> AsyncIterator[V]:
+        """The values, as an async iterator."""
+        return self._aiter(lambda: iter(self.values()))
+
+    def aitems(self) -> AsyncIterator[tuple[K, V]]:
+        """The `(key, value)` pairs, as an async iterator."""
+        return self._aiter(lambda: iter(self.items()))
+
+    def aedit(self, key: K, *, default: Any = MISSING) -> AbstractAsyncContextManager[V]:
+        """`edit(key, default=...)` as an async context manager.
+
+        The read, the block and the write back form one transaction, which belongs to
+        the task (as in `atransaction()`): use the `a`-methods inside the block.
+        """
+        return self._ahold(lambda: self.edit(key, default=default))
+
+    async def amigrate(self) -> int:
+        """`migrate()`, awaited: the number of stored values upgraded by the hook."""
+        return await self._twin(self.migrate)
+
+    def arange(
+        self, start: K | None = None, stop: K | None = None, *, reverse: bool = False
+    ) -> AsyncIterator[tuple[K, V]]:
+        """`range(start, stop, reverse=...)` as an async iterator."""
+        return self._aiter(lambda: self.range(start, stop, reverse=reverse), watched=False)
+
+
+class OrderedMapping(Mapping[K, V]):
     """A persistent `dict` that remembers insertion order.
 
     Re-assigning a key keeps its place; deleting and re-inserting moves it to the end.
@@ -380,22 +531,18 @@ class OrderedMapping(_MappingBase[K, V]):
 
     kind_name = "OrderedMapping"
     layout = "inserted"
+    key_ordered = False
+
+    if TYPE_CHECKING:
+        # Inherited from `Mapping` but absent: a type checker refuses the call, naming
+        # this class ("Invalid self argument "OrderedMapping[...]" to ... "range"").
+        def range(self: Never, *args: Never, **kwargs: Never) -> None: ...  # type: ignore[override, misc]
+        def arange(self: Never, *args: Never, **kwargs: Never) -> None: ...  # type: ignore[override, misc]
+    else:
+        range = arange = _Absent()
 
 
-class _ExpiringMapping(_Expiring, AsyncExpiringMappingMethods):
-    """Expiring rows for the Mapping family."""
-
-    _put: Callable[..., Any]
-
-    def set(self, key: Any, value: Any, *, lifespan: timedelta | float | None = None) -> None:
-        """Store `value` under `key`, living `lifespan` (default: the field's lifespan).
-
-        `lifespan=math.inf`: the item never expires (`expires_at` returns `None`).
-        """
-        self._put(key, value, self._lifespan_of(lifespan))
-
-
-class ExpiringMapping(_ExpiringMapping, Mapping[K, V]):
+class ExpiringMapping(_Expiring, Mapping[K, V]):
     """A `Mapping` (key order) whose items expire `lifespan` after their last write.
 
     Example:
@@ -414,8 +561,53 @@ class ExpiringMapping(_ExpiringMapping, Mapping[K, V]):
 
     kind_name = "ExpiringMapping"
 
+    def set(self, key: K, value: V, *, lifespan: timedelta | float | None = None) -> None:
+        """Store `value` under `key`, living `lifespan` (default: the field's lifespan).
 
-class ExpiringOrderedMapping(_ReinsertExpired, _ExpiringMapping, OrderedMapping[K, V]):
+        `lifespan=math.inf`: the item never expires (`expires_at` returns `None`).
+        """
+        self._put(key, value, self._lifespan_of(lifespan))
+
+    def touch(self, key: K, lifespan: timedelta | float | None = None) -> None:
+        """Restart the lifespan of `key` (the field's, or `lifespan` if given).
+
+        `lifespan=math.inf`: from now on the item never expires.
+
+        Raises:
+            KeyError: `key` is absent or expired.
+        """
+        self._touch(key, lifespan)
+
+    def expires_at(self, key: K) -> float | None:
+        """When `key` expires (POSIX seconds), or `None` if it never does.
+
+        Raises:
+            KeyError: `key` is absent or expired.
+        """
+        return self._expires_at(key)
+
+    def purge(self) -> int:
+        """Delete the expired items now and return how many there were."""
+        return self._purge()
+
+    async def aset(self, key: K, value: V, *, lifespan: timedelta | float | None = None) -> None:
+        """`set(key, value, lifespan=...)`, awaited."""
+        return await self._twin(self.set, key, value, lifespan=lifespan)
+
+    async def atouch(self, key: K, lifespan: timedelta | float | None = None) -> None:
+        """`touch(key, lifespan)`, awaited."""
+        return await self._twin(self.touch, key, lifespan)
+
+    async def aexpires_at(self, key: K) -> float | None:
+        """`expires_at(key)`, awaited."""
+        return await self._twin(self.expires_at, key)
+
+    async def apurge(self) -> int:
+        """`purge()`, awaited: the number of expired items dropped."""
+        return await self._twin(self.purge)
+
+
+class ExpiringOrderedMapping(_ReinsertExpired, ExpiringMapping[K, V], OrderedMapping[K, V]):
     """An `OrderedMapping` (insertion order) whose items expire.
 
     Re-setting an expired key places it at the end.
@@ -430,7 +622,7 @@ class ExpiringOrderedMapping(_ReinsertExpired, _ExpiringMapping, OrderedMapping[
 class KeysView(collections.abc.KeysView[K]):
     """A live view of a persistent mapping's keys."""
 
-    _mapping: _MappingBase[K, Any]
+    _mapping: Mapping[K, Any]
 
     def __reversed__(self) -> Iterator[K]:
         return reversed(self._mapping)
@@ -439,7 +631,7 @@ class KeysView(collections.abc.KeysView[K]):
 class ValuesView(collections.abc.ValuesView[V]):
     """A live view of a persistent mapping's values."""
 
-    _mapping: _MappingBase[Any, V]
+    _mapping: Mapping[Any, V]
 
     def __iter__(self) -> Iterator[V]:
         for _, value in self._mapping._iter_items():
@@ -453,7 +645,7 @@ class ValuesView(collections.abc.ValuesView[V]):
 class ItemsView(collections.abc.ItemsView[K, V]):
     """A live view of a persistent mapping's `(key, value)` pairs."""
 
-    _mapping: _MappingBase[K, V]
+    _mapping: Mapping[K, V]
 
     def __iter__(self) -> Iterator[tuple[K, V]]:
         return self._mapping._iter_items()

@@ -4,16 +4,18 @@ A set is stored like a mapping without values (`_Keyed` with `has_value = False`
 elements are keys, validated strictly, and an element of the wrong type is simply
 absent. Operators that build a new set return plain Python `set`s; the in-place
 operators and `update` write in one transaction.
+
+`Set` carries every method of the family; the other kinds inherit from it, so type
+checkers name a public class in their messages.
 """
 
 from __future__ import annotations
 
 import collections.abc
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
 from typing import Any, Generic, Self, TypeVar
 
-from tpstore._async import AsyncExpiringSetMethods, AsyncSetMethods
 from tpstore._collection import _shown
 from tpstore._keyed import _Expiring, _Keyed, _ReinsertExpired
 from tpstore._validation import INVALID
@@ -22,8 +24,32 @@ T = TypeVar("T")
 S = TypeVar("S")
 
 
-class _SetBase(_Keyed[T], collections.abc.MutableSet[T], AsyncSetMethods[T], Generic[T]):
-    """What every kind of the Set family shares."""
+class Set(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
+    """A persistent `set` whose iteration is in ascending order.
+
+    Elements are keys: they need an order-preserving codec (native int/float/str/
+    bytes, tuples, dates, UUIDs), are validated in strict mode, and one of the wrong
+    type is simply absent (`"5" in s` is `False` for a `Set[int]`). `pop()` removes
+    the smallest element; `| & - ^` return plain Python `set`s.
+
+    Example:
+        ```python
+        import tpstore
+
+        class Tags(tpstore.Store):
+            tags: tpstore.Set[str]
+
+        with Tags(None) as store:
+            store.tags.update(["b", "a"], ["c"])
+            assert list(store.tags) == ["a", "b", "c"]
+            assert store.tags & {"a", "z"} == {"a"}
+            assert store.tags.pop() == "a"
+        ```
+    """
+
+    kind_name = "Set"
+    layout = "keyed"
+    key_ordered = True
 
     type_params = ("K",)
     has_value = False
@@ -266,41 +292,116 @@ class _SetBase(_Keyed[T], collections.abc.MutableSet[T], AsyncSetMethods[T], Gen
         self.symmetric_difference_update(other)
         return self
 
+    def clear(self) -> None:
+        """Remove every element, in one statement."""
+        self._clear()
+
+    @property
+    def name(self) -> str:
+        """The collection's field name in its store."""
+        return self._spec.name
+
+    def migrate(self) -> int:
+        """Nothing to upgrade: elements are keys, and keys have no upgrade hook; 0."""
+        return self._migrate()
+
+    # -- asyncio (DESIGN §11) ------------------------------------------------------------
+
+    async def acontains(self, key: object) -> bool:
+        """`key in collection`, awaited."""
+        return await self._twin(self.__contains__, key)
+
+    async def alen(self) -> int:
+        """`len(collection)`, awaited."""
+        return await self._twin(self.__len__)
+
+    async def aclear(self) -> None:
+        """`clear()`, awaited."""
+        return await self._twin(self.clear)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """`async for key in collection`: the keys (elements) in the collection's order."""
+        return self._aiter(lambda: iter(self))
+
+    def areversed(self) -> AsyncIterator[T]:
+        """The keys (elements) in reverse order, as an async iterator."""
+        return self._aiter(lambda: reversed(self))
+
+    async def aadd(self, value: T) -> None:
+        """`add(value)`, awaited."""
+        return await self._twin(self.add, value)
+
+    async def adiscard(self, value: T) -> None:
+        """`discard(value)`, awaited."""
+        return await self._twin(self.discard, value)
+
+    async def aremove(self, value: T) -> None:
+        """`remove(value)`, awaited; `KeyError` if absent."""
+        return await self._twin(self.remove, value)
+
+    async def apop(self) -> T:
+        """`pop()`, awaited: the first element in the set's order."""
+        return await self._twin(self.pop)
+
+    async def aupdate(self, *iterables: Iterable[T]) -> None:
+        """`update(*iterables)`, awaited: one transaction."""
+        return await self._twin(self.update, *iterables)
+
+    async def aisdisjoint(self, other: Iterable[Any]) -> bool:
+        """`isdisjoint(other)`, awaited."""
+        return await self._twin(self.isdisjoint, other)
+
+    async def acopy(self) -> set[T]:
+        """`copy()`, awaited: a plain `set`."""
+        return await self._twin(self.copy)
+
+    async def aunion(self, *others: Iterable[S]) -> set[T | S]:
+        """`union(*others)`, awaited: a plain `set`."""
+        return await self._twin(self.union, *others)
+
+    async def aintersection(self, *others: Iterable[Any]) -> set[T]:
+        """`intersection(*others)`, awaited: a plain `set`."""
+        return await self._twin(self.intersection, *others)
+
+    async def adifference(self, *others: Iterable[Any]) -> set[T]:
+        """`difference(*others)`, awaited: a plain `set`."""
+        return await self._twin(self.difference, *others)
+
+    async def asymmetric_difference(self, other: Iterable[S]) -> set[T | S]:
+        """`symmetric_difference(other)`, awaited: a plain `set`."""
+        return await self._twin(self.symmetric_difference, other)
+
+    async def aissubset(self, other: Iterable[Any]) -> bool:
+        """`issubset(other)`, awaited."""
+        return await self._twin(self.issubset, other)
+
+    async def aissuperset(self, other: Iterable[Any]) -> bool:
+        """`issuperset(other)`, awaited."""
+        return await self._twin(self.issuperset, other)
+
+    async def aintersection_update(self, *others: Iterable[Any]) -> None:
+        """`intersection_update(*others)`, awaited: one transaction."""
+        return await self._twin(self.intersection_update, *others)
+
+    async def adifference_update(self, *others: Iterable[Any]) -> None:
+        """`difference_update(*others)`, awaited: one transaction."""
+        return await self._twin(self.difference_update, *others)
+
+    async def asymmetric_difference_update(self, other: Iterable[Any]) -> None:
+        """`symmetric_difference_update(other)`, awaited: one transaction."""
+        return await self._twin(self.symmetric_difference_update, other)
+
+    async def amigrate(self) -> int:
+        """`migrate()`, awaited: 0, as for every set."""
+        return await self._twin(self.migrate)
+
 
 def _as_set(values: Iterable[Any]) -> collections.abc.Set[Any]:
     """`values` as a set to test membership in (a builtin one unless it is one already)."""
     return values if isinstance(values, set | frozenset) else set(values)
 
 
-class Set(_SetBase[T]):
-    """A persistent `set` whose iteration is in ascending order.
-
-    Elements are keys: they need an order-preserving codec (native int/float/str/
-    bytes, tuples, dates, UUIDs), are validated in strict mode, and one of the wrong
-    type is simply absent (`"5" in s` is `False` for a `Set[int]`). `pop()` removes
-    the smallest element; `| & - ^` return plain Python `set`s.
-
-    Example:
-        ```python
-        import tpstore
-
-        class Tags(tpstore.Store):
-            tags: tpstore.Set[str]
-
-        with Tags(None) as store:
-            store.tags.update(["b", "a"], ["c"])
-            assert list(store.tags) == ["a", "b", "c"]
-            assert store.tags & {"a", "z"} == {"a"}
-            assert store.tags.pop() == "a"
-        ```
-    """
-
-    kind_name = "Set"
-    layout = "keyed"
-    key_ordered = True
-
-
-class OrderedSet(_SetBase[T]):
+class OrderedSet(Set[T]):
     """A persistent `set` that remembers insertion order.
 
     Re-adding an element keeps its place; removing and re-adding moves it to the end.
@@ -309,20 +410,10 @@ class OrderedSet(_SetBase[T]):
 
     kind_name = "OrderedSet"
     layout = "inserted"
+    key_ordered = False
 
 
-class _ExpiringSet(_Expiring, AsyncExpiringSetMethods):
-    """Expiring elements for the Set family."""
-
-    def add(self, value: Any, *, lifespan: timedelta | float | None = None) -> None:
-        """Add `value` (or restart its lifespan), living `lifespan` (default: the field's).
-
-        `lifespan=math.inf`: the element never expires (`expires_at` returns `None`).
-        """
-        self._put(value, None, self._lifespan_of(lifespan))  # type: ignore[attr-defined]
-
-
-class ExpiringSet(_ExpiringSet, Set[T]):
+class ExpiringSet(_Expiring, Set[T]):
     """A `Set` (ascending order) whose elements expire `lifespan` after their last add.
 
     Expired elements are absent for every operation, purged or not; `touch`,
@@ -344,8 +435,51 @@ class ExpiringSet(_ExpiringSet, Set[T]):
 
     kind_name = "ExpiringSet"
 
+    def add(self, value: T, *, lifespan: timedelta | float | None = None) -> None:
+        """Add `value` (or restart its lifespan), living `lifespan` (default: the field's).
 
-class ExpiringOrderedSet(_ReinsertExpired, _ExpiringSet, OrderedSet[T]):
+        `lifespan=math.inf`: the element never expires (`expires_at` returns `None`).
+        """
+        self._put(value, None, self._lifespan_of(lifespan))
+
+    def touch(self, value: T, lifespan: timedelta | float | None = None) -> None:
+        """Restart the lifespan of `value` (the field's, or `lifespan` if given).
+
+        Raises:
+            KeyError: `value` is absent or expired.
+        """
+        self._touch(value, lifespan)
+
+    def expires_at(self, value: T) -> float | None:
+        """When `value` expires (POSIX seconds), or `None` if it never does.
+
+        Raises:
+            KeyError: `value` is absent or expired.
+        """
+        return self._expires_at(value)
+
+    def purge(self) -> int:
+        """Delete the expired elements now and return how many there were."""
+        return self._purge()
+
+    async def aadd(self, value: T, *, lifespan: timedelta | float | None = None) -> None:
+        """`add(value, lifespan=...)`, awaited."""
+        return await self._twin(self.add, value, lifespan=lifespan)
+
+    async def atouch(self, value: T, lifespan: timedelta | float | None = None) -> None:
+        """`touch(value, lifespan)`, awaited."""
+        return await self._twin(self.touch, value, lifespan)
+
+    async def aexpires_at(self, value: T) -> float | None:
+        """`expires_at(value)`, awaited."""
+        return await self._twin(self.expires_at, value)
+
+    async def apurge(self) -> int:
+        """`purge()`, awaited: the number of expired elements dropped."""
+        return await self._twin(self.purge)
+
+
+class ExpiringOrderedSet(_ReinsertExpired, ExpiringSet[T], OrderedSet[T]):
     """An `OrderedSet` (insertion order) whose elements expire.
 
     Re-adding an expired element places it at the end.

@@ -11,8 +11,8 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from tpstore import _catalog
-from tpstore._async import AsyncStoreMethods
-from tpstore._bridge import close_bridge
+from tpstore._async import _Twins
+from tpstore._bridge import bridge_of, close_bridge
 from tpstore._collection import Collection
 from tpstore._engine import Engine
 from tpstore._schema import CollectionSpec, check_name, read_fields
@@ -42,7 +42,7 @@ class StoreMeta(type):
         return cls
 
 
-class Store(AsyncStoreMethods, metaclass=StoreMeta):
+class Store(_Twins, metaclass=StoreMeta):
     """A set of typed, persistent collections in one SQLite file (plus attachments).
 
     Subclass it and annotate each collection; opening an instance creates or opens the
@@ -272,7 +272,7 @@ class Store(AsyncStoreMethods, metaclass=StoreMeta):
             How many values were rewritten, in all collections.
         """
         with self._engine.transaction():
-            return sum(collection.migrate() for collection in self._collections.values())
+            return sum(collection._migrate() for collection in self._collections.values())
 
     def vacuum(self) -> None:
         """Rebuild every file of the store, returning free pages to the file system.
@@ -352,6 +352,63 @@ class Store(AsyncStoreMethods, metaclass=StoreMeta):
         self._engine.outside_transaction(
             lambda session: self._engine.driver.backup(session, database, target_path)
         )
+
+    # -- asyncio (DESIGN §11) --------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the store, like `close()`, without blocking the event loop; idempotent."""
+        if self._engine.closed:
+            return
+        await bridge_of(self._engine).run_alone(self.close)
+
+    def atransaction(
+        self, *, readonly: bool = False
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """The asyncio twin of `transaction()`: `async with store.atransaction(): ...`.
+
+        The transaction belongs to the task that opened it: other tasks neither see its
+        writes nor write inside it; their writes wait, without blocking the event loop,
+        for its lock (up to `timeout`, then `BusyError`). Tasks started inside the block
+        (`asyncio.gather`, `asyncio.create_task`) run inside it and share it, their
+        statements one at a time. Nested blocks are savepoints. A task cancelled inside
+        the block rolls it back (after its running statement ends) and the store stays
+        usable.
+
+        Inside the block, use the `a`-methods: a synchronous call from the event loop's
+        thread runs outside the transaction, and its write would wait for the
+        transaction's own lock.
+        """
+        return self._ahold(lambda: self._engine.transaction(readonly=readonly))
+
+    async def apurge(self) -> int:
+        """The asyncio twin of `purge()`: drop expired items; returns how many."""
+        return await self._twin(self.purge)
+
+    async def avacuum(self) -> None:
+        """The asyncio twin of `vacuum()`."""
+        return await self._twin(self.vacuum)
+
+    async def aoptimize(self) -> None:
+        """The asyncio twin of `optimize()`."""
+        return await self._twin(self.optimize)
+
+    async def acheckpoint(self) -> None:
+        """The asyncio twin of `checkpoint()`."""
+        return await self._twin(self.checkpoint)
+
+    async def abackup(self, path: str | os.PathLike[str], *, database: str = "main") -> None:
+        """The asyncio twin of `backup(path, database=...)`."""
+        return await self._twin(self.backup, path, database=database)
+
+    async def amigrate(self) -> int:
+        """The asyncio twin of `migrate()`: upgrade stored values; returns how many."""
+        return await self._twin(self.migrate)
 
 
 def _reopen(cls: type[Store], path: str, options: dict[str, Any]) -> Store:

@@ -6,7 +6,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from tpstore._async import AsyncValueMethods
+from tpstore._async import _Twins
+from tpstore._bridge import bridge_of
 from tpstore._collection import Collection, _shown
 from tpstore._fields import MISSING
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class Value(Collection, AsyncValueMethods[T], Generic[T]):
+class Value(Collection, _Twins, Generic[T]):
     """One persisted, validated value, with an optional default.
 
     Example:
@@ -147,3 +148,46 @@ class Value(Collection, AsyncValueMethods[T], Generic[T]):
                 current = column.decode(column.encode(default))
             yield current
             self.set(current)
+
+    @property
+    def name(self) -> str:
+        """The collection's field name in its store."""
+        return self._spec.name
+
+    def migrate(self) -> int:
+        """Rewrite the stored value if it needs the `field(migrate=...)` hook.
+
+        Returns:
+            How many values were rewritten: 1 or 0.
+
+        Raises:
+            CorruptValueError: the hook cannot upgrade the value (its error is the
+                `__cause__`); nothing is written.
+        """
+        return self._migrate()
+
+    # -- asyncio (DESIGN §11) ------------------------------------------------------------
+
+    async def aget(self, default: Any = MISSING) -> T:
+        """`get(default)`, awaited."""
+        return await self._twin(self.get, default)
+
+    async def aset(self, value: T) -> None:
+        """`set(value)`, awaited."""
+        return await self._twin(self.set, value)
+
+    async def adelete(self) -> None:
+        """`delete()`, awaited."""
+        return await self._twin(self.delete)
+
+    async def ais_set(self) -> bool:
+        """The `is_set` property, awaited."""
+        return await bridge_of(self._engine).run(lambda: self.is_set)
+
+    def aedit(self) -> contextlib.AbstractAsyncContextManager[T]:
+        """`edit()` as an async context manager (one transaction, as `aedit` of mappings)."""
+        return self._ahold(self.edit)
+
+    async def amigrate(self) -> int:
+        """`migrate()`, awaited: the number of stored values upgraded by the hook."""
+        return await self._twin(self.migrate)
