@@ -76,6 +76,31 @@ async def per_call_async(n: int, call: Callable[[int], Awaitable[object]]) -> fl
     return (time.perf_counter() - start) / n * 1e6
 
 
+def tpstore_sync(location: Path | str, n: int, op: str) -> float:
+    """µs per `get` or `increment` through tpstore's synchronous API."""
+    with Bench(location, durability="normal") as store:
+        store.hits.update({f"k{i}": i for i in range(200)})
+        if op == "get":
+            return per_call_sync(n, lambda i: store.hits.get(f"k{i % 200}"))
+        return per_call_sync(n, lambda i: store.hits.increment(f"k{i % 200}"))
+
+
+def tpstore_async(location: Path | str, n: int, op: str) -> float:
+    """µs per `aget` or `aincrement` (or, for "noop", per bare bridge round trip)."""
+
+    async def run() -> float:
+        async with Bench(location, durability="normal") as store:
+            await store.hits.aupdate({f"k{i}": i for i in range(200)})
+            if op == "get":
+                return await per_call_async(n, lambda i: store.hits.aget(f"k{i % 200}"))
+            if op == "noop":
+                bridge = bridge_of(store._engine)
+                return await per_call_async(n, lambda i: bridge.run(int))
+            return await per_call_async(n, lambda i: store.hits.aincrement(f"k{i % 200}"))
+
+    return asyncio.run(run())
+
+
 def row(name: str, micros: float, note: str = "") -> None:
     print(f"{name:<52}{micros:>10.1f}  {note}")
 
@@ -149,26 +174,6 @@ def sqlite_part(n: int, repeat: int) -> None:
     files = FreshFiles()
     print(f"SQLite {sqlite3.sqlite_version} (a WAL file), µs per call, best of {repeat} x {n}")
 
-    def tpstore_sync(op: str) -> float:
-        with Bench(files(), durability="normal") as store:
-            store.hits.update({f"k{i % 200}": i for i in range(200)})
-            if op == "get":
-                return per_call_sync(n, lambda i: store.hits.get(f"k{i % 200}"))
-            return per_call_sync(n, lambda i: store.hits.increment(f"k{i % 200}"))
-
-    def tpstore_async(op: str) -> float:
-        async def run() -> float:
-            async with Bench(files(), durability="normal") as store:
-                await store.hits.aupdate({f"k{i % 200}": i for i in range(200)})
-                if op == "get":
-                    return await per_call_async(n, lambda i: store.hits.aget(f"k{i % 200}"))
-                if op == "noop":
-                    bridge = bridge_of(store._engine)
-                    return await per_call_async(n, lambda i: bridge.run(int))
-                return await per_call_async(n, lambda i: store.hits.aincrement(f"k{i % 200}"))
-
-        return asyncio.run(run())
-
     def split(together: bool) -> float:
         async def run() -> float:
             worker = OneThread(files())
@@ -189,11 +194,17 @@ def sqlite_part(n: int, repeat: int) -> None:
 
         return asyncio.run(run())
 
-    row("get (tpstore, sync)", best(repeat, lambda: tpstore_sync("get")))
-    row("aget (tpstore, the bridge: one round trip)", best(repeat, lambda: tpstore_async("get")))
-    row("the bridge's bare round trip", best(repeat, lambda: tpstore_async("noop")))
-    row("increment (tpstore, sync)", best(repeat, lambda: tpstore_sync("increment")))
-    row("aincrement (tpstore, the bridge)", best(repeat, lambda: tpstore_async("increment")))
+    row("get (tpstore, sync)", best(repeat, lambda: tpstore_sync(files(), n, "get")))
+    row(
+        "aget (tpstore, the bridge: one round trip)",
+        best(repeat, lambda: tpstore_async(files(), n, "get")),
+    )
+    row("the bridge's bare round trip", best(repeat, lambda: tpstore_async(files(), n, "noop")))
+    row("increment (tpstore, sync)", best(repeat, lambda: tpstore_sync(files(), n, "increment")))
+    row(
+        "aincrement (tpstore, the bridge)",
+        best(repeat, lambda: tpstore_async(files(), n, "increment")),
+    )
     row(
         "hand-written increment, 3 statements in 1 round trip",
         best(repeat, lambda: split(together=True)),
@@ -262,26 +273,10 @@ class Postgres:
         return asyncio.run(run())
 
     def tpstore_sync(self, op: str) -> float:
-        with Bench(self.schemas(), durability="normal") as store:
-            store.hits.update({f"k{i}": i for i in range(200)})
-            if op == "get":
-                return per_call_sync(self.n, lambda i: store.hits.get(f"k{i % 200}"))
-            return per_call_sync(self.n, lambda i: store.hits.increment(f"k{i % 200}"))
+        return tpstore_sync(self.schemas(), self.n, op)
 
     def tpstore_async(self, op: str) -> float:
-        n = self.n
-
-        async def run() -> float:
-            async with Bench(self.schemas(), durability="normal") as store:
-                await store.hits.aupdate({f"k{i}": i for i in range(200)})
-                if op == "get":
-                    return await per_call_async(n, lambda i: store.hits.aget(f"k{i % 200}"))
-                if op == "noop":
-                    bridge = bridge_of(store._engine)
-                    return await per_call_async(n, lambda i: bridge.run(int))
-                return await per_call_async(n, lambda i: store.hits.aincrement(f"k{i % 200}"))
-
-        return asyncio.run(run())
+        return tpstore_async(self.schemas(), self.n, op)
 
     def tasks_tpstore(self) -> float:
         share = self.n // TASKS

@@ -7,10 +7,12 @@ transaction of the store under test; `every_row` does the same for either backen
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -162,3 +164,38 @@ def run_mypy(
         timeout=300,
         check=False,
     )
+
+
+class Ticker:
+    """Counts the ticks an asyncio task gets every `every` seconds while a block runs.
+
+    A loop that something blocks misses ticks: `async with Ticker() as ticker: ...`,
+    then `ticker.kept` is the share of the possible ticks the task got (1.0: all).
+    """
+
+    def __init__(self, every: float = 0.01) -> None:
+        self.every = every
+        self.ticks = 0
+        self.elapsed = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._started = 0.0
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            self.ticks += 1
+
+    async def __aenter__(self) -> Ticker:
+        self._task = asyncio.create_task(self._tick())
+        self._started = time.monotonic()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.elapsed = time.monotonic() - self._started
+        assert self._task is not None
+        self._task.cancel()
+
+    @property
+    def kept(self) -> float:
+        """Ticks got / ticks possible in the block's time."""
+        return self.ticks / max(1.0, self.elapsed / self.every)
