@@ -315,6 +315,19 @@ def test_options_that_only_sqlite_has_are_refused(postgres_url: str, tmp_path: A
         assert dict(shop.prices) == {"a": 1}
 
 
+@pytest.mark.parametrize(("durability", "setting"), [("full", "on"), ("normal", "off")])
+def test_durability_sets_the_sessions_synchronous_commit(
+    postgres_url: str, durability: str, setting: str
+) -> None:
+    """`durability="full"` waits for the server's flush at commit; `"normal"` does not."""
+    attach = {"archive": postgres_url.rsplit("%3D", 1)[-1]}
+    with Shop(postgres_url, attach=attach, durability=durability) as shop:
+        shop.prices["a"] = 1
+        raw = shop._engine.driver.raw()
+        assert raw.execute("SHOW synchronous_commit").fetchone() == (setting,)
+        assert shop.prices["a"] == 1
+
+
 def test_read_only_mode_reads_and_refuses_writes(postgres_url: str) -> None:
     """`mode="ro"` sees the data and every write raises `ReadOnlyError`."""
     attach = {"archive": postgres_url.rsplit("%3D", 1)[-1]}
