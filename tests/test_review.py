@@ -164,13 +164,15 @@ def test_table_names_that_differ_only_in_case_are_refused_at_class_creation() ->
             b: Mapping[str, int] = field(table="tab")
 
 
-def test_namespaced_store_keeps_its_tables_apart_from_an_undotted_store(tmp_path: Path) -> None:
+def test_namespaced_store_keeps_its_tables_apart_from_an_undotted_store(
+    shared_location: str,
+) -> None:
     """Namespace t1's table x and a plain store's table x live side by side."""
 
     class Plain(Store):
         x: Mapping[str, int]
 
-    path = tmp_path / "store.db"
+    path = shared_location
     with Plain(path, namespace="t1") as spaced, Plain(path) as plain:
         spaced.x["a"] = 1
         assert "a" not in plain.x
@@ -184,13 +186,15 @@ def test_a_table_name_with_a_slash_is_refused_at_class_creation() -> None:
             m: Mapping[str, int] = field(table="x/expires")
 
 
-def test_namespaces_that_differ_only_in_case_are_refused_with_schema_error(tmp_path: Path) -> None:
+def test_namespaces_that_differ_only_in_case_are_refused_with_schema_error(
+    shared_location: str,
+) -> None:
     """Namespaces "T1" and "t1" would name one table; the second open says so clearly."""
 
     class Plain(Store):
         x: Mapping[str, int]
 
-    path = tmp_path / "store.db"
+    path = shared_location
     with Plain(path, namespace="T1") as first:
         first.x["a"] = 1
         with pytest.raises(SchemaError, match="did not create"):
