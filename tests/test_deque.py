@@ -370,6 +370,49 @@ class WorkQueue(Store):
     jobs: Deque[int]
 
 
+class RecentQueue(Store):
+    recent: Deque[int] = field(maxlen=20)
+
+
+def _append_numbered(path: str, start: Any, producer: int) -> None:  # pragma: no cover
+    with RecentQueue(path, timeout=30, durability="normal") as store:
+        start.wait(30)
+        for i in range(100):
+            if i % 10 == 0:
+                store.recent.extend([producer * 1000 + i, producer * 1000 + i + 1])
+            elif i % 10 != 1:
+                store.recent.append(producer * 1000 + i)
+
+
+@pytest.mark.slow
+def test_processes_appending_to_a_bounded_deque_keep_it_at_maxlen(shared_location: str) -> None:
+    """4 processes append 100 items each to a deque of maxlen 20: it ends with 20 items,
+    the newest ones, each once, every producer's in its own order."""
+    RecentQueue(shared_location).close()
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [
+        context.Process(target=_append_numbered, args=(shared_location, start, producer))
+        for producer in range(1, 5)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0] * 4
+    with RecentQueue(shared_location) as store:
+        kept = list(store.recent)
+        assert len(store.recent) == 20
+    assert len(kept) == 20
+    assert len(set(kept)) == 20
+    for producer in range(1, 5):
+        mine = [item for item in kept if item // 1000 == producer]
+        assert mine == sorted(mine)
+        # what a producer kept is the end of what it appended
+        assert mine == list(range(producer * 1000 + 100 - len(mine), producer * 1000 + 100))
+
+
 def _consume_until_empty(path: str, start: Any, results: Any) -> None:
     popped = []
     with WorkQueue(path, timeout=30, durability="normal") as store:
