@@ -530,7 +530,9 @@ def test_len_with_expiry_reads_only_the_expiry_index(clock: Clock) -> None:
         assert not [line for line in plans if line.startswith("SCAN")]
 
 
-def test_catalog_records_lifespan_and_a_reopen_updates_it(db_path: Path, clock: Clock) -> None:
+def test_catalog_records_lifespan_and_the_next_write_updates_it(
+    db_path: Path, clock: Clock
+) -> None:
     class Short(Store):
         s: ExpiringSet[str] = field(lifespan=5)
 
@@ -541,10 +543,11 @@ def test_catalog_records_lifespan_and_a_reopen_updates_it(db_path: Path, clock: 
         store.s.add("a")
     assert catalog_options(db_path, "s") == {"lifespan": 5.0}
     with Long(db_path, clock=clock) as store:
-        assert catalog_options(db_path, "s") == {"lifespan": 50.0}
+        assert catalog_options(db_path, "s") == {"lifespan": 5.0}  # opening records nothing
         assert store.s.expires_at("a") == clock.now + 5  # written under the old lifespan
         store.s.add("b")
         assert store.s.expires_at("b") == clock.now + 50
+        assert catalog_options(db_path, "s") == {"lifespan": 50.0}
 
 
 def test_lifespan_only_on_expiring_kinds() -> None:

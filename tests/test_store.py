@@ -602,15 +602,20 @@ class SessionsForever(Store):
     sessions: ExpiringMapping[str, int]
 
 
-def test_option_changes_are_recorded(db_path: Path) -> None:
-    """Reopening with another `lifespan` is allowed and the catalog records it."""
+def test_option_changes_are_recorded_by_the_first_write(db_path: Path) -> None:
+    """Reopening with another `lifespan` is allowed; the catalog records it with the
+    first write through the new declaration, never by opening alone."""
     with Sessions10(db_path) as first:
         first.sessions["a"] = 1
     assert json.loads(_catalog(db_path)["sessions"]["options"]) == {"lifespan": 10.0}
     with Sessions20(db_path) as second:
         assert second.sessions["a"] == 1
-    assert json.loads(_catalog(db_path)["sessions"]["options"]) == {"lifespan": 20.0}
-    SessionsForever(db_path).close()
+    assert json.loads(_catalog(db_path)["sessions"]["options"]) == {"lifespan": 10.0}
+    with Sessions20(db_path) as second:
+        second.sessions["b"] = 2
+        assert json.loads(_catalog(db_path)["sessions"]["options"]) == {"lifespan": 20.0}
+    with SessionsForever(db_path) as forever:
+        forever.sessions["c"] = 3
     assert json.loads(_catalog(db_path)["sessions"]["options"]) == {}
 
 

@@ -3,15 +3,23 @@
 One row per collection table records its kind, key and value codecs with their
 column affinities, the pydantic JSON schemas of the declared types, the options
 (`lifespan`, `maxlen`), the table format version and the item count (kept by
-triggers, so `len()` never scans).
+triggers, so `len()` never scans). Beside it, the history table keeps every pair of
+key and value schemas each collection has had, in order, with the time each was first
+recorded (DESIGN.md §6).
 
 Opening a store compares its declaration with the catalog of each file. Kinds, codecs
 and affinities must agree (the bytes on disk depend on them); types' schemas and
-options may change, and the catalog then records the new ones.
+options may change. Opening never records them: the first write through the changed
+declaration does (`record`), inside its own transaction, so that opening read-write
+and closing leaves the file as it was. The one write an open makes to an existing
+catalog is the upgrade of a file made before the history existed: its first
+read-write open creates the history, with each collection's current schemas as its
+first version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +48,9 @@ class Entry:
     format: int
     count: int = 0
     id: int | None = None
+    versions: int = 1
+    """How many schema versions the collection has had (1 in a file made before the
+    history existed)."""
 
     @classmethod
     def declared(cls, spec: CollectionSpec, table: str) -> Entry:
@@ -60,6 +71,10 @@ class Entry:
     def layout(self) -> tuple[Any, ...]:
         """What must agree between a declaration and the file."""
         return (self.kind, self.key_codec, self.key_affinity, self.value_codec, self.value_affinity)
+
+    def descriptions(self) -> tuple[Any, ...]:
+        """What may change between opens, recorded by the first write through a change."""
+        return (self.key_schema, self.value_schema, self.options)
 
     def describe(self) -> str:
         """The layout in words, for error messages."""
@@ -95,23 +110,59 @@ def read(engine: Engine, schema: str = "main") -> dict[str, Entry]:
             "file was damaged or not written by tpstore; restore it from a backup"
         )
     rows = engine.fetchall(sql.read)
+    versions: dict[int, int] = {}
+    if has_history(engine, schema):
+        versions = {int(id_): int(count) for id_, count in engine.fetchall(sql.history.versions)}
     entries = {}
     for row in rows:
         values = dict(zip((*CATALOG_COLUMNS, "count"), row, strict=True))
         values["options"] = orjson.loads(values["options"] or "{}")
+        values["versions"] = versions.get(values["id"], 1)
         entries[values["name"]] = Entry(**values)
     return entries
 
 
-def ensure(engine: Engine, owner: str, bindings: list[tuple[CollectionSpec, str]]) -> None:
+def has_history(engine: Engine, schema: str = "main") -> bool:
+    """Whether the file attached as `schema` has the schema history (every file made
+    by this tpstore has; an older one gets it at its first read-write open)."""
+    return engine.fetchone(engine.dialect.catalog(schema).has_history) is not None
+
+
+def history(
+    engine: Engine, table: str, schema: str = "main"
+) -> list[tuple[int, str | None, str | None, float]]:
+    """The schema versions of one collection table, in order: `(version, key schema,
+    value schema, time first recorded)`; empty in a file without history."""
+    if not has_history(engine, schema):
+        return []
+    rows = engine.fetchall(engine.dialect.catalog(schema).history.read, (table,))
+    return [(int(v), key, value, float(t)) for v, key, value, t in rows]
+
+
+def ensure(
+    engine: Engine,
+    owner: str,
+    bindings: list[tuple[CollectionSpec, str]],
+    clock: Callable[[], float],
+) -> set[tuple[str, str]]:
     """Check every declared collection against its file's catalog; create what is missing.
 
     Runs in one transaction: on any mismatch nothing is changed and `SchemaError`
-    names both sides.
+    names both sides. Changed types and options are not recorded here (see `record`).
+
+    Returns:
+        `(database, table)` of each collection whose declared schemas or options differ
+        from the recorded ones: its first write must `record` them.
     """
     writable = engine.mode == "rw"
     with engine.transaction(readonly=not writable):
         catalogs = {schema: read(engine, schema) for schema in engine.schemas}
+        # Files made before the history existed (a catalog without it) are upgraded.
+        upgrades = [
+            schema
+            for schema, catalog in catalogs.items()
+            if catalog and not has_history(engine, schema)
+        ]
         problems: list[str] = []
         work: list[tuple[CollectionSpec, str, Entry, Entry | None]] = []
         for spec, table in bindings:
@@ -154,7 +205,38 @@ def ensure(engine: Engine, owner: str, bindings: list[tuple[CollectionSpec, str]
         if problems:
             raise SchemaError("; ".join(problems))
         if writable:
-            _apply(engine, work)
+            _apply(engine, work, upgrades, clock)
+    return {
+        (spec.database, table)
+        for spec, table, declared, recorded in work
+        if writable and recorded is not None and recorded.descriptions() != declared.descriptions()
+    }
+
+
+def record(engine: Engine, spec: CollectionSpec, table: str, now: float) -> None:
+    """Record a collection's declared schemas and options in its file's catalog.
+
+    Called by the first write through a declaration that differs from the recorded
+    one, inside that write's transaction: the schemas become the collection's next
+    version in the history (unless it had them before) and the catalog row's current
+    description.
+    """
+    declared = Entry.declared(spec, table)
+    sql = engine.dialect.catalog(spec.database)
+    _record_version(engine, sql.history.record, declared, now)
+    engine.write(
+        sql.update_descriptions,
+        (declared.key_schema, declared.value_schema, _options_json(declared), table),
+    )
+
+
+def _record_version(engine: Engine, statement: str, entry: Entry, now: float) -> None:
+    key_schema, value_schema = entry.key_schema, entry.value_schema
+    engine.write(statement, (key_schema, value_schema, now, entry.name, key_schema, value_schema))
+
+
+def _options_json(entry: Entry) -> str:
+    return orjson.dumps(entry.options, option=orjson.OPT_SORT_KEYS).decode()
 
 
 SAMPLE = 8
@@ -217,15 +299,22 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _apply(engine: Engine, work: list[tuple[CollectionSpec, str, Entry, Entry | None]]) -> None:
+def _apply(
+    engine: Engine,
+    work: list[tuple[CollectionSpec, str, Entry, Entry | None]],
+    upgrades: list[str],
+    clock: Callable[[], float],
+) -> None:
     created: set[tuple[str, str]] = set()
-    for schema in {spec.database for spec, _, _, _ in work}:
+    for schema in {spec.database for spec, _, _, _ in work} | set(upgrades):
         for statement in engine.dialect.create_catalog(schema):
             engine.write(statement)
+    for schema in upgrades:
+        engine.write(engine.dialect.catalog(schema).history.seed, (clock(),))
     for spec, table, declared, recorded in work:
         schema = spec.database
         sql = engine.dialect.catalog(schema)
-        options = orjson.dumps(declared.options, option=orjson.OPT_SORT_KEYS).decode()
+        options = _options_json(declared)
         if recorded is None or not _table_exists(engine, schema, table):
             if (schema, table) in created:
                 continue
@@ -245,6 +334,7 @@ def _apply(engine: Engine, work: list[tuple[CollectionSpec, str, Entry, Entry | 
                         declared.format,
                     ),
                 )
+                _record_version(engine, sql.history.record, declared, clock())
             # (When the catalog row exists, the table was dropped behind tpstore's back:
             # it starts again, empty.)
             catalog_id = engine.fetchone(sql.id_of, (table,))[0]
@@ -260,16 +350,6 @@ def _apply(engine: Engine, work: list[tuple[CollectionSpec, str, Entry, Entry | 
             ):
                 engine.write(statement)
             created.add((schema, table))
-            continue
-        if (recorded.key_schema, recorded.value_schema, recorded.options) != (
-            declared.key_schema,
-            declared.value_schema,
-            declared.options,
-        ):
-            engine.write(
-                sql.update_descriptions,
-                (declared.key_schema, declared.value_schema, options, table),
-            )
 
 
 def _table_exists(engine: Engine, schema: str, table: str) -> bool:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import reprlib
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from tpstore import _catalog
 from tpstore._bridge import running_for
 
 if TYPE_CHECKING:
     from tpstore._engine import Engine, Params
     from tpstore._schema import CollectionSpec
+
+T = TypeVar("T")
 
 PAGE = 512
 """Rows fetched per query while iterating: iteration never runs one query per item."""
@@ -85,6 +89,9 @@ class Collection:
         self._count_sql = engine.dialect.count(spec.database)
         found = engine.fetchone(engine.dialect.catalog(spec.database).id_of, (table,))
         self._count_params = (found[0] if found else None,)
+        # The declaration's schemas or options differ from what the catalog records:
+        # the first write through it records them (`_recording`). Set by the store.
+        self._unrecorded = False
         self._watches = threading.local()
         # The same for the asyncio API, by task (see `tpstore._bridge.running_for`).
         self._task_watches: weakref.WeakKeyDictionary[object, _Watch] = weakref.WeakKeyDictionary()
@@ -109,23 +116,58 @@ class Collection:
             watch = self._task_watches.setdefault(task, _Watch())
         return watch
 
+    # -- writing ---------------------------------------------------------------------------
+    #
+    # Every write of a collection runs one of the engine's writing methods, picked as
+    # `(self._recording(engine.write) if self._unrecorded else engine.write)`: one flag
+    # test per write, and nothing more once the declaration is recorded.
+
+    def _recording(self, write: Callable[..., T]) -> Callable[..., T]:
+        """`write`, recording the declaration in the catalog when it changes something.
+
+        The record joins the write's transaction (one is opened around a single
+        statement), so a write that rolls back records nothing and the next one tries
+        again; the flag clears once a transaction with the record in it commits
+        (DESIGN.md §6: a changed declaration is recorded by its first write, never by
+        opening).
+        """
+
+        def recording(*args: Any) -> T:
+            engine = self._engine
+            engine.check_writable()
+            with contextlib.nullcontext() if engine.in_transaction else engine.transaction():
+                result = write(*args)
+                key = ("record", self._spec.database, self._table)
+                if result and engine.once_per_commit(key, self._recorded):
+                    _catalog.record(engine, self._spec, self._table, self._clock())
+            return result
+
+        return recording
+
+    def _recorded(self) -> None:
+        self._unrecorded = False
+
     def _write(self, sql: str, params: Params = ()) -> int:
         """Run one writing statement of a change that iterators must notice."""
-        changed = self._engine.write(sql, params)
+        engine = self._engine
+        changed = (self._recording(engine.write) if self._unrecorded else engine.write)(sql, params)
         if changed:
             self._watch().changes += 1
         return changed
 
     def _write_many(self, sql: str, rows: Sequence[Params]) -> int:
         """`_write` for many parameter rows; call inside `atomic()`."""
-        changed = self._engine.write_many(sql, rows)
+        engine = self._engine
+        write_many = self._recording(engine.write_many) if self._unrecorded else engine.write_many
+        changed = write_many(sql, rows)
         if changed:
             self._watch().changes += 1
         return changed
 
     def _rewrite(self, sql: str, params: Params = ()) -> int:
         """Run one writing statement that iterations go on over (see `_Watch`)."""
-        changed = self._engine.write(sql, params)
+        engine = self._engine
+        changed = (self._recording(engine.write) if self._unrecorded else engine.write)(sql, params)
         if changed:
             self._watch().rewrites += 1
         return changed
@@ -241,7 +283,8 @@ class Collection:
                         updates.append((converter.encode(value, key), primary))
                     index += 1
                 if updates:
-                    rewritten += self._engine.write_many(sql.update, updates)
+                    # Values rewritten through the declaration: it is recorded.
+                    rewritten += self._recording(self._engine.write_many)(sql.update, updates)
                 rows = self._engine.fetchall(sql.after, (rows[-1][0], PAGE))
         return rewritten
 

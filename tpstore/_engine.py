@@ -369,12 +369,16 @@ class Engine:
                 raise
             session.depth -= 1
             session.readonly.pop()
+            if session.pending:
+                _forget_above(session.pending, level)
             if not self.driver.closed:
                 self.driver.rollback_to(session, level)
             raise
         _check_same_process(pid)
         session.depth -= 1
         session.readonly.pop()
+        if session.pending:
+            _keep_at(session.pending, level)
         if self.driver.closed:  # closed inside the block: nothing can commit any more
             self.check_open()
         self.driver.release_savepoint(session, level)
@@ -427,6 +431,7 @@ class Engine:
             finally:
                 self._current.reset(token)
             _check_same_process(pid)
+            committed = [entry[1] for entry in session.pending.values()]
             self._end(session)
             if self.driver.closed:  # closed inside the block: nothing can commit any more
                 self.check_open()
@@ -435,6 +440,8 @@ class Engine:
             except TpStoreError:
                 self.driver.rollback(session)
                 raise
+            for callback in committed:
+                callback()
         finally:
             if os.getpid() == pid:
                 self._release(session)
@@ -444,6 +451,23 @@ class Engine:
         session.depth = 0
         session.readonly.clear()
         session.owner = None
+        session.pending.clear()
+
+    def once_per_commit(self, key: object, committed: Callable[[], None]) -> bool:
+        """Whether the calling thread's transaction still has to do the work named `key`.
+
+        The first call for `key` in a transaction answers `True` and remembers it; later
+        calls answer `False`, until the savepoint (or transaction) of that first call
+        rolls back, which forgets it. After the outermost level commits with the work
+        in it, `committed()` runs. Call inside a writing transaction.
+        """
+        session = self._transaction_session()
+        if session is None or not session.depth:
+            raise TpStoreError("once_per_commit() needs a transaction")  # pragma: no cover
+        if key in session.pending:
+            return False
+        session.pending[key] = [session.depth, committed]
+        return True
 
     def _check_may_write(self, outer_readonly: bool) -> None:
         if self.mode != "rw":
@@ -542,10 +566,14 @@ class Engine:
             except BaseException as exc:
                 failure = exc
         if failure is not None:
+            if session.pending:
+                _forget_above(session.pending, 1)
             self.driver.rollback_to(session, 1)
             if not self.driver.in_transaction(session):
                 self._end_batch(queue, batch, failure)
                 raise failure
+        elif session.pending:
+            _keep_at(session.pending, 1)
         return failure
 
     def _begin_batch(self, queue: WriterQueue, deadline: float) -> Batch:
@@ -599,6 +627,7 @@ class Engine:
     def _commit_batch(self, queue: WriterQueue, batch: Batch) -> None:
         """Commit `batch` for everyone in it, and let the next writer have its turn."""
         session = batch.session
+        committed = [entry[1] for entry in session.pending.values()]
         self._end(session)
         error: TpStoreError | None = None
         try:
@@ -611,6 +640,9 @@ class Engine:
             self._release(session)
             queue.give_back()
             batch.finish(error)
+        if error is None:
+            for callback in committed:
+                callback()
 
     def _end_batch(self, queue: WriterQueue, batch: Batch, cause: BaseException | None) -> None:
         """Roll `batch` back and end it: what succeeded in it was not written."""
@@ -680,6 +712,18 @@ class Engine:
 
 def _rowcount(session: Session, sql: str, params: Params) -> int:
     return session.connection.execute(sql, params).rowcount
+
+
+def _forget_above(pending: dict[object, list[Any]], level: int) -> None:
+    """Forget the work done at nesting levels above `level` (they rolled back)."""
+    for key in [key for key, entry in pending.items() if entry[0] > level]:
+        del pending[key]
+
+
+def _keep_at(pending: dict[object, list[Any]], level: int) -> None:
+    """Hand the work done above `level` to `level` (their savepoints were released)."""
+    for entry in pending.values():
+        entry[0] = min(entry[0], level)
 
 
 def _fetchall(session: Session, sql: str, params: Params) -> list[Any]:

@@ -63,18 +63,22 @@ class _Keyed(Collection, _Twins, Generic[K]):
         # What counts for an iteration is a change of the size, as for dict and set. It
         # is measured only while the thread iterates: two reads of the item count
         # around the statement, in one transaction so no other writer comes between.
+        engine = self._engine
+        write = self._recording(engine.write) if self._unrecorded else engine.write
         watch = self._watch()
         if not watch.iterators:
-            return self._engine.write(sql, params)
+            return write(sql, params)
         with self._sized(watch):
-            return self._engine.write(sql, params)
+            return write(sql, params)
 
     def _write_many(self, sql: str, rows: Sequence[Params]) -> int:
+        engine = self._engine
+        write_many = self._recording(engine.write_many) if self._unrecorded else engine.write_many
         watch = self._watch()
         if not watch.iterators:
-            return self._engine.write_many(sql, rows)
+            return write_many(sql, rows)
         with self._sized(watch):
-            return self._engine.write_many(sql, rows)
+            return write_many(sql, rows)
 
     @contextlib.contextmanager
     def _sized(self, watch: _Watch) -> Iterator[None]:

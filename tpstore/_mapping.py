@@ -312,7 +312,13 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
             except ValidationError:
                 first = MISSING
             if first is not MISSING:
-                rows = self._engine.write_returning(self._sql.increment, (raw_key, first, delta))
+                engine = self._engine
+                write = (
+                    self._recording(engine.write_returning)
+                    if self._unrecorded
+                    else engine.write_returning
+                )
+                rows = write(self._sql.increment, (raw_key, first, delta))
                 self._watch().changes += 1
                 return self._value.decode(rows[0][0], key)  # type: ignore[union-attr, no-any-return]
         with self._engine.atomic():

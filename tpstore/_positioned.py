@@ -176,7 +176,13 @@ class _Positioned(Collection, _Twins, Generic[T]):
         pop = sql.pop_last if last else sql.pop_first
         with self._engine.atomic():
             if pop is not None:  # the dialect pops in one statement (RETURNING)
-                rows = self._engine.write_returning(pop)
+                engine = self._engine
+                write = (
+                    self._recording(engine.write_returning)
+                    if self._unrecorded
+                    else engine.write_returning
+                )
+                rows = write(pop)
                 row = rows[0] if rows else None
                 if row is not None:
                     self._watch().changes += 1

@@ -161,7 +161,9 @@ class Store(_Twins, metaclass=StoreMeta):
             for spec, table in bindings:
                 if check_name_here is not None:
                     check_name_here(table, f"{type(self).__qualname__}.{spec.name}: table")
-            _catalog.ensure(self._engine, type(self).__qualname__, bindings)
+            unrecorded = _catalog.ensure(
+                self._engine, type(self).__qualname__, bindings, self._clock
+            )
             self._engine.settle()
         except BaseException:
             self._engine.close()
@@ -169,6 +171,7 @@ class Store(_Twins, metaclass=StoreMeta):
         self._collections: dict[str, Collection] = {}
         for spec, table in bindings:
             collection = spec.kind(self._engine, spec, table, self._clock)
+            collection._unrecorded = (spec.database, table) in unrecorded
             self._collections[spec.name] = collection
             object.__setattr__(self, spec.name, collection)
 

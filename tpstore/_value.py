@@ -69,7 +69,9 @@ class Value(Collection, _Twins, Generic[T]):
 
     def set(self, value: T) -> None:
         """Validate and store `value`."""
-        self._engine.write(self._sql.set, (self._value.encode(value),))  # type: ignore[union-attr]
+        raw = self._value.encode(value)  # type: ignore[union-attr]
+        engine = self._engine
+        (self._recording(engine.write) if self._unrecorded else engine.write)(self._sql.set, (raw,))
 
     @property
     def value(self) -> T:
@@ -87,7 +89,8 @@ class Value(Collection, _Twins, Generic[T]):
 
     def delete(self) -> None:
         """Remove the stored value, back to unset; does nothing when already unset."""
-        self._engine.write(self._sql.delete)
+        engine = self._engine
+        (self._recording(engine.write) if self._unrecorded else engine.write)(self._sql.delete)
 
     def __repr__(self) -> str:
         head = f"<Value {self._spec.name!r}"

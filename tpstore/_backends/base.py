@@ -47,6 +47,11 @@ COUNTS: Final = "_tpstore_counts"
 """Item counts per catalog row, in a narrow table of their own: the count triggers
 rewrite one row per change, and a row holding only two integers is cheap to rewrite."""
 
+HISTORY: Final = "_tpstore_history"
+"""Every key and value schema each collection has had, in order, with the time each was
+first recorded (DESIGN.md §6). A file made before it existed has none until its first
+read-write open creates it."""
+
 RESERVED_PREFIX: Final = "_tpstore_"
 """Table names starting with this belong to tpstore itself, on every backend."""
 
@@ -118,7 +123,7 @@ class Session:
     task) that opened the transaction, and only it, runs inside it.
     """
 
-    __slots__ = ("busy", "connection", "depth", "live", "owner", "readonly")
+    __slots__ = ("busy", "connection", "depth", "live", "owner", "pending", "readonly")
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -132,6 +137,9 @@ class Session:
         self.busy = False
         # False once the driver closed or abandoned the connection (close, fork).
         self.live = True
+        # Work done once per transaction (`Engine.once_per_commit`): key -> [the nesting
+        # level that did it, what to run after the outermost level commits].
+        self.pending: dict[object, list[Any]] = {}
 
 
 def owner() -> int:

@@ -13,17 +13,73 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class HistorySQL:
+    """Statements on the schema history kept beside one catalog (DESIGN.md §6).
+
+    One row per version of a collection's types: the catalog id, the version number
+    (1, 2, ... in the order they were recorded), the key and value schemas, and the time
+    (POSIX seconds) the version was first recorded. A schema pair is recorded once: a
+    declaration going back to an earlier version adds no row.
+    """
+
+    create: str
+    """Create the history table when it is missing."""
+    seed: str
+    """Give every catalog row without history its current schemas as version 1 (a file
+    made before the history existed). Parameter: the time."""
+    record: str
+    """Record a collection's schemas as its next version unless it had them before.
+    Parameters: key schema, value schema, time, table name, key schema, value schema."""
+    versions: str
+    """Rows `(catalog id, number of versions)`."""
+    read: str
+    """One collection's versions `(version, key schema, value schema, time)` in order.
+    Parameter: the table name."""
+
+
+def history_statements(
+    catalog: str, history: str, *, integer: str, real: str, text: str, same: str
+) -> HistorySQL:
+    """The history statements of the qualified, quoted `catalog` and `history` tables.
+
+    Args:
+        integer, real, text: the database's column types.
+        same: the comparison that holds for two NULLs (`IS`, `IS NOT DISTINCT FROM`).
+    """
+    columns = "id, version, key_schema, value_schema, recorded"
+    return HistorySQL(
+        create=f"CREATE TABLE IF NOT EXISTS {history} (id {integer} NOT NULL, "
+        f"version {integer} NOT NULL, key_schema {text}, value_schema {text}, "
+        f"recorded {real} NOT NULL, PRIMARY KEY (id, version))",
+        seed=f"INSERT INTO {history} ({columns}) "
+        f"SELECT t.id, 1, t.key_schema, t.value_schema, CAST(? AS {real}) FROM {catalog} AS t "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {history} AS h WHERE h.id = t.id)",
+        record=f"INSERT INTO {history} ({columns}) "
+        f"SELECT t.id, 1 + coalesce((SELECT max(h.version) FROM {history} AS h "
+        f"WHERE h.id = t.id), 0), CAST(? AS {text}), CAST(? AS {text}), CAST(? AS {real}) "
+        f"FROM {catalog} AS t WHERE t.name = ? AND NOT EXISTS (SELECT 1 FROM {history} AS h "
+        f"WHERE h.id = t.id AND h.key_schema {same} CAST(? AS {text}) "
+        f"AND h.value_schema {same} CAST(? AS {text}))",
+        versions=f"SELECT id, count(*) FROM {history} GROUP BY id",
+        read=f"SELECT h.version, h.key_schema, h.value_schema, h.recorded FROM {history} AS h "
+        f"JOIN {catalog} AS t ON t.id = h.id WHERE t.name = ? ORDER BY h.version",
+    )
+
+
+@dataclass(frozen=True)
 class CatalogSQL:
-    """Statements on one file's (or schema's) catalog and counts tables."""
+    """Statements on one file's (or schema's) catalog, counts and history tables."""
 
     has_catalog: str
     has_counts: str
+    has_history: str
     read: str
     insert: str
     id_of: str
     reset_count: str
     update_descriptions: str
     name_taken: str
+    history: HistorySQL
 
 
 @dataclass(frozen=True)

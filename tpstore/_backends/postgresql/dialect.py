@@ -33,7 +33,7 @@ import functools
 import hashlib
 from typing import Final
 
-from tpstore._backends.base import CATALOG, CATALOG_COLUMNS, COUNTS
+from tpstore._backends.base import CATALOG, CATALOG_COLUMNS, COUNTS, HISTORY
 from tpstore._backends.statements import (
     CatalogSQL,
     MappingSQL,
@@ -41,6 +41,7 @@ from tpstore._backends.statements import (
     SingleSQL,
     ToolSQL,
     ValuesSQL,
+    history_statements,
     mapping_statements,
     sequence_statements,
     tool_statements,
@@ -202,7 +203,7 @@ class Dialect:
         return statements
 
     def create_catalog(self, schema: str) -> list[str]:
-        """The statements creating a schema's catalog, counts and locks when missing."""
+        """The statements creating a schema's catalog, counts, history and locks when missing."""
         real = self.schema(schema)
         counts = f"{real}.{COUNTS}"
         return [
@@ -216,6 +217,7 @@ class Dialect:
             f"CREATE TABLE IF NOT EXISTS {counts} ("
             "id bigint NOT NULL, shard integer NOT NULL, count bigint NOT NULL DEFAULT 0, "
             "PRIMARY KEY (id, shard))",
+            self.catalog(schema).history.create,
             f"CREATE TABLE IF NOT EXISTS {real}.{LOCKS} (id integer PRIMARY KEY)",
             f"INSERT INTO {real}.{LOCKS} (id) VALUES (0) ON CONFLICT (id) DO NOTHING",
             # Adds a statement's inserted (sign 1) or deleted (-1) rows to the counter
@@ -371,6 +373,7 @@ def _catalog(real: str) -> CatalogSQL:
     return CatalogSQL(
         has_catalog=f"{exists}'{CATALOG}'",
         has_counts=f"{exists}'{COUNTS}'",
+        has_history=f"{exists}'{HISTORY}'",
         read=f"SELECT {columns}, coalesce(c.count, 0) FROM {catalog} AS t "
         f"LEFT JOIN (SELECT id, sum(count) AS count FROM {counts} GROUP BY id) AS c "
         "ON c.id = t.id ORDER BY t.name",
@@ -385,6 +388,14 @@ def _catalog(real: str) -> CatalogSQL:
         # does not tell them apart), so this check ignores case too.
         name_taken="SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = "
         f"'{_literal(real)}' AND lower(tablename) = lower(?)",
+        history=history_statements(
+            catalog,
+            f"{schema}.{HISTORY}",
+            integer="bigint",
+            real="double precision",
+            text="text",
+            same="IS NOT DISTINCT FROM",
+        ),
     )
 
 

@@ -50,7 +50,7 @@ import psycopg
 from psycopg import conninfo, pq
 
 from tpstore._backends import shown
-from tpstore._backends.base import CATALOG, COUNTS, Session
+from tpstore._backends.base import CATALOG, COUNTS, HISTORY, Session
 from tpstore._backends.postgresql.dialect import LOCKS, Dialect, quote
 from tpstore._backends.postgresql.errors import redact, translate, translate_statement_error
 from tpstore.errors import ClosedError, TpStoreError
@@ -587,7 +587,7 @@ class PostgresDriver:
                 .execute(f"SELECT name FROM {self.dialect.schema(schema)}.{CATALOG}")
                 .fetchall()
             )
-            found += [(schema, CATALOG), (schema, COUNTS)]
+            found += [(schema, CATALOG), (schema, COUNTS), (schema, HISTORY)]
             found += [(schema, str(name)) for (name,) in names]
         return found
 

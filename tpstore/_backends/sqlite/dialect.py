@@ -20,7 +20,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Final
 
-from tpstore._backends.base import CATALOG, CATALOG_COLUMNS, COUNTS
+from tpstore._backends.base import CATALOG, CATALOG_COLUMNS, COUNTS, HISTORY
 from tpstore._backends.statements import (
     CatalogSQL,
     MappingSQL,
@@ -28,6 +28,7 @@ from tpstore._backends.statements import (
     SingleSQL,
     ToolSQL,
     ValuesSQL,
+    history_statements,
     mapping_statements,
     sequence_statements,
     tool_statements,
@@ -163,7 +164,7 @@ class Dialect:
         return statements
 
     def create_catalog(self, schema: str) -> list[str]:
-        """The statements creating a file's catalog and counts tables when missing."""
+        """The statements creating a file's catalog, counts and history tables when missing."""
         return [
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{CATALOG} ("
             "id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, "
@@ -172,6 +173,7 @@ class Dialect:
             "format INTEGER NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{COUNTS} ("
             "id INTEGER PRIMARY KEY, count INTEGER NOT NULL DEFAULT 0)",
+            _catalog(schema).history.create,
         ]
 
     def mapping(
@@ -296,11 +298,11 @@ def _catalog(schema: str) -> CatalogSQL:
     counts = f"{quote(schema)}.{COUNTS}"
     columns = ", ".join(f"t.{column}" for column in CATALOG_COLUMNS)
     inserted = CATALOG_COLUMNS[1:]
+    exists = f"SELECT 1 FROM {quote(schema)}.sqlite_master WHERE type = 'table' AND name = "
     return CatalogSQL(
-        has_catalog=f"SELECT 1 FROM {quote(schema)}.sqlite_master "
-        f"WHERE type = 'table' AND name = '{CATALOG}'",
-        has_counts=f"SELECT 1 FROM {quote(schema)}.sqlite_master "
-        f"WHERE type = 'table' AND name = '{COUNTS}'",
+        has_catalog=f"{exists}'{CATALOG}'",
+        has_counts=f"{exists}'{COUNTS}'",
+        has_history=f"{exists}'{HISTORY}'",
         read=f"SELECT {columns}, coalesce(c.count, 0) FROM {catalog} AS t "
         f"LEFT JOIN {counts} AS c ON c.id = t.id ORDER BY t.name",
         insert=f"INSERT INTO {catalog} ({', '.join(inserted)}) "
@@ -312,6 +314,14 @@ def _catalog(schema: str) -> CatalogSQL:
         "options = ? WHERE name = ?",
         # SQLite matches names without regard to ASCII case, so this check does too.
         name_taken=f"SELECT 1 FROM {quote(schema)}.sqlite_master WHERE name = ? COLLATE NOCASE",
+        history=history_statements(
+            catalog,
+            f"{quote(schema)}.{HISTORY}",
+            integer="INTEGER",
+            real="REAL",
+            text="TEXT",
+            same="IS",
+        ),
     )
 
 
