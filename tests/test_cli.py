@@ -38,6 +38,10 @@ class User(BaseModel):
     age: int = 0
 
 
+class UserWithPhone(User):
+    phone: str | None = None
+
+
 class Settings(BaseModel):
     theme: str = "light"
 
@@ -157,13 +161,23 @@ def test_info_lists_every_collection_with_kind_codecs_and_live_counts(source: Pa
     lines = {
         line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines() if "\t" in line
     }
-    assert lines["collection"] == ["collection", "kind", "key", "value", "items", "size", "options"]
+    assert lines["collection"] == [
+        "collection",
+        "kind",
+        "key",
+        "value",
+        "items",
+        "size",
+        "versions",
+        "options",
+    ]
     assert lines["users"][1:5] == ["Mapping", "str · native", "User · json", "2"]
+    assert lines["users"][6] == "1"
     assert lines["sessions"][4] == "1 (+1 expired)"
-    assert lines["sessions"][6] == "lifespan 1 h"
+    assert lines["sessions"][7] == "lifespan 1 h"
     assert lines["jobs"][1] == "Deque"
     assert lines["jobs"][4] == "3"
-    assert lines["jobs"][6] == "maxlen 3"
+    assert lines["jobs"][7] == "maxlen 3"
     assert lines["seen"][2] == "tuple[str, int] · tuple_key"
     assert lines["unset"][4] == "0"
     assert set(lines) - {"collection"} == set(App.__tpstore_fields__)
@@ -217,8 +231,52 @@ def test_info_fits_80_columns_without_breaking_a_type_or_a_number(
     wide = info_at(path, 160)
     assert max(len(line) for line in wide) <= 160
     header = next(line for line in wide if line.startswith("collection "))
-    assert header.split() == ["collection", "kind", "key", "value", "items", "size", "options"]
+    assert header.split() == [
+        "collection",
+        "kind",
+        "key",
+        "value",
+        "items",
+        "size",
+        "versions",
+        "options",
+    ]
     assert any("tuple[str, datetime] · tuple_key" in line for line in wide)
+
+
+class ShopV2(tpstore.Store):
+    """`Shop` with a customer model that gained a field."""
+
+    customers: tpstore.Mapping[str, UserWithPhone]
+
+
+def test_info_shows_the_schema_versions_at_every_width(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A column where it fits; at 80 columns a line below the kind where there are more
+    than one."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TERM", "dumb")
+    path = Path("shop.db")
+    with Shop(path) as shop:
+        shop.orders_by_day[("c", datetime(2024, 1, 1))] = [Order(id=1, items=["a"])]
+        shop.customers["ada"] = User(name="Ada", email="a")
+    with ShopV2(path) as shop:
+        shop.customers["bob"] = UserWithPhone(name="Bob", email="b", phone="1")
+    wide = info_at(path, 160)
+    header = next(line for line in wide if line.startswith("collection "))
+    at = header.index("versions") + len("versions")
+    row = next(line for line in wide if line.startswith("customers "))
+    assert row[:at].split()[-1] == "2"
+    row = next(line for line in wide if line.startswith("orders_by_day "))
+    assert row[:at].split()[-1] == "1"
+    narrow = info_at(path, 80)
+    assert max(len(line) for line in narrow) <= 80
+    assert sum("2 schema versions" in line for line in narrow) == 1
+    text = run("info", str(path)).stdout
+    lines = {line.split("\t")[0]: line.split("\t") for line in text.splitlines() if "\t" in line}
+    assert lines["customers"][6] == "2"
+    assert lines["tags"][6] == "1"
 
 
 def test_info_on_a_terminal_draws_a_table(source: Path) -> None:

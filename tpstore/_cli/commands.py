@@ -228,6 +228,7 @@ class _Row:
     items: str = "?"
     expired: str = ""
     size: str = "?"
+    versions: int = 0  # schema versions recorded; 0: unknown
     options: list[str] = dataclasses.field(default_factory=list)
 
     @classmethod
@@ -255,6 +256,7 @@ class _Row:
             items=items,
             expired=more,
             size="?" if size is None else _bytes(size),
+            versions=entry.versions,
             options=_options(entry.options),
         )
 
@@ -264,15 +266,20 @@ class _Row:
         """The cells of `columns`.
 
         `stacked` puts each part of a cell on a line of its own (a type above its
-        codec, the options below the kind); `limit` shortens type names to that many
-        characters.
+        codec, the options below the kind, and the number of schema versions below
+        them when more than one and the layout has no column for it); `limit` shortens
+        type names to that many characters.
         """
         join = "\n" if stacked else " "
+        below_kind = list(self.options)
+        if "versions" not in columns and self.versions > 1:
+            below_kind.append(f"{self.versions:,} schema versions")
         found = {
             "collection": self.name,
-            "kind": "\n".join([self.kind, *self.options]) if stacked else self.kind,
+            "kind": "\n".join([self.kind, *below_kind]) if stacked else self.kind,
             "items": join.join(part for part in (self.items, self.expired) if part),
             "size": self.size,
+            "versions": f"{self.versions:,}" if self.versions else "",
             "options": ", ".join(self.options),
         }
         for column, (label, codec) in (("key", self.key), ("value", self.value)):
@@ -284,9 +291,10 @@ class _Row:
 
 
 _LAYOUTS: list[tuple[list[str], bool, bool]] = [
-    (["collection", "kind", "key", "value", "items", "size", "options"], False, False),
-    (["collection", "kind", "key", "value", "items", "size"], True, False),
-    (["collection", "kind", "key", "value", "items"], True, False),
+    (["collection", "kind", "key", "value", "items", "size", "versions", "options"], False, False),
+    (["collection", "kind", "key", "value", "items", "size", "versions"], True, False),
+    (["collection", "kind", "key", "value", "items", "versions"], True, False),
+    (["collection", "kind", "key", "value", "items", "versions"], True, True),
     (["collection", "kind", "key", "value", "items"], True, True),
 ]
 """The layouts of `info`'s table, widest first: `(columns, stacked, tight)`."""
@@ -297,11 +305,12 @@ def _info_table(ui: Ui, rows: list[_Row]) -> None:
 
     A cell is never broken inside a type or a number: on a narrow terminal the parts
     of a cell go on lines of their own (the options below the kind), then the size
-    column is left out, then the columns move closer, and only then are the longest
-    type names shortened.
+    column is left out, then the columns move closer, then the versions column goes
+    below the kind (where a collection has had more than one), and only then are the
+    longest type names shortened.
     """
     width = ui.width
-    right = ("items", "size")
+    right = ("items", "size", "versions")
     if width is None:  # text lines: every column, one line per collection
         columns, stacked, tight = _LAYOUTS[0]
         ui.table(columns, [r.cells(columns, stacked=stacked) for r in rows], right=right)
