@@ -155,22 +155,17 @@ def by_collection(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
 # -- info --------------------------------------------------------------------------------
 
 
+INFO_COLUMNS = ["collection", "kind", "key", "value", "items", "size", "versions", "options"]
+"""The columns of `info` where the terminal is wide enough, and of its text output."""
+
+
 def test_info_lists_every_collection_with_kind_codecs_and_live_counts(source: Path) -> None:
     result = run("info", str(source))
     assert result.returncode == 0, result.stderr
     lines = {
         line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines() if "\t" in line
     }
-    assert lines["collection"] == [
-        "collection",
-        "kind",
-        "key",
-        "value",
-        "items",
-        "size",
-        "versions",
-        "options",
-    ]
+    assert lines["collection"] == INFO_COLUMNS
     assert lines["users"][1:5] == ["Mapping", "str · native", "User · json", "2"]
     assert lines["users"][6] == "1"
     assert lines["sessions"][4] == "1 (+1 expired)"
@@ -231,16 +226,7 @@ def test_info_fits_80_columns_without_breaking_a_type_or_a_number(
     wide = info_at(path, 160)
     assert max(len(line) for line in wide) <= 160
     header = next(line for line in wide if line.startswith("collection "))
-    assert header.split() == [
-        "collection",
-        "kind",
-        "key",
-        "value",
-        "items",
-        "size",
-        "versions",
-        "options",
-    ]
+    assert header.split() == INFO_COLUMNS
     assert any("tuple[str, datetime] · tuple_key" in line for line in wide)
 
 
