@@ -399,6 +399,16 @@ def sequence_statements(name: str, *, smaller: str) -> SequenceSQL:
     )
 
 
+def single_statements(name: str) -> SingleSQL:
+    """The statements of the `Value` table `name` (its one row has id 0)."""
+    return SingleSQL(
+        get=f"SELECT value FROM {name} WHERE id = 0",
+        set=f"INSERT INTO {name} (id, value) VALUES (0, ?) "
+        "ON CONFLICT (id) DO UPDATE SET value = excluded.value",
+        delete=f"DELETE FROM {name} WHERE id = 0",
+    )
+
+
 def tool_statements(
     name: str,
     layout: str,

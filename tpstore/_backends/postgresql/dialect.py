@@ -44,6 +44,7 @@ from tpstore._backends.statements import (
     history_statements,
     mapping_statements,
     sequence_statements,
+    single_statements,
     tool_statements,
     values_statements,
 )
@@ -277,13 +278,7 @@ class Dialect:
 
     def single(self, schema: str, table: str) -> SingleSQL:
         """The statements of a `Value` table."""
-        name = self.table(schema, table)
-        return SingleSQL(
-            get=f"SELECT value FROM {name} WHERE id = 0",
-            set=f"INSERT INTO {name} (id, value) VALUES (0, ?) "
-            "ON CONFLICT (id) DO UPDATE SET value = excluded.value",
-            delete=f"DELETE FROM {name} WHERE id = 0",
-        )
+        return single_statements(self.table(schema, table))
 
     def count(self, schema: str) -> str:
         """The statement reading a collection's item count, by its catalog id (the id

@@ -31,6 +31,7 @@ from tpstore._backends.statements import (
     history_statements,
     mapping_statements,
     sequence_statements,
+    single_statements,
     tool_statements,
     values_statements,
 )
@@ -188,13 +189,7 @@ class Dialect:
 
     def single(self, schema: str, table: str) -> SingleSQL:
         """The statements of a `Value` table."""
-        name = f"{quote(schema)}.{quote(table)}"
-        return SingleSQL(
-            get=f"SELECT value FROM {name} WHERE id = 0",
-            set=f"INSERT INTO {name} (id, value) VALUES (0, ?) "
-            "ON CONFLICT (id) DO UPDATE SET value = excluded.value",
-            delete=f"DELETE FROM {name} WHERE id = 0",
-        )
+        return single_statements(f"{quote(schema)}.{quote(table)}")
 
     def count(self, schema: str) -> str:
         """The statement reading a collection's item count, by its catalog id (the id
