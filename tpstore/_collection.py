@@ -118,9 +118,13 @@ class Collection:
 
     # -- writing ---------------------------------------------------------------------------
     #
-    # Every write of a collection runs one of the engine's writing methods, picked as
-    # `(self._recording(engine.write) if self._unrecorded else engine.write)`: one flag
-    # test per write, and nothing more once the declaration is recorded.
+    # Every write of a collection runs one of the engine's writing methods through
+    # `_through`: one flag test per write, and nothing more once the declaration is
+    # recorded.
+
+    def _through(self, write: Callable[..., T]) -> Callable[..., T]:
+        """`write`, or `write` recording a changed declaration while it is unrecorded."""
+        return self._recording(write) if self._unrecorded else write
 
     def _recording(self, write: Callable[..., T]) -> Callable[..., T]:
         """`write`, recording the declaration in the catalog when it changes something.
@@ -150,7 +154,7 @@ class Collection:
     def _write(self, sql: str, params: Params = ()) -> int:
         """Run one writing statement of a change that iterators must notice."""
         engine = self._engine
-        changed = (self._recording(engine.write) if self._unrecorded else engine.write)(sql, params)
+        changed = self._through(engine.write)(sql, params)
         if changed:
             self._watch().changes += 1
         return changed
@@ -158,7 +162,7 @@ class Collection:
     def _write_many(self, sql: str, rows: Sequence[Params]) -> int:
         """`_write` for many parameter rows; call inside `atomic()`."""
         engine = self._engine
-        write_many = self._recording(engine.write_many) if self._unrecorded else engine.write_many
+        write_many = self._through(engine.write_many)
         changed = write_many(sql, rows)
         if changed:
             self._watch().changes += 1
@@ -167,7 +171,7 @@ class Collection:
     def _rewrite(self, sql: str, params: Params = ()) -> int:
         """Run one writing statement that iterations go on over (see `_Watch`)."""
         engine = self._engine
-        changed = (self._recording(engine.write) if self._unrecorded else engine.write)(sql, params)
+        changed = self._through(engine.write)(sql, params)
         if changed:
             self._watch().rewrites += 1
         return changed

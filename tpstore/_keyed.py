@@ -64,7 +64,7 @@ class _Keyed(Collection, _Twins, Generic[K]):
         # is measured only while the thread iterates: two reads of the item count
         # around the statement, in one transaction so no other writer comes between.
         engine = self._engine
-        write = self._recording(engine.write) if self._unrecorded else engine.write
+        write = self._through(engine.write)
         watch = self._watch()
         if not watch.iterators:
             return write(sql, params)
@@ -73,7 +73,7 @@ class _Keyed(Collection, _Twins, Generic[K]):
 
     def _write_many(self, sql: str, rows: Sequence[Params]) -> int:
         engine = self._engine
-        write_many = self._recording(engine.write_many) if self._unrecorded else engine.write_many
+        write_many = self._through(engine.write_many)
         watch = self._watch()
         if not watch.iterators:
             return write_many(sql, rows)

@@ -313,11 +313,7 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
                 first = MISSING
             if first is not MISSING:
                 engine = self._engine
-                write = (
-                    self._recording(engine.write_returning)
-                    if self._unrecorded
-                    else engine.write_returning
-                )
+                write = self._through(engine.write_returning)
                 rows = write(self._sql.increment, (raw_key, first, delta))
                 self._watch().changes += 1
                 return self._value.decode(rows[0][0], key)  # type: ignore[union-attr, no-any-return]

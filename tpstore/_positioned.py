@@ -177,11 +177,7 @@ class _Positioned(Collection, _Twins, Generic[T]):
         with self._engine.atomic():
             if pop is not None:  # the dialect pops in one statement (RETURNING)
                 engine = self._engine
-                write = (
-                    self._recording(engine.write_returning)
-                    if self._unrecorded
-                    else engine.write_returning
-                )
+                write = self._through(engine.write_returning)
                 rows = write(pop)
                 row = rows[0] if rows else None
                 if row is not None:

@@ -71,7 +71,7 @@ class Value(Collection, _Twins, Generic[T]):
         """Validate and store `value`."""
         raw = self._value.encode(value)  # type: ignore[union-attr]
         engine = self._engine
-        (self._recording(engine.write) if self._unrecorded else engine.write)(self._sql.set, (raw,))
+        self._through(engine.write)(self._sql.set, (raw,))
 
     @property
     def value(self) -> T:
@@ -90,7 +90,7 @@ class Value(Collection, _Twins, Generic[T]):
     def delete(self) -> None:
         """Remove the stored value, back to unset; does nothing when already unset."""
         engine = self._engine
-        (self._recording(engine.write) if self._unrecorded else engine.write)(self._sql.delete)
+        self._through(engine.write)(self._sql.delete)
 
     def __repr__(self) -> str:
         head = f"<Value {self._spec.name!r}"
