@@ -8,6 +8,8 @@ by a real second connection.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import threading
 import time
 from pathlib import Path
@@ -338,6 +340,68 @@ def test_cancelling_while_waiting_for_the_lock_leaves_no_transaction(where: str)
         asyncio.run(scenario())
     finally:
         holder.close()
+
+
+def test_reads_go_on_while_writes_wait_for_the_lock(where: str) -> None:
+    """Tasks' writes waiting for another connection's lock keep no other task's read waiting.
+
+    The pool runs queued jobs on a few threads; when none of them takes a job for a
+    moment (they all wait, holding no interpreter), it wakes another thread.
+    """
+    holder = App(where, timeout=10)
+
+    async def scenario() -> None:
+        async with App(where, timeout=10) as app:
+            await app.hits.aset("a", 1)
+            entered = threading.Event()
+            done = threading.Event()
+
+            def hold() -> None:
+                with holder.transaction():
+                    holder.hits["held"] = 1
+                    entered.set()
+                    done.wait(10)
+
+            thread = threading.Thread(target=hold)
+            thread.start()
+            entered.wait(5)
+            try:
+                writers = [asyncio.ensure_future(app.hits.aset(f"w{i}", i)) for i in range(4)]
+                await asyncio.sleep(0.05)
+                assert await asyncio.wait_for(app.hits.aget("a"), 3) == 1
+                assert not any(writer.done() for writer in writers)
+            finally:
+                done.set()
+            await asyncio.gather(*writers)
+            thread.join()
+            assert await app.hits.aget_many(["held", "w0", "w3"]) == {"held": 1, "w0": 0, "w3": 3}
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        holder.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_awaits_on_threads_of_its_own(tmp_path: Path) -> None:
+    """A child forked after the parent's `a`-methods started threads uses the API too."""
+
+    async def increments(app: App, n: int) -> None:
+        for _ in range(n):
+            await app.hits.aincrement("n")
+
+    with App(tmp_path / "a.db") as app:
+        asyncio.run(increments(app, 10))  # the parent's worker threads exist now
+
+        def child() -> None:  # pragma: no cover - runs in the child
+            asyncio.run(increments(app, 50))
+
+        process = multiprocessing.get_context("fork").Process(target=child, daemon=True)
+        process.start()
+        asyncio.run(increments(app, 50))
+        process.join(30)
+        assert process.exitcode == 0
+        assert app.hits["n"] == 110
 
 
 def test_a_task_outliving_its_transaction_cannot_use_it(where: str) -> None:
