@@ -138,7 +138,7 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T]):
         if maxlen is not None:
             raws = raws[max(0, len(raws) - maxlen) :]
         with self._engine.atomic():
-            self._write_many(self._sql.appendleft, [(raw,) for raw in raws])
+            self._prepend_raws(raws)
             if maxlen is not None:
                 self._write(self._sql.trim_last, (maxlen,))
 

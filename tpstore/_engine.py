@@ -214,6 +214,33 @@ class Engine:
         """Run one writing statement with RETURNING and return its rows."""
         return self._run(sql, params, _fetchall, write=True)
 
+    def take(self, sql: str, params: Params, check: Callable[[list[Any]], T]) -> T:
+        """Run one writing statement with RETURNING and return `check(rows)`.
+
+        `check` sees the rows before they are committed; when it raises, the statement
+        is undone and nothing is written (a popped value that no longer decodes stays
+        queued). Inside a transaction it runs in a savepoint. Outside one it is a
+        compound operation (`atomic()`), unless the driver runs it alone: a driver with
+        a `take(session, sql, params, check)` method runs it as a short transaction of
+        its own, without the store's write lock (the statement is atomic by itself).
+        """
+        alone = getattr(self.driver, "take", None)
+        if alone is None or self._transaction_session() is not None:
+            with self.atomic():
+                return check(self.write_returning(sql, params))
+        if self.mode != "rw":
+            self.driver.check_usable()  # a closed store says so first
+            self._check_writable(None)
+        session = self._acquire()
+        try:
+            result: T = alone(session, sql, params, check)
+        except BaseException as exc:
+            self._raise_translated(exc)
+            raise
+        finally:
+            self._release(session)
+        return result
+
     def write_many(self, sql: str, rows: Iterator[Params] | Sequence[Params]) -> int:
         """Run one writing statement for many parameter rows; call inside `atomic()`."""
         return self._run(sql, rows, _executemany, write=True)

@@ -168,27 +168,36 @@ class _Positioned(Collection, _Twins, Generic[T]):
     def _pop_end(self, last: bool, empty: str) -> T:
         """Remove and return the first or last item, atomically, even across processes.
 
-        The row is deleted and decoded in one transaction (`BEGIN IMMEDIATE`, or a
-        savepoint inside one), so two consumers never pop the same item and a value
-        that cannot be decoded stays where it was.
+        The row is deleted and decoded in one transaction (or a savepoint inside one),
+        so two consumers never pop the same item and a value that cannot be decoded
+        stays where it was. Where the dialect pops in one statement (RETURNING), that
+        statement runs through `Engine.take`: on a server database its transaction
+        takes no store-wide lock, so consumers do not wait for each other.
         """
         sql = self._sql
         pop = sql.pop_last if last else sql.pop_first
-        with self._engine.atomic():
-            if pop is not None:  # the dialect pops in one statement (RETURNING)
-                engine = self._engine
-                write = self._through(engine.write_returning)
-                rows = write(pop)
-                row = rows[0] if rows else None
-                if row is not None:
-                    self._watch().changes += 1
-            else:
-                row = self._engine.fetchone(sql.last if last else sql.first)
-                if row is not None:
-                    self._write(sql.delete_at, (row[0],))
-            if row is None:
+        engine = self._engine
+
+        def decoded(rows: list[Any]) -> T:
+            if not rows:
                 raise IndexError(empty)
+            row = rows[0]
             return self._decode(row[0], row[1], None if last else row[0])
+
+        if pop is not None and not self._unrecorded:
+            value = engine.take(pop, (), decoded)
+            self._watch().changes += 1
+            return value
+        with engine.atomic():
+            if pop is not None:
+                rows = self._through(engine.write_returning)(pop)
+                if rows:
+                    self._watch().changes += 1
+                return decoded(rows)
+            row = engine.fetchone(sql.last if last else sql.first)
+            if row is not None:
+                self._write(sql.delete_at, (row[0],))
+            return decoded([row] if row is not None else [])
 
     def _peek_end(self, last: bool, empty: str) -> T:
         row = self._engine.fetchone(self._sql.last if last else self._sql.first)
@@ -197,8 +206,25 @@ class _Positioned(Collection, _Twins, Generic[T]):
         return self._decode(row[0], row[1], None if last else row[0])
 
     def _append_raws(self, raws: list[Raw]) -> None:
-        """Append encoded items at the end; call inside `atomic()` for more than one."""
-        self._write_many(self._sql.append, [(raw,) for raw in raws])
+        """Append encoded items at the end; call inside `atomic()` for more than one.
+
+        Several items go to the positions after the last one, read once (nobody else
+        appends inside `atomic()`), as rows of one statement that a backend may send in
+        a few multi-row statements.
+        """
+        if len(raws) == 1:
+            self._write(self._sql.append, (raws[0],))
+            return
+        low, size = self._bounds()
+        top = low + size
+        self._write_many(self._sql.insert_at, [(top + i, raw) for i, raw in enumerate(raws)])
+
+    def _prepend_raws(self, raws: list[Raw]) -> None:
+        """Add encoded items on the left, one after the other (so the last one ends up
+        first); call inside `atomic()`. As `_append_raws`, at positions read once."""
+        low, size = self._bounds()
+        bottom = low - 1 if size else 0
+        self._write_many(self._sql.insert_at, [(bottom - i, raw) for i, raw in enumerate(raws)])
 
     def _clear(self) -> None:
         self._write(self._sql.clear)

@@ -23,7 +23,9 @@ commit or rollback. SQLite provides it with `BEGIN IMMEDIATE` (the file's write 
 a server database under MVCC must provide it its own way (a lock row taken `FOR
 UPDATE`, say), or compound operations would silently lose updates. A driver may run a
 *single* statement without that lock wherever the database itself makes that one
-statement atomic.
+statement atomic; and a driver with a `take(session, sql, params, check)` method runs a
+single statement whose returned rows must be checked before they are committed (a
+deque's pop, decoding the item) the same way (`Engine.take`).
 """
 
 from __future__ import annotations

@@ -16,15 +16,18 @@ transaction cannot simply be retried. So:
   transaction (whose reads must stay true until it commits), but single statements do
   not wait for each other. Each of them is atomic by itself: an UPSERT, a `DELETE ...
   RETURNING` pop that skips the rows other pops have locked (`SKIP LOCKED`), counters
-  kept in per-process rows. The lock, the statement and the commit go to the server in
-  one round trip (psycopg's pipeline mode). A single statement that collided with
-  another one (two appends choosing the same position, a deadlock) changed nothing and
-  is run again, until `timeout`.
+  kept in per-process rows. The lock and the statement go to the server in one round
+  trip, as one simple query (parameters bound on the client by psycopg), which the
+  server runs as one implicit transaction: each statement of it reads the data
+  committed before it started, so the statement sees whatever a transaction it waited
+  for committed. A single statement that collided with another one (two appends
+  choosing the same position, a deadlock) changed nothing and is run again, until
+  `timeout`.
 - a read-only transaction is a REPEATABLE READ snapshot and takes no lock.
 
 **A failed statement aborts a PostgreSQL transaction**, where SQLite fails only the
 statement. Every write inside a transaction therefore runs inside a savepoint of its own
-(sent in the same round trip), so a refused write leaves the user's transaction usable,
+(sent with it, in one simple query), so a refused write leaves the user's transaction usable,
 as on SQLite.
 
 **Forks.** Closing a connection sends the server a "terminate" message on the socket,
@@ -51,6 +54,7 @@ from psycopg import conninfo, pq
 
 from tpstore._backends import shown
 from tpstore._backends.base import CATALOG, COUNTS, HISTORY, Session
+from tpstore._backends.postgresql.batches import chunked
 from tpstore._backends.postgresql.dialect import LOCKS, Dialect, quote
 from tpstore._backends.postgresql.errors import redact, translate, translate_statement_error
 from tpstore.errors import ClosedError, TpStoreError
@@ -96,11 +100,14 @@ def convert(sql: str) -> tuple[str, bool]:
 class PostgresConnection:
     """A session's psycopg connection, as the engine runs statements on it."""
 
-    __slots__ = ("driver", "raw")
+    __slots__ = ("binder", "driver", "raw")
 
     def __init__(self, raw: psycopg.Connection[Any], driver: PostgresDriver) -> None:
         self.raw = raw
         self.driver = driver
+        # Binds parameters on the client (`mogrify`), for the writes sent as one simple
+        # query with the statements around them (module docstring).
+        self.binder = psycopg.ClientCursor(raw)
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         """Run one statement: reads as they are, writes as the module docstring says."""
@@ -108,53 +115,67 @@ class PostgresConnection:
         raw = self.raw
         if not write:
             return raw.execute(query, parameters)
+        # Bound first: a value psycopg cannot send raises here, before anything is sent.
+        bound = self.binder.mogrify(query, parameters)
         if raw.info.transaction_status != pq.TransactionStatus.IDLE:
-            return self._in_savepoint(lambda cursor: cursor.execute(query, parameters))
-        return self._single(lambda cursor: cursor.execute(query, parameters))
+            return self._in_savepoint(bound)
+        driver = self.driver
+        return self._retrying(lambda: _results(raw, driver.single_prefix + bound, driver.skipped))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> _ManyResult:
-        """Run one writing statement once per parameter row."""
+        """Run one writing statement for many parameter rows, in few statements
+        (`tpstore._backends.postgresql.batches`)."""
         query, _ = convert(sql)
         rows = parameters if isinstance(parameters, list | tuple) else list(parameters)
-        cursor: psycopg.Cursor[Any]
-        if self.raw.info.transaction_status != pq.TransactionStatus.IDLE:
-            cursor = self._in_savepoint(lambda cursor: cursor.executemany(query, rows))
-        else:
-            cursor = self._single(lambda cursor: cursor.executemany(query, rows))
-        return _ManyResult(cursor.rowcount)
-
-    def _in_savepoint(self, run: Callable[[psycopg.Cursor[Any]], object]) -> psycopg.Cursor[Any]:
         raw = self.raw
-        cursor = raw.cursor()
-        try:
-            with _pipeline(raw):
-                raw.execute("SAVEPOINT tpstore_statement")
-                run(cursor)
-                raw.execute("RELEASE SAVEPOINT tpstore_statement")
-        except Exception:
-            # Also for errors raised before the statement was sent (a value psycopg
-            # cannot send): the savepoint was, and goes.
-            if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
-                with contextlib.suppress(psycopg.Error):
-                    raw.execute("ROLLBACK TO SAVEPOINT tpstore_statement")
-                    raw.execute("RELEASE SAVEPOINT tpstore_statement")
-            raise
-        return cursor
 
-    def _single(self, run: Callable[[psycopg.Cursor[Any]], object]) -> psycopg.Cursor[Any]:
-        raw = self.raw
-        driver = self.driver
-        deadline = time.monotonic() + driver.timeout
-        while True:
+        def run() -> int:
             cursor = raw.cursor()
+            changed = 0
+            for statement, values in chunked(query, rows):
+                changed += max(0, cursor.execute(statement, values).rowcount)
+            return changed
+
+        if raw.info.transaction_status != pq.TransactionStatus.IDLE:
+            raw.execute("SAVEPOINT tpstore_statement")
             try:
-                with _pipeline(raw):
-                    raw.execute("BEGIN")
-                    for lock in driver.shared_locks:
-                        raw.execute(lock)
-                    run(cursor)
-                    raw.execute("COMMIT")
-                return cursor
+                changed = run()
+                raw.execute("RELEASE SAVEPOINT tpstore_statement")
+            except BaseException:
+                _rollback_statement(raw)
+                raise
+            return _ManyResult(changed)
+
+        def single() -> int:
+            _results(raw, self.driver.begin_shared, 0)
+            changed = run()
+            raw.execute("COMMIT")
+            return changed
+
+        return _ManyResult(self._retrying(single))
+
+    def _in_savepoint(self, bound: str) -> psycopg.Cursor[Any]:
+        """Run a bound writing statement inside the open transaction, in a savepoint of
+        its own sent with it, so that its failure leaves the transaction usable."""
+        raw = self.raw
+        try:
+            return _results(
+                raw,
+                f"SAVEPOINT tpstore_statement; {bound}; RELEASE SAVEPOINT tpstore_statement",
+                1,
+            )
+        except BaseException:
+            _rollback_statement(raw)
+            raise
+
+    def _retrying(self, run: Callable[[], T]) -> T:
+        """`run()` as a transaction of its own, run again while it collides with another
+        (it changed nothing) until `timeout`."""
+        raw = self.raw
+        deadline = time.monotonic() + self.driver.timeout
+        while True:
+            try:
+                return run()
             except Exception as exc:
                 _end_transaction(raw)
                 if (
@@ -164,6 +185,27 @@ class PostgresConnection:
                 ):
                     raise
             time.sleep(random.uniform(0.0005, 0.005))
+
+
+def _results(raw: psycopg.Connection[Any], text: str, skipped: int) -> psycopg.Cursor[Any]:
+    """Send `text` (bound statements, `;`-separated) as one simple query; the cursor
+    stands on the result of the statement after the first `skipped` ones."""
+    cursor = psycopg.ClientCursor(raw)
+    cursor.execute(text)
+    for _ in range(skipped):
+        cursor.nextset()
+    return cursor
+
+
+def _rollback_statement(raw: psycopg.Connection[Any]) -> None:
+    """Undo the savepoint of a failed statement (when it was sent at all)."""
+    if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            _results(
+                raw,
+                "ROLLBACK TO SAVEPOINT tpstore_statement; RELEASE SAVEPOINT tpstore_statement",
+                0,
+            )
 
 
 class _ManyResult:
@@ -188,24 +230,6 @@ class _ManyResult:
 
     def __iter__(self) -> Iterator[Any]:
         return iter(())
-
-
-@contextlib.contextmanager
-def _pipeline(raw: psycopg.Connection[Any]) -> Iterator[None]:
-    """psycopg's pipeline mode, without server-side prepared statements meanwhile.
-
-    When a statement of a pipeline fails, the server skips the rest, including the
-    preparation of a statement psycopg then believes prepared; its next use fails with
-    "prepared statement does not exist" (test_mapping.py::TestMappingOnPostgres found
-    it). Statements sent in a pipeline are therefore never prepared.
-    """
-    threshold = raw.prepare_threshold
-    raw.prepare_threshold = None
-    try:
-        with raw.pipeline():
-            yield
-    finally:
-        raw.prepare_threshold = threshold
 
 
 def _end_transaction(raw: psycopg.Connection[Any]) -> None:
@@ -273,9 +297,15 @@ class PostgresDriver:
             self.locks = tuple(
                 f"SELECT id FROM {quote(s)}.{LOCKS} WHERE id = 0 FOR UPDATE" for s in order
             )
-            self.shared_locks = tuple(
+            shared = [
                 f"SELECT id FROM {quote(s)}.{LOCKS} WHERE id = 0 FOR KEY SHARE" for s in order
-            )
+            ]
+            # A single write outside a transaction goes out as one simple query: the lock
+            # rows in shared mode, then the statement (one implicit transaction).
+            self.single_prefix = "".join(f"{lock}; " for lock in shared)
+            self.skipped = len(shared)
+            # ... and a bulk one opens its transaction with the same locks.
+            self.begin_shared = "; ".join(["BEGIN", *shared])
             self._measure_clock(first)
             if mode == "rw":
                 self._bootstrap(first, [real[name] for name in self.schemas])
@@ -468,18 +498,47 @@ class PostgresDriver:
         raw = _raw(session)
         try:
             if write:
-                with _pipeline(raw):
-                    raw.execute("BEGIN")
-                    if deadline is not None:
-                        left = max(1, round((deadline - time.monotonic()) * 1000))
-                        raw.execute(f"SET LOCAL lock_timeout = {left}")
-                    for lock in self.locks:
-                        raw.execute(lock)
+                statements = ["BEGIN"]
+                if deadline is not None:
+                    left = max(1, round((deadline - time.monotonic()) * 1000))
+                    statements.append(f"SET LOCAL lock_timeout = {left}")
+                _results(raw, "; ".join([*statements, *self.locks]), 0)
             else:
                 raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         except psycopg.Error as exc:
             _end_transaction(raw)
             raise translate(exc) from exc
+
+    def take(
+        self,
+        session: Session,
+        sql: str,
+        params: Sequence[Any],
+        check: Callable[[list[Any]], T],
+    ) -> T:
+        """One writing statement outside a transaction, its rows checked before commit.
+
+        `BEGIN`, the lock rows in shared mode and the statement go out as one simple
+        query; `check(rows)` runs with the transaction open (holding only the shared
+        locks and the rows the statement changed), then `COMMIT`, or `ROLLBACK` when it
+        raises. A pop therefore keeps an item that does not decode queued, without the
+        store-wide lock: other consumers pass over its locked row meanwhile.
+        """
+        connection: PostgresConnection = session.connection  # type: ignore[assignment]
+        raw = connection.raw
+        bound = connection.binder.mogrify(convert(sql)[0], params)
+
+        def run() -> T:
+            rows = _results(raw, f"{self.begin_shared}; {bound}", self.skipped + 1).fetchall()
+            try:
+                result = check(rows)
+            except BaseException:
+                _end_transaction(raw)
+                raise
+            raw.execute("COMMIT")
+            return result
+
+        return connection._retrying(run)
 
     def lock_taken(self, exc: BaseException) -> bool:
         """Never: the server itself waits for locks (up to `lock_timeout`)."""

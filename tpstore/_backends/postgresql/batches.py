@@ -1,0 +1,141 @@
+"""Many parameter rows of one statement sent as a few multi-row statements.
+
+A bulk write (`update()` of 10,000 items, `extend()`, a set's `update()`, `load`) runs
+one statement for many parameter rows. Sent once per row, it would also fire the count
+triggers of its table once per row (they are statement-level: one trigger call per
+statement). So the rows go out in chunks, one statement per chunk:
+
+- `INSERT INTO t (columns) VALUES (%s, ...) [ON CONFLICT (target) ...]` becomes a
+  multi-row `VALUES (...), (...), ...`. A row whose conflict target repeats one already
+  in the chunk starts a new chunk: one statement cannot update a row twice, and the
+  rows of a chunk then act exactly as they would one after the other.
+- `DELETE FROM t WHERE key = %s [AND ...]` becomes `WHERE key IN (%s, ...)`, for the
+  consecutive rows whose other parameters are the same.
+
+Other statements run once per row. Statements are in psycopg's parameter style.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from tpstore._backends.postgresql.dialect import MAX_PARAMS
+
+ROWS: Final = 1000
+"""The most rows of one multi-row statement."""
+
+_NAME = r'(?:"(?:[^"]|"")*"\.)?"(?:[^"]|"")*"'
+_INSERT = re.compile(
+    rf"(?P<head>INSERT INTO {_NAME} \((?P<columns>[^()]*)\) VALUES )"
+    r"(?P<row>\((?:%s, )*%s\))"
+    r"(?P<rest>(?: ON CONFLICT \((?P<target>[^()]*)\) .*)?)",
+    re.DOTALL,
+)
+_DELETE = re.compile(
+    rf"(?P<head>DELETE FROM {_NAME} WHERE key) = %s(?P<rest>(?: AND .*)?)", re.DOTALL
+)
+
+
+@dataclass(frozen=True)
+class _Insert:
+    head: str
+    row: str
+    rest: str
+    width: int
+    target: tuple[int, ...]
+    """Where the conflict target's columns are in a row (none without ON CONFLICT)."""
+
+    def chunks(self, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, list[Any]]]:
+        most = max(1, min(ROWS, MAX_PARAMS // self.width))
+        chunk: list[Sequence[Any]] = []
+        seen: set[Any] = set()
+        for row in rows:
+            if self.target:
+                key = tuple(row[i] for i in self.target)
+                if key in seen or len(chunk) == most:
+                    yield self.statement(chunk)
+                    chunk, seen = [], set()
+                seen.add(key)
+            elif len(chunk) == most:
+                yield self.statement(chunk)
+                chunk = []
+            chunk.append(row)
+        if chunk:
+            yield self.statement(chunk)
+
+    def statement(self, chunk: list[Sequence[Any]]) -> tuple[str, list[Any]]:
+        return self.head + _repeated(self.row, len(chunk)) + self.rest, _flat(chunk)
+
+
+@dataclass(frozen=True)
+class _Delete:
+    head: str
+    rest: str
+
+    def chunks(self, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, list[Any]]]:
+        most = min(ROWS, MAX_PARAMS // 2)
+        keys: list[Any] = []
+        others: tuple[Any, ...] | None = None
+        for row in rows:
+            tail = tuple(row[1:])
+            if keys and (tail != others or len(keys) == most):
+                yield self.statement(keys, others or ())
+                keys = []
+            keys.append(row[0])
+            others = tail
+        if keys:
+            yield self.statement(keys, others or ())
+
+    def statement(self, keys: list[Any], others: tuple[Any, ...]) -> tuple[str, list[Any]]:
+        text = f"{self.head} IN ({_repeated('%s', len(keys))}){self.rest}"
+        return text, [*keys, *others]
+
+
+@functools.lru_cache(maxsize=256)
+def _repeated(item: str, count: int) -> str:
+    """`item, item, ...`: `count` times."""
+    return ", ".join([item] * count)
+
+
+def _flat(rows: list[Sequence[Any]]) -> list[Any]:
+    return [value for row in rows for value in row]
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan(query: str) -> _Insert | _Delete | None:
+    insert = _INSERT.fullmatch(query)
+    if insert is not None:
+        columns = [name.strip() for name in insert["columns"].split(",")]
+        width = insert["row"].count("%s")
+        if len(columns) != width:  # pragma: no cover - the dialects write one mark a column
+            return None
+        target = insert["target"]
+        wanted = [name.strip() for name in target.split(",")] if target else []
+        if any(name not in columns for name in wanted):  # pragma: no cover - as above
+            return None
+        return _Insert(
+            insert["head"],
+            insert["row"],
+            insert["rest"],
+            width,
+            tuple(columns.index(name) for name in wanted),
+        )
+    delete = _DELETE.fullmatch(query)
+    if delete is not None:
+        return _Delete(delete["head"], delete["rest"])
+    return None
+
+
+def chunked(query: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, Sequence[Any]]]:
+    """`(statement, parameters)` pairs doing the work of `query` run once per row."""
+    plan = _plan(query)
+    if plan is None or len(rows) < 2:
+        return ((query, row) for row in rows)
+    try:
+        return iter(list(plan.chunks(rows)))
+    except TypeError:  # an unhashable conflict key: one statement per row
+        return ((query, row) for row in rows)
