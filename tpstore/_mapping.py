@@ -86,10 +86,18 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
     def _items_of(self, rows: Iterable[Any]) -> Iterator[tuple[K, V]]:
         decode_key = self._key.decode  # type: ignore[union-attr]
         decode_value = self._value.decode  # type: ignore[union-attr]
+        plain_key = self._key.plain  # type: ignore[union-attr]
+        plain_value = self._value.plain  # type: ignore[union-attr]
         at = self._key_at
         for row in rows:
-            key = decode_key(row[at])
-            yield key, decode_value(row[at + 1], key)
+            # What `decode` does first, without a call per item (iteration's hot path).
+            key = row[at]
+            if type(key) is not plain_key:
+                key = decode_key(key)
+            value: Any = row[at + 1]
+            if type(value) is not plain_value:
+                value = decode_value(value, key)
+            yield key, value
 
     # -- the MutableMapping protocol -----------------------------------------------------
 
