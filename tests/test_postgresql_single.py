@@ -6,6 +6,7 @@ without it they skip, except the chunking of bulk writes, which needs no server.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -66,6 +67,17 @@ def test_deletes_by_key_become_one_in_list_per_run_of_equal_other_parameters() -
     ]
 
 
+def test_appends_become_one_statement_whose_rows_go_one_position_further_each() -> None:
+    edge = '(SELECT coalesce(max(pos) + 1, 0) FROM "s"."t")'
+    append = f'INSERT INTO "s"."t" (pos, value) VALUES ({edge}, %s)'
+    assert list(chunked(append, [("a",), ("b",)])) == [
+        (
+            f'INSERT INTO "s"."t" (pos, value) VALUES ({edge} + 0, %s), ({edge} + 1, %s)',
+            ["a", "b"],
+        )
+    ]
+
+
 def test_other_statements_run_once_per_row() -> None:
     update = 'UPDATE "s"."t" SET value = %s WHERE pos = %s'
     assert list(chunked(update, [(1, 2), (3, 4)])) == [(update, (1, 2)), (update, (3, 4))]
@@ -108,6 +120,23 @@ def test_bulk_writes_act_as_their_rows_one_after_the_other(postgres_url: str) ->
             for key in del_keys:
                 del store.items[key]
         assert len(store.items) == count - len(del_keys)
+
+
+@pytest.mark.slow
+def test_the_command_line_loads_a_deque_in_order(postgres_url: str) -> None:
+    from test_cli import run
+
+    with Bulk(postgres_url) as store:
+        store.queue.append(Item(name="first", size=-1))
+    lines = "".join(
+        json.dumps({"collection": "queue", "value": {"name": "n", "size": i}}) + "\n"
+        for i in range(ROWS + 5)
+    )
+    loaded = run("load", postgres_url, "queue", "-", stdin=lines)
+    assert loaded.returncode == 0, loaded.stderr
+    with Bulk(postgres_url) as store:
+        assert [item.size for item in store.queue] == [-1, *range(ROWS + 5)]
+        assert len(store.queue) == ROWS + 6
 
 
 def test_a_bulk_write_refused_in_a_late_chunk_writes_nothing(postgres_url: str) -> None:

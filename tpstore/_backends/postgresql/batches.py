@@ -9,6 +9,8 @@ statement). So the rows go out in chunks, one statement per chunk:
   multi-row `VALUES (...), (...), ...`. A row whose conflict target repeats one already
   in the chunk starts a new chunk: one statement cannot update a row twice, and the
   rows of a chunk then act exactly as they would one after the other.
+- an append (`VALUES ((SELECT coalesce(max(pos) + 1, 0) FROM t), %s)`, or `min(pos) - 1`
+  on the left) becomes a multi-row `VALUES` whose row `i` goes `i` positions further;
 - `DELETE FROM t WHERE key = %s [AND ...]` becomes `WHERE key IN (%s, ...)`, for the
   consecutive rows whose other parameters are the same.
 
@@ -33,6 +35,12 @@ _INSERT = re.compile(
     rf"(?P<head>INSERT INTO {_NAME} \((?P<columns>[^()]*)\) VALUES )"
     r"(?P<row>\((?:%s, )*%s\))"
     r"(?P<rest>(?: ON CONFLICT \((?P<target>[^()]*)\) .*)?)",
+    re.DOTALL,
+)
+_APPEND = re.compile(
+    rf"(?P<head>INSERT INTO {_NAME} \(pos, value\) VALUES )"
+    r"\((?P<edge>\(SELECT coalesce\((?:max|min)\(pos\) (?P<step>[+-]) 1, 0\) "
+    rf"FROM {_NAME}\)), %s\)",
     re.DOTALL,
 )
 _DELETE = re.compile(
@@ -72,6 +80,27 @@ class _Insert:
 
 
 @dataclass(frozen=True)
+class _Append:
+    """An append (or append on the left) at the position after the last (before the
+    first): row `i` of a chunk goes `i` further. Every row's subquery reads the table
+    as the statement started, without the rows the statement itself inserts."""
+
+    head: str
+    edge: str
+    step: str
+
+    def chunks(self, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, list[Any]]]:
+        for start in range(0, len(rows), ROWS):
+            chunk = rows[start : start + ROWS]
+            yield _appended(self.head, self.edge, self.step, len(chunk)), _flat(chunk)
+
+
+@functools.lru_cache(maxsize=64)
+def _appended(head: str, edge: str, step: str, count: int) -> str:
+    return head + ", ".join(f"({edge} {step} {i}, %s)" for i in range(count))
+
+
+@dataclass(frozen=True)
 class _Delete:
     head: str
     rest: str
@@ -101,12 +130,12 @@ def _repeated(item: str, count: int) -> str:
     return ", ".join([item] * count)
 
 
-def _flat(rows: list[Sequence[Any]]) -> list[Any]:
+def _flat(rows: Sequence[Sequence[Any]]) -> list[Any]:
     return [value for row in rows for value in row]
 
 
 @functools.lru_cache(maxsize=1024)
-def _plan(query: str) -> _Insert | _Delete | None:
+def _plan(query: str) -> _Insert | _Append | _Delete | None:
     insert = _INSERT.fullmatch(query)
     if insert is not None:
         columns = [name.strip() for name in insert["columns"].split(",")]
@@ -124,6 +153,9 @@ def _plan(query: str) -> _Insert | _Delete | None:
             width,
             tuple(columns.index(name) for name in wanted),
         )
+    append = _APPEND.fullmatch(query)
+    if append is not None:
+        return _Append(append["head"], append["edge"], append["step"])
     delete = _DELETE.fullmatch(query)
     if delete is not None:
         return _Delete(delete["head"], delete["rest"])
