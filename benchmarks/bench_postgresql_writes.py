@@ -10,15 +10,16 @@ the same columns (`plain`, no triggers):
 
 Single puts (µs per put, best of 3 x N, upserts of existing keys):
 - an autocommitted UPSERT on the plain table, then on tpstore's table;
-- what tpstore sends for `m[k] = v`: `BEGIN`, the lock row `FOR KEY SHARE`, the
-  UPSERT and `COMMIT`, through psycopg's pipeline mode (statements not prepared);
-- the lock row and the UPSERT as one simple query (client-side binding, one round
-  trip, one implicit transaction);
+- what tpstore's first PostgreSQL driver sent for `m[k] = v`: `BEGIN`, the lock row
+  `FOR KEY SHARE`, the UPSERT and `COMMIT`, in psycopg's pipeline mode (unprepared);
+- what it sends now: the lock row and the UPSERT as one simple query (client-side
+  binding, one round trip, one implicit transaction);
 - tpstore's own `m[k] = v`.
 
 Bulk writes (seconds for 10,000 new keys in one transaction, best of 3): the UPSERT
 through `executemany` on the plain table, on tpstore's table, and on tpstore's table
-with its triggers disabled; then tpstore's `update()`.
+with its triggers disabled; then tpstore's `update()` (multi-row statements of 1,000
+rows, so the triggers fire once per chunk).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def measure(url: str, n: int) -> None:
             conn.execute(f"INSERT INTO {table} SELECT 'k' || i, i FROM generate_series(0, {n}) i")
 
         def pipelined(i: int) -> None:
-            conn.prepare_threshold = None  # as tpstore's pipelines
+            conn.prepare_threshold = None  # as the first driver's pipelines
             with conn.pipeline():
                 conn.execute("BEGIN")
                 conn.execute(LOCK)
