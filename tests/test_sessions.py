@@ -139,6 +139,46 @@ def test_a_session_goes_back_to_the_pool_after_a_failed_statement(db_path: Path)
         assert store.hits["a"] == 1
 
 
+def test_a_failed_point_read_is_translated_and_gives_its_session_back(db_path: Path) -> None:
+    """The point-read path (one call to the driver) fails like any other statement."""
+    with Counter(db_path) as store:
+        driver = store._engine.driver
+        store.hits["a"] = 1
+        before = len(driver._sessions)  # type: ignore[attr-defined]
+        for _ in range(20):
+            with pytest.raises(TpStoreError):
+                store._engine.fetch_point("SELECT * FROM no_such_table")
+        assert len(driver._sessions) == before  # type: ignore[attr-defined]
+        assert store.hits["a"] == 1
+    with pytest.raises(ClosedError):
+        store.hits["a"]
+
+
+def test_point_reads_see_every_commit_and_hold_no_snapshot(db_path: Path) -> None:
+    """`m[k]`, `get`, `in` and `len()` reuse one cursor per connection; they keep no
+    read snapshot open after they return: the next statement on that connection sees
+    every commit made before it, and a checkpoint need not wait for them."""
+    with Counter(db_path) as reader, Counter(db_path, timeout=0.2) as writer:
+        writer.hits.update({"a": 1, "b": 2})
+        hits = reader.hits
+        for round_ in range(3, 13):
+            expected = {"a": round_ - 2, "b": 2} | ({"c": round_ - 1} if round_ % 2 == 0 else {})
+            assert (hits["a"], hits.get("b"), "c" in hits, len(hits)) == (
+                expected["a"],
+                2,
+                "c" in expected,
+                len(expected),
+            )
+            assert dict(hits) == expected  # another statement, on the same connection
+            writer.hits["a"] = round_ - 1
+            if round_ % 2:
+                writer.hits["c"] = round_
+            else:
+                del writer.hits["c"]
+            writer.checkpoint()
+            assert os.path.getsize(f"{db_path}-wal") == 0  # no reader kept old pages
+
+
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres", "POSTGRESQL"])
 def test_a_postgresql_url_names_the_missing_backend(
     scheme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

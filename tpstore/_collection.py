@@ -177,7 +177,7 @@ class Collection:
         return changed
 
     def _count(self) -> int:
-        row = self._engine.fetchone(self._count_sql, self._count_params)
+        row = self._engine.fetch_point(self._count_sql, self._count_params)
         return int(row[0]) if row else 0
 
     def _pages(

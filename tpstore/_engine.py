@@ -83,6 +83,8 @@ class Engine:
         self._translate = driver.translate
         self._lock_taken = driver.lock_taken
         self._retry_locked = driver.retry_locked
+        # A point read outside a transaction in one call, where the driver has it.
+        self._point: Callable[[str, Params], Any] | None = getattr(driver, "fetch_point", None)
         # The turn to write, for the threads of this process (`tpstore._writers`); None
         # where the driver serialises them itself (an in-memory store's one connection).
         self._queue: WriterQueue | None = WriterQueue() if driver.group_commit else None
@@ -177,6 +179,25 @@ class Engine:
         try:
             return session.connection.execute(sql, params).fetchone()
         except BaseException as exc:
+            self._raise_translated(exc)
+            raise
+
+    def fetch_point(self, sql: str, params: Params = ()) -> Any:
+        """`fetchone` of a query that selects at most one row (a key, a count row).
+
+        The path of point reads: outside a transaction, the driver's `fetch_point` where
+        it has one takes a session, runs the query and gives the session back in one call.
+        """
+        point = self._point
+        if point is None or self._current.get() is not None:
+            return self.fetchone(sql, params)
+        try:
+            return point(sql, params)
+        except BaseException as exc:
+            # Nothing was read: the query runs again, on the path that waits out a lock
+            # (a WAL file being recovered by another process) and translates errors.
+            if self._lock_taken(exc):
+                return self.fetchone(sql, params)
             self._raise_translated(exc)
             raise
 

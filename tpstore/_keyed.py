@@ -135,7 +135,7 @@ class _Keyed(Collection, _Twins, Generic[K]):
             self._engine.check_open()
             return False
         params = (raw, *self._live()) if self.expiring else (raw,)
-        return self._engine.fetchone(self._sql.contains, params) is not None
+        return self._engine.fetch_point(self._sql.contains, params) is not None
 
     def __len__(self) -> int:
         return self._count()

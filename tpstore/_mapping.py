@@ -106,7 +106,7 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
         if raw is INVALID:
             self._engine.check_open()
             raise KeyError(key)
-        row = self._engine.fetchone(
+        row = self._engine.fetch_point(
             self._sql.get, (raw, *self._live()) if self.expiring else (raw,)
         )
         if row is None:
@@ -150,7 +150,7 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
         if raw is INVALID:
             self._engine.check_open()
             return default
-        row = self._engine.fetchone(
+        row = self._engine.fetch_point(
             self._sql.get, (raw, *self._live()) if self.expiring else (raw,)
         )
         if row is None:

@@ -278,6 +278,10 @@ class Converter:
 
     def lookup(self, key: Any) -> Raw | object:
         """Encode a key used to read: `INVALID` when its type cannot match any key."""
+        # `encode`'s fast path, repeated to spare a call on every point read.
+        identity = self._identity
+        if identity is not None and type(key) is identity and (identity is bytes or key.isascii()):
+            return key  # type: ignore[no-any-return]
         try:
             return self.encode(key)
         except ValidationError:

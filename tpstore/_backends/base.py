@@ -163,7 +163,13 @@ class Dialect(Protocol):
 
 
 class Driver(Protocol):
-    """Connections, sessions and transactions of one store (see the module docstring)."""
+    """Connections, sessions and transactions of one store (see the module docstring).
+
+    Optional: `fetch_point(sql, params)`, the row of a query selecting at most one row,
+    run outside a transaction on a pooled session (`acquire`, the query and `release`
+    in one call), raising the database's own errors; the engine's point reads use it
+    where a driver has it (the SQLite driver does).
+    """
 
     dialect: Any
     schemas: tuple[str, ...]

@@ -59,9 +59,9 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
-from tpstore._backends.base import Session
+from tpstore._backends.base import Params, Session
 from tpstore._backends.sqlite import files
 from tpstore._backends.sqlite.dialect import Dialect, Features, quote
 from tpstore._backends.sqlite.errors import primary, translate, translate_statement_error
@@ -97,6 +97,16 @@ _tainted: dict[str, str] = {}
 # Whether a session of any store was in use when the process forked (set just before
 # the fork, read in the child).
 _busy_at_fork = False
+
+
+class _Session(Session):
+    """A session of this driver: with a cursor of its own for point reads."""
+
+    __slots__ = ("reader",)
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        self.reader = connection.cursor()
 
 
 class SQLiteDriver:
@@ -143,6 +153,7 @@ class SQLiteDriver:
             self._turn = threading.RLock()
             self.acquire = self._take_turn  # type: ignore[method-assign]
             self.release = self._release_turn  # type: ignore[method-assign]
+            self.fetch_point = self._fetch_point_in_turn  # type: ignore[method-assign]
         self._shared: Session | None = None
         # Why the store cannot be used in this process (set in a forked child).
         self._unusable: str | None = None
@@ -203,6 +214,43 @@ class SQLiteDriver:
             idle.append(session)
             if len(idle) > MAX_IDLE:
                 self._shrink()
+
+    def fetch_point(self, sql: str, params: Params) -> Any:
+        """The row of a query that selects at most one row, run outside a transaction.
+
+        `acquire`, the query and `release` in one call, on the session's own cursor (no
+        new cursor per query): the path of every point read (`m[k]`, `in`, `len()`).
+        Only for queries of at most one row: sqlite3 resets a statement once it has
+        stepped past its last row, which a cursor kept for reuse must be, or the
+        connection would keep an old snapshot of the file open (test_sessions.py::
+        test_point_reads_see_every_commit_and_hold_no_snapshot). An error propagates
+        untranslated, with the session back in the pool; the engine deals with it.
+        """
+        if not self._usable:
+            self.check_usable()
+        idle = self._idle
+        try:
+            session: _Session = idle.pop()  # type: ignore[assignment]
+        except IndexError:
+            self.check_usable()
+            session = self._open()
+        session.busy = True
+        try:
+            return session.reader.execute(sql, params).fetchone()
+        finally:
+            session.busy = False
+            if session.live:  # (else closed or abandoned meanwhile: close(), a fork)
+                idle.append(session)
+                if len(idle) > MAX_IDLE:
+                    self._shrink()
+
+    def _fetch_point_in_turn(self, sql: str, params: Params) -> Any:
+        """`fetch_point` of an in-memory store: its one connection, in turn."""
+        session = self._take_turn()
+        try:
+            return session.connection.execute(sql, params).fetchone()
+        finally:
+            self._release_turn(session)
 
     def _shrink(self) -> None:
         # Close the least recently used idle connection. (Two threads giving back at
@@ -275,7 +323,7 @@ class SQLiteDriver:
 
     # -- connections --------------------------------------------------------------------
 
-    def _open(self) -> Session:
+    def _open(self) -> _Session:
         # Always a URI, so that ATTACH takes URIs (and modes) even where SQLite was not
         # built to accept them by default; "file::memory:" is a private in-memory database.
         target = "file::memory:" if self.memory else files.uri(str(self.path), self.mode)
@@ -295,7 +343,7 @@ class SQLiteDriver:
         except BaseException:
             raw.close()
             raise
-        session = Session(raw)
+        session = _Session(raw)
         with self._registry_lock:
             self._sessions.append(session)
         return session
