@@ -23,7 +23,8 @@ waiting for a lock that other processes take and give back all the time could wa
 the whole timeout (bench_writers.py: up to 5 s and `BusyError`s, against at most a
 few hundred milliseconds with short pauses). Maintenance statements, which wait for
 readers in ways a retry could not, still use SQLite's handler (`_sqlite_waits`); so do
-files with the rollback journal, whose readers must wait for writers too.
+files with the rollback journal, whose readers must wait for writers too (a writer
+there lets it wait only what is left of its `timeout` after its turn came).
 
 A private in-memory store has only one connection (an in-memory database cannot be
 shared between connections without SQLite's shared-cache mode, whose table locks do
@@ -451,6 +452,12 @@ class SQLiteDriver:
         connection: sqlite3.Connection = session.connection  # type: ignore[assignment]
         if write:
             statement = "BEGIN IMMEDIATE"
+            if not self.own_wait and deadline is not None:
+                # SQLite's handler waits: only for what is left of the caller's timeout
+                # (a thread that queued for its turn has spent some of it already).
+                with self._handler_waits(connection, deadline - time.monotonic()):
+                    _run(connection, statement)
+                return
             try:
                 connection.execute(statement)
             except sqlite3.Error as exc:
@@ -613,23 +620,27 @@ class SQLiteDriver:
 
     # -- maintenance --------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _sqlite_waits(self, session: Session) -> Iterator[None]:
+    def _sqlite_waits(self, session: Session) -> contextlib.AbstractContextManager[None]:
         """Let SQLite's busy handler wait for locks (up to `timeout`) inside the block.
 
         Maintenance statements wait for readers and writers in ways a retry of the
         whole statement would not (a checkpoint waits for readers to move on).
         """
         if not self.own_wait:
-            yield
-            return
-        connection: sqlite3.Connection = session.connection  # type: ignore[assignment]
-        connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            return contextlib.nullcontext()
+        return self._handler_waits(session.connection, self.timeout)  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def _handler_waits(self, connection: sqlite3.Connection, seconds: float) -> Iterator[None]:
+        """Let SQLite's busy handler wait up to `seconds` inside the block; then as before
+        (`timeout`, or no waiting at all where this driver waits itself)."""
+        connection.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
         try:
             yield
         finally:
+            after = 0 if self.own_wait else int(self.timeout * 1000)
             with contextlib.suppress(sqlite3.Error):
-                connection.execute("PRAGMA busy_timeout = 0")
+                connection.execute(f"PRAGMA busy_timeout = {after}")
 
     def vacuum(self, session: Session) -> None:
         """VACUUM every file, then checkpoint it (with WAL the pages go through the WAL)."""
