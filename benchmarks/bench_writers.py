@@ -1,11 +1,15 @@
 """Many writers at once: threads of one process, and processes sharing one file.
 
-    python benchmarks/bench_writers.py [--threads T] [--puts P] [--repeat R]
-                                       [--trials N] [--writes W] [--skip-processes]
+    python benchmarks/bench_writers.py [--threads T [T ...]] [--puts P] [--repeat R]
+                                       [--durability D [D ...]] [--trials N]
+                                       [--writes W] [--skip-processes]
 
 Threads (the normal case of a web application sharing one store): T threads each make
 P autocommitted puts of `User` model instances, all started together, at
-`durability="full"` (every commit fsynced) and `"normal"`. Contenders: one tpstore
+`durability="full"` (every commit fsynced) and `"normal"` (or the `--durability`
+given). With several thread counts (`--threads 1 2 8`), each count makes the same
+number of puts in all, P times the largest count, shared out between its threads: how
+the figures scale with the number of threads. Contenders: one tpstore
 store shared by the threads; the floor of `bench_mapping.py` (sqlite3 + pydantic
 re-validation + a trigger-kept count) with a connection per thread; raw sqlite3 with a
 connection per thread, writing JSON text prepared beforehand (no validation, no count).
@@ -155,26 +159,32 @@ def run_threads(
 
 
 def thread_figures(args: argparse.Namespace, fresh: FreshFiles) -> None:
+    for threads in args.threads:
+        puts = args.puts * max(args.threads) // threads
+        thread_table(args, fresh, threads, puts)
+
+
+def thread_table(args: argparse.Namespace, fresh: FreshFiles, threads: int, puts: int) -> None:
     contenders = {
         "tpstore": (tpstore_writers, False),
         "floor": (floor_writers, False),
         "raw sqlite3": (raw_writers, True),
     }
-    total = args.threads * args.puts
+    total = threads * puts
     print(
-        f"\n{args.threads} threads x {args.puts} autocommitted puts; best of {args.repeat} "
+        f"\n{threads} threads x {puts} autocommitted puts; best of {args.repeat} "
         "(throughput), all runs (latency)"
     )
     print(
         f"{'durability':<12}{'contender':<13}{'puts/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'timed out':>11}"
     )
-    for durability in ("full", "normal"):
+    for durability in args.durability:
         for name, (make, raw_values) in contenders.items():
             walls, latencies, failed = [], [], 0
             for _ in range(args.repeat):
                 wall, mine, failures = run_threads(
-                    make, fresh(), durability, args.threads, args.puts, raw_values=raw_values
+                    make, fresh(), durability, threads, puts, raw_values=raw_values
                 )
                 walls.append(wall)
                 latencies.extend(mine)
@@ -282,8 +292,13 @@ def process_figures(args: argparse.Namespace, fresh: FreshFiles) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--puts", type=int, default=300, help="puts per thread")
+    parser.add_argument("--threads", type=int, nargs="+", default=[8])
+    parser.add_argument(
+        "--puts", type=int, default=300, help="puts per thread (of the largest count)"
+    )
+    parser.add_argument(
+        "--durability", nargs="+", choices=["full", "normal"], default=["full", "normal"]
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--trials", type=int, default=30, help="newcomer processes")
     parser.add_argument("--writes", type=int, default=50, help="writes per newcomer")
