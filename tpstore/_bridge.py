@@ -114,10 +114,11 @@ class _Answers:
             if len(self._results) > 1:  # a wake-up is on its way already
                 return
         loop = self._loop()
+        if loop is None:
+            return
         # A loop closed meanwhile raises RuntimeError: nobody waits for the answer then.
         with contextlib.suppress(RuntimeError):
-            if loop is not None:
-                loop.call_soon_threadsafe(self._deliver)
+            loop.call_soon_threadsafe(self._deliver)
 
     def _deliver(self) -> None:
         with self._lock:
@@ -181,25 +182,29 @@ class _Queue:
             answers = self._answers = _answers_of(loop)
             self._loop = weakref.ref(loop)
         future = loop.create_future()
+        woken = None
         with self._lock:
             if self._stopped:
                 raise ClosedError("the store is closed; open it again to use it")
             self._backlog.append((answers, future, asyncio.current_task(loop), fn, args))
             if self._threads - len(self._idle) < min(EAGER_THREADS, self._limit):
-                self._wake()
+                woken = self._wake()
             elif not self._watched and (self._threads < self._limit or self._idle):
                 self._watched = True
                 loop.call_later(STALL, self._watch, self._taken)
+        if woken is not None:  # (once `_lock` is free: the thread takes it first thing)
+            woken.wake.release()
         return future
 
-    def _wake(self) -> None:
-        """Wake an idle thread, or start one (with `_lock` held)."""
+    def _wake(self) -> _Worker | None:
+        """An idle thread to wake (once `_lock` is released), or None: one was started."""
         if self._idle:
-            self._idle.pop().wake.release()
-        elif self._threads < self._limit:
+            return self._idle.pop()
+        if self._threads < self._limit:
             self._threads += 1
             name = f"tpstore-worker-{next(_names)}"
             threading.Thread(target=self._serve, name=name, daemon=True).start()
+        return None
 
     def _watch(self, taken: int) -> None:
         """On the loop: one more thread if the backlog has not moved since `taken`."""
@@ -207,30 +212,21 @@ class _Queue:
             if self._stopped or not self._backlog:
                 self._watched = False
                 return
-            if self._taken == taken:
-                self._wake()
-            if not (self._threads < self._limit or self._idle):
-                self._watched = False
-                return
+            woken = self._wake() if self._taken == taken else None
+            watching = self._watched = self._threads < self._limit or bool(self._idle)
             taken = self._taken
-        asyncio.get_running_loop().call_later(STALL, self._watch, taken)
+        if woken is not None:
+            woken.wake.release()
+        if watching:
+            asyncio.get_running_loop().call_later(STALL, self._watch, taken)
 
     def _serve(self) -> None:
         worker = _Worker()
-        lock, backlog, idle = self._lock, self._backlog, self._idle
-        while True:
-            with lock:
-                if not backlog:
-                    if self._stopped:
-                        self._threads -= 1
-                        return
-                    idle.append(worker)
-                    job = None
-                else:
-                    job = backlog.popleft()
-                    self._taken += 1
-            if job is None:
+        job = self._take(worker)
+        while job is not None or not worker.ended:
+            if job is None:  # idle until woken
                 worker.wake.acquire()
+                job = self._take(worker)
                 continue
             answers, future, _running.task, fn, args = job
             try:
@@ -238,8 +234,24 @@ class _Queue:
             except BaseException as exc:  # handed to the awaiting task, whatever it is
                 result, error = None, exc
             _running.task = None
+            # The next job (or idleness) before answering: the task answered may queue
+            # its next job at once, and should find this thread free and `_lock` too.
+            job = self._take(worker)
             answers.post(future, result, error)
-            del job, answers, future, fn, args, result, error  # hold nothing while waiting
+            del answers, future, fn, args, result, error  # hold nothing while waiting
+
+    def _take(self, worker: _Worker) -> _Job | None:
+        """The next job from the backlog, or None: `worker` is idle, or `ended`."""
+        with self._lock:
+            if self._backlog:
+                self._taken += 1
+                return self._backlog.popleft()
+            if self._stopped:
+                self._threads -= 1
+                worker.ended = True
+            else:
+                self._idle.append(worker)
+            return None
 
     def stop(self) -> None:
         """Let the threads finish the jobs queued so far, then end; refuse new ones."""
@@ -253,11 +265,12 @@ class _Queue:
 
 
 class _Worker:
-    """An idle worker thread's mailbox: the lock it sleeps on until it is woken."""
+    """A pool thread's state: the lock it sleeps on when idle; whether it ends."""
 
-    __slots__ = ("wake",)
+    __slots__ = ("ended", "wake")
 
     def __init__(self) -> None:
+        self.ended = False
         self.wake = threading.Lock()
         self.wake.acquire()
 
