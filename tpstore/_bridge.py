@@ -60,10 +60,18 @@ IDLE_LANES = 8
 """Transaction threads kept waiting for the next transaction, per store."""
 
 EAGER_THREADS = 2
-"""Pool threads woken at once for queued jobs; more only when the backlog stalls."""
+"""Pool threads woken at once for queued jobs; more only when the backlog moves slowly."""
 
 STALL = 0.001
-"""Seconds a backlog may go without a job taken before the loop wakes another thread."""
+"""Seconds between the loop's looks at a pool's backlog (while it has one)."""
+
+SLOW_JOB = 50e-6
+"""Seconds per job above which a backlog moves slowly: the loop wakes another thread.
+
+Jobs that take longer wait mostly without the interpreter lock (a server round trip,
+a durable commit, a lock wait), and more threads run more of them at once; a point
+read from a file takes a few microseconds, mostly holding the lock.
+"""
 
 # A job: where to answer (its loop), the future to answer, the task it runs for, the call.
 _Job = tuple[
@@ -155,10 +163,11 @@ class _Queue:
     Only `EAGER_THREADS` threads are woken (or started) at once for the jobs queued:
     under the GIL, more threads running Python at the same time only take the
     interpreter from each other (a context switch each time one of them releases it
-    for a statement). A thread may also sit in a wait that holds no interpreter (a
-    durable commit, another writer's lock): the loop looks at the backlog `STALL`
-    seconds after it formed, and if no thread took a job from it meanwhile, it wakes
-    another one, up to `limit`, and looks again.
+    for a statement). But a thread may also spend its job waiting without holding the
+    interpreter (a server round trip, a durable commit, another writer's lock): while
+    there is a backlog, the loop looks at it every `STALL` seconds, and if its busy
+    threads took fewer jobs than one per `SLOW_JOB` seconds each meanwhile, it wakes
+    another one, up to `limit`.
     """
 
     def __init__(self, limit: int) -> None:
@@ -207,12 +216,14 @@ class _Queue:
         return None
 
     def _watch(self, taken: int) -> None:
-        """On the loop: one more thread if the backlog has not moved since `taken`."""
+        """On the loop: one more thread if the backlog moved slowly since `taken`."""
         with self._lock:
             if self._stopped or not self._backlog:
                 self._watched = False
                 return
-            woken = self._wake() if self._taken == taken else None
+            busy = self._threads - len(self._idle)
+            slow = self._taken - taken < busy * STALL / SLOW_JOB
+            woken = self._wake() if slow else None
             watching = self._watched = self._threads < self._limit or bool(self._idle)
             taken = self._taken
         if woken is not None:
