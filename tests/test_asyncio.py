@@ -16,7 +16,7 @@ from pathlib import Path
 
 import postgres_server as postgres
 import pytest
-from helpers import Ticker
+from helpers import Ticker, execute
 from pydantic import BaseModel
 
 import tpstore
@@ -402,6 +402,72 @@ def test_a_forked_child_awaits_on_threads_of_its_own(tmp_path: Path) -> None:
         process.join(30)
         assert process.exitcode == 0
         assert app.hits["n"] == 110
+
+
+class Person(BaseModel):
+    name: str
+
+
+class People(tpstore.Store):
+    people: tpstore.Mapping[str, Person]
+    visits: tpstore.ExpiringMapping[str, int] = tpstore.field(lifespan=10)
+
+
+def test_agets_read_together_each_raise_their_own_error(tmp_path: Path) -> None:
+    """A stored value that fails validation fails only the `aget` of its key, as `get`.
+
+    The tasks' reads are read in one query; when that fails, each read runs alone.
+    """
+    with People(tmp_path / "a.db") as app:
+        app.people.update({"ada": Person(name="Ada"), "bob": Person(name="Bob")})
+    execute(tmp_path / "a.db", """UPDATE people SET value = '{"name": 5}' WHERE key = 'bob'""")
+
+    async def scenario() -> list[object]:
+        async with People(tmp_path / "a.db") as app:
+            with pytest.raises(tpstore.TpStoreError) as raised:
+                app.people.get("bob")
+            results = await asyncio.gather(
+                *(app.people.aget(key) for key in ["ada", "bob", "eve", "ada"]),
+                return_exceptions=True,
+            )
+            assert type(results[1]) is type(raised.value)
+            assert str(results[1]) == str(raised.value)
+            return [results[0], results[2], results[3]]
+
+    assert asyncio.run(scenario()) == [Person(name="Ada"), None, Person(name="Ada")]
+
+
+def test_agets_read_together_leave_out_expired_items(tmp_path: Path) -> None:
+    """Concurrent `aget`s of an expiring mapping see what `get` sees: expired is absent."""
+    now = [1_000.0]
+
+    async def scenario() -> tuple[list[object], list[object]]:
+        async with People(tmp_path / "a.db", clock=lambda: now[0]) as app:
+            app.visits.set("old", 1, lifespan=5)
+            app.visits.set("new", 2, lifespan=60)
+            now[0] += 30
+            keys = ["old", "new", "none"]
+            awaited = await asyncio.gather(*(app.visits.aget(key, -1) for key in keys))
+            return awaited, [app.visits.get(key, -1) for key in keys]
+
+    awaited, expected = asyncio.run(scenario())
+    assert awaited == expected == [-1, 2, -1]
+
+
+def test_agets_read_together_after_aclose_each_raise_closed_error(tmp_path: Path) -> None:
+    """Concurrent `aget`s of a closed store: each raises `ClosedError`."""
+
+    async def scenario() -> list[object]:
+        app = People(tmp_path / "a.db")
+        await app.people.aset("ada", Person(name="Ada"))
+        await app.aclose()
+        return await asyncio.gather(
+            *(app.people.aget(key) for key in ["ada", "bob", "ada"]), return_exceptions=True
+        )
+
+    results = asyncio.run(scenario())
+    assert [type(result) for result in results] == [tpstore.ClosedError] * 3
+    assert len({id(result) for result in results}) == 3  # each its own exception
 
 
 def test_a_task_outliving_its_transaction_cannot_use_it(where: str) -> None:

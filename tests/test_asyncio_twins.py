@@ -333,6 +333,46 @@ def scenarios(ops: list[Any]) -> Any:
     return st.lists(st.one_of(ops), max_size=25)
 
 
+# What each mapping field holds, for the gathered reads below.
+mapping_fields = {
+    "users": (names, st.builds(User, name=names, age=small)),
+    "hits": (names, small),
+    "recent": (st.integers(0, 4), st.builds(User, name=names)),
+    "sessions": (names, st.builds(User, name=names)),
+    "ordered_sessions": (names, small),
+}
+
+
+@given(field=st.sampled_from(sorted(mapping_fields)), data=st.data())
+def test_agets_of_many_tasks_return_what_each_get_returns(
+    stores: Stores, field: str, data: st.DataObject
+) -> None:
+    """Concurrent `aget`s (read together, in one query) each return what `get` returns.
+
+    Keys present, absent, repeated and of the wrong type; defaults of any type.
+    """
+    keys, values = mapping_fields[field]
+    contents = data.draw(st.dictionaries(keys, values, max_size=4))
+    requests = data.draw(
+        st.lists(
+            st.tuples(names | st.integers(0, 4), st.none() | small | st.just("default")),
+            min_size=2,
+            max_size=10,
+        )
+    )
+    with stores.pair(field) as (app, _):
+        collection = getattr(app, field)
+        collection.update(contents)
+        expected = [outcome(lambda k=k, d=d: collection.get(k, d)) for k, d in requests]
+
+        async def scenario() -> list[Any]:
+            return await asyncio.gather(
+                *(async_outcome(lambda k=k, d=d: collection.aget(k, d)) for k, d in requests)
+            )
+
+        assert asyncio.run(scenario()) == expected
+
+
 @given(scenarios(mapping_ops(names, users)))
 def test_mapping_twins(stores: Stores, ops: list[Op]) -> None:
     run_both(stores, "users", ops)

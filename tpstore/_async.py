@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from tpstore._bridge import AsyncIteration, bridge_of
 from tpstore._collection import PAGE, wait_seconds
@@ -48,6 +48,15 @@ class _Twins:
         if kwargs:
             return bridge_of(self._engine).run(lambda: method(*args, **kwargs))
         return bridge_of(self._engine).run(method, *args)
+
+    def _aread(
+        self,
+        each: Callable[[list[tuple[Any, ...]]], list[Any]],
+        one: Callable[..., R],
+        *args: Any,
+    ) -> asyncio.Future[R]:
+        """`one(*args)`, a point read, gathered with other tasks' (`Bridge.read`)."""
+        return bridge_of(self._engine).read(self, each, one, args)
 
     def _aiter(
         self, start: Callable[[], Iterator[T]], *, watched: bool = True, follow: bool = False

@@ -186,11 +186,22 @@ class _Queue:
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[Any]:
         """Queue `fn(*args)`; the future returned settles on the calling task's loop."""
         loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.put(loop, future, fn, args)
+        return future
+
+    def put(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> None:
+        """Queue `fn(*args)`, its result or error for `future` (of `loop`, running here)."""
         answers = self._answers
         if answers is None or self._loop is None or self._loop() is not loop:
             answers = self._answers = _answers_of(loop)
             self._loop = weakref.ref(loop)
-        future = loop.create_future()
         woken = None
         with self._lock:
             if self._stopped:
@@ -203,7 +214,6 @@ class _Queue:
                 loop.call_later(STALL, self._watch, self._taken)
         if woken is not None:  # (once `_lock` is free: the thread takes it first thing)
             woken.wake.release()
-        return future
 
     def _wake(self) -> _Worker | None:
         """An idle thread to wake (once `_lock` is released), or None: one was started."""
@@ -291,6 +301,7 @@ class Bridge:
 
     def __init__(self) -> None:
         self._pool = _Queue(POOL_SIZE)
+        self._reads: dict[tuple[int, int], _Reads] = {}
         self._idle_lanes: list[_Queue] = []
         self._lanes: set[_Queue] = set()
         self._lock = threading.Lock()
@@ -306,6 +317,48 @@ class Bridge:
         if session is not None:
             return session.run(fn, args)
         return self._pool.submit(fn, args)
+
+    def read(
+        self,
+        owner: object,
+        each: Callable[[list[tuple[Any, ...]]], list[Any]],
+        one: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> asyncio.Future[Any]:
+        """`one(*args)`, a point read of `owner`, gathered with the others queued meanwhile.
+
+        The reads of `owner` that tasks queue in one turn of the loop (outside
+        transactions) run as one job: `each(list of args)`, the result of each, read
+        at once (one query). One read alone runs as `one(*args)`. If `each` fails,
+        each read runs alone (on the same thread), so each gets its own result or
+        error, as if it had not been gathered.
+        """
+        session = _sessions.get().get(self)
+        if session is not None:
+            return session.run(one, args)
+        loop = asyncio.get_running_loop()
+        key = (id(owner), id(loop))  # both held by the `_Reads` while it is queued
+        reads = self._reads.get(key)
+        if reads is None:
+            reads = self._reads[key] = _Reads(loop, owner, each, one)
+            loop.call_soon(self._send_reads, key)
+        future = loop.create_future()
+        reads.futures.append(future)
+        reads.requests.append(args)
+        return future
+
+    def _send_reads(self, key: tuple[int, int]) -> None:
+        reads = self._reads.pop(key)
+        first = reads.futures[0]
+        try:
+            if len(reads.futures) == 1:
+                self._pool.put(reads.loop, first, reads.one, reads.requests[0])
+            else:
+                self._pool.put(reads.loop, first, reads.run, ())
+        except ClosedError as exc:
+            for future in reads.futures:
+                if not future.done():
+                    future.set_exception(ClosedError(*exc.args))
 
     async def run_alone(self, fn: Callable[..., T], /, *args: Any) -> T:
         """`fn(*args)` on a thread of its own, for calls that may wait long (blocking pops).
@@ -363,6 +416,50 @@ class Bridge:
         self._pool.stop()
         for lane in lanes:
             lane.stop()
+
+
+class _Reads:
+    """Point reads of one collection, queued by tasks of one loop in one turn of it."""
+
+    __slots__ = ("answers", "each", "futures", "loop", "one", "owner", "requests")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        owner: object,
+        each: Callable[[list[tuple[Any, ...]]], list[Any]],
+        one: Callable[..., Any],
+    ) -> None:
+        self.loop = loop
+        self.answers = _answers_of(loop)
+        self.owner = owner
+        self.each = each
+        self.one = one
+        self.futures: list[asyncio.Future[Any]] = []
+        self.requests: list[tuple[Any, ...]] = []
+
+    def run(self) -> Any:
+        """On a worker: answer every read but the first, and return (or raise) that one's."""
+        try:
+            results: list[Any] | None = self.each(self.requests)
+        except BaseException:  # each read alone tells its own error (or its result)
+            results = None
+        answers = [
+            self._alone(args) if results is None else (results[i], None)
+            for i, args in enumerate(self.requests)
+        ]
+        for future, (result, error) in zip(self.futures[1:], answers[1:], strict=True):
+            self.answers.post(future, result, error)
+        result, error = answers[0]
+        if error is not None:
+            raise error
+        return result
+
+    def _alone(self, args: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
+        try:
+            return self.one(*args), None
+        except BaseException as exc:  # handed to the awaiting task, whatever it is
+            return None, exc
 
 
 class _Session:

@@ -157,6 +157,20 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
             return default
         return self._value.decode(row[0], key)  # type: ignore[union-attr]
 
+    def _get_each(self, requests: list[tuple[Any, ...]]) -> list[Any]:
+        """What `get(key, default)` returns for each `(key, default)`, read in one query.
+
+        The `aget`s that many tasks queue together run as one of these (`Bridge.read`).
+        """
+        lookup = self._key.lookup  # type: ignore[union-attr]
+        raws = [lookup(key) for key, _ in requests]
+        found = dict(self._fetch_many(list(dict.fromkeys(r for r in raws if r is not INVALID))))
+        decode = self._value.decode  # type: ignore[union-attr]
+        return [
+            decode(found[raw], key) if raw is not INVALID and raw in found else default
+            for raw, (key, default) in zip(raws, requests, strict=True)
+        ]
+
     def pop(self, key: K, /, default: Any = MISSING) -> Any:
         """Remove `key` and return its value, or `default`; `KeyError` if absent."""
         raw = self._key.lookup(key)  # type: ignore[union-attr]
@@ -462,7 +476,7 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
 
     async def aget(self, key: K, /, default: Any = None) -> Any:
         """`get(key, default)`, awaited."""
-        return await self._twin(self.get, key, default)
+        return await self._aread(self._get_each, self.get, key, default)
 
     async def aget_many(self, keys: Iterable[K]) -> dict[K, V]:
         """`get_many(keys)`, awaited."""
