@@ -29,7 +29,11 @@ from tpstore import (
 
 psycopg = pytest.importorskip("psycopg")
 
-from tpstore._backends.postgresql.batches import ROWS, chunked  # noqa: E402 - needs psycopg
+from tpstore._backends.postgresql.rewrites import (  # noqa: E402 - needs psycopg
+    ROWS,
+    chunked,
+    locked_upsert,
+)
 
 # -- bulk writes as multi-row statements (no server needed) ------------------------------
 
@@ -81,6 +85,20 @@ def test_appends_become_one_statement_whose_rows_go_one_position_further_each() 
 def test_other_statements_run_once_per_row() -> None:
     update = 'UPDATE "s"."t" SET value = %s WHERE pos = %s'
     assert list(chunked(update, [(1, 2), (3, 4)])) == [(update, (1, 2)), (update, (3, 4))]
+
+
+def test_a_single_upsert_takes_its_schemas_lock_row_inside_the_statement() -> None:
+    increment = (
+        'INSERT INTO "s"."t" AS t (key, value) VALUES (%s, %s) '
+        "ON CONFLICT (key) DO UPDATE SET value = t.value + %s RETURNING value"
+    )
+    assert locked_upsert(increment) == (
+        'WITH _tpstore_lock AS (SELECT id FROM "s"._tpstore_locks WHERE id = 0 FOR KEY SHARE) '
+        'INSERT INTO "s"."t" AS t (key, value) SELECT %s, %s FROM _tpstore_lock '
+        "ON CONFLICT (key) DO UPDATE SET value = t.value + %s RETURNING value"
+    )
+    assert locked_upsert('INSERT INTO "s"."v" (id, value) VALUES (0, %s) ON CONFLICT') is None
+    assert locked_upsert('DELETE FROM "s"."t" WHERE key = %s') is None
 
 
 # -- on a server --------------------------------------------------------------------------
@@ -186,6 +204,48 @@ def test_a_refused_single_write_outside_a_transaction_changes_nothing(postgres_u
         assert dict(store.prices) == {"big": 2**63 - 1, "free": 3, "locked": 11}
         assert dict(store.names) == {}
         assert len(store.prices) == 3
+
+
+class Counters(Store):
+    counts: Mapping[str, int]
+    maybe: Mapping[str, int | None]
+    flags: Mapping[str, bool]
+
+
+def test_single_upserts_wait_for_a_writing_transaction_and_lose_nothing(
+    postgres_url: str,
+) -> None:
+    """Increments and puts sent while a transaction reads, then writes, a key apply after
+    it: none is lost, none overwritten by the transaction's stale read."""
+    with Counters(postgres_url) as store:
+        store.counts["k"] = 1
+        read, go = threading.Event(), threading.Event()
+
+        def read_modify_write() -> None:
+            with store.transaction():
+                value = store.counts["k"]
+                read.set()
+                go.wait(10)
+                store.counts["k"] = value + 10
+
+        writer = threading.Thread(target=read_modify_write)
+        writer.start()
+        try:
+            assert read.wait(10)
+            threading.Timer(0.3, go.set).start()
+            assert store.counts.increment("k") == 12  # waited for the transaction
+            store.counts["other"] = 5
+        finally:
+            go.set()
+            writer.join(10)
+        assert dict(store.counts) == {"k": 12, "other": 5}
+        # Values psycopg sends untyped (None) or typed otherwise (bool) go the other way.
+        store.maybe["none"] = None
+        store.maybe["one"] = 1
+        store.flags["yes"] = True
+        assert dict(store.maybe) == {"none": None, "one": 1}
+        assert dict(store.flags) == {"yes": True}
+        assert (len(store.counts), len(store.maybe), len(store.flags)) == (2, 2, 1)
 
 
 # A value whose decoding waits while armed: a pop holding its item in the middle of it.

@@ -16,11 +16,13 @@ transaction cannot simply be retried. So:
   transaction (whose reads must stay true until it commits), but single statements do
   not wait for each other. Each of them is atomic by itself: an UPSERT, a `DELETE ...
   RETURNING` pop that skips the rows other pops have locked (`SKIP LOCKED`), counters
-  kept in per-process rows. The lock and the statement go to the server in one round
-  trip, as one simple query (parameters bound on the client by psycopg), which the
-  server runs as one implicit transaction: each statement of it reads the data
-  committed before it started, so the statement sees whatever a transaction it waited
-  for committed. A single statement that collided with another one (two appends
+  kept in per-process rows. An UPSERT takes the lock inside the statement itself
+  (`tpstore._backends.postgresql.rewrites.locked_upsert`), prepared as any statement;
+  other statements go with the lock in one round trip, as one simple query
+  (parameters bound on the client by psycopg), which the server runs as one implicit
+  transaction: each statement of it reads the data committed before it started, so
+  the statement sees whatever a transaction it waited for committed (an append's
+  `max(pos) + 1` must). A single statement that collided with another one (two appends
   choosing the same position, a deadlock) changed nothing and is run again, until
   `timeout`.
 - a read-only transaction is a REPEATABLE READ snapshot and takes no lock.
@@ -54,15 +56,20 @@ from psycopg import conninfo, pq
 
 from tpstore._backends import shown
 from tpstore._backends.base import CATALOG, COUNTS, HISTORY, Session
-from tpstore._backends.postgresql.batches import chunked
 from tpstore._backends.postgresql.dialect import LOCKS, Dialect, quote
 from tpstore._backends.postgresql.errors import redact, translate, translate_statement_error
+from tpstore._backends.postgresql.rewrites import chunked, locked_upsert, typed
 from tpstore.errors import ClosedError, TpStoreError
 
 MAX_IDLE: Final = 8
 """Idle connections a store keeps for reuse; more are closed when given back."""
 
-_RETRY: Final = frozenset({"23505", "40001", "40P01"})
+_UNIQUE_VIOLATION: Final = "23505"
+
+_RETRY: Final = frozenset({_UNIQUE_VIOLATION, "40001", "40P01"})
+
+_AT_ONCE: Final = 3
+"""Tries run again without a pause after a unique violation (see `_retrying`)."""
 """SQLSTATEs after which a single statement outside a transaction is run again: it
 collided with a concurrent one (unique violation, serialization failure, deadlock)
 and changed nothing."""
@@ -115,16 +122,19 @@ class PostgresConnection:
         raw = self.raw
         if not write:
             return raw.execute(query, parameters)
+        idle = raw.info.transaction_status == pq.TransactionStatus.IDLE
+        if idle and (locked := locked_upsert(query)) is not None and typed(parameters):
+            return self._retrying(lambda: raw.execute(locked, parameters))
         # Bound first: a value psycopg cannot send raises here, before anything is sent.
         bound = self.binder.mogrify(query, parameters)
-        if raw.info.transaction_status != pq.TransactionStatus.IDLE:
+        if not idle:
             return self._in_savepoint(bound)
         driver = self.driver
         return self._retrying(lambda: _results(raw, driver.single_prefix + bound, driver.skipped))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> _ManyResult:
         """Run one writing statement for many parameter rows, in few statements
-        (`tpstore._backends.postgresql.batches`)."""
+        (`tpstore._backends.postgresql.rewrites`)."""
         query, _ = convert(sql)
         rows = parameters if isinstance(parameters, list | tuple) else list(parameters)
         raw = self.raw
@@ -170,9 +180,16 @@ class PostgresConnection:
 
     def _retrying(self, run: Callable[[], T]) -> T:
         """`run()` as a transaction of its own, run again while it collides with another
-        (it changed nothing) until `timeout`."""
+        (it changed nothing) until `timeout`.
+
+        After a unique violation it runs again at once, the first few times: the server
+        reports one only once the other writer of that row has committed, so the next
+        try sees its row (two appends that chose the same position). Otherwise it waits
+        a few random milliseconds first.
+        """
         raw = self.raw
         deadline = time.monotonic() + self.driver.timeout
+        attempt = 0
         while True:
             try:
                 return run()
@@ -184,7 +201,9 @@ class PostgresConnection:
                     or time.monotonic() > deadline
                 ):
                     raise
-            time.sleep(random.uniform(0.0005, 0.005))
+                if exc.sqlstate != _UNIQUE_VIOLATION or attempt >= _AT_ONCE:
+                    time.sleep(random.uniform(0.0005, 0.005))
+                attempt += 1
 
 
 def _results(raw: psycopg.Connection[Any], text: str, skipped: int) -> psycopg.Cursor[Any]:

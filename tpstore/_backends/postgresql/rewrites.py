@@ -1,9 +1,11 @@
-"""Many parameter rows of one statement sent as a few multi-row statements.
+"""Statements rewritten for the server: bulk rows in few statements, single UPSERTs with
+their lock.
 
-A bulk write (`update()` of 10,000 items, `extend()`, a set's `update()`, `load`) runs
-one statement for many parameter rows. Sent once per row, it would also fire the count
-triggers of its table once per row (they are statement-level: one trigger call per
-statement). So the rows go out in chunks, one statement per chunk:
+**Bulk writes.** A bulk write (`update()` of 10,000 items, `extend()`, a set's
+`update()`, `load`) runs one statement for many parameter rows. Sent once per row, it
+would also fire the count triggers of its table once per row (they are statement-level:
+one trigger call per statement). So the rows go out in chunks, one statement per chunk
+(`chunked`):
 
 - `INSERT INTO t (columns) VALUES (%s, ...) [ON CONFLICT (target) ...]` becomes a
   multi-row `VALUES (...), (...), ...`. A row whose conflict target repeats one already
@@ -14,7 +16,17 @@ statement). So the rows go out in chunks, one statement per chunk:
 - `DELETE FROM t WHERE key = %s [AND ...]` becomes `WHERE key IN (%s, ...)`, for the
   consecutive rows whose other parameters are the same.
 
-Other statements run once per row. Statements are in psycopg's parameter style.
+Other statements run once per row.
+
+**Single UPSERTs** (`m[k] = v`, `increment`) outside a transaction take the lock row of
+their schema in shared mode inside the statement itself (`locked_upsert`): one
+statement, sent with its parameters bound by the server and prepared after a few uses,
+as hand-written code sends it. The lock is taken before the row is written, so the
+UPSERT waits for a writing transaction in progress; the conflict it then finds, and
+the row it updates, are the latest committed ones (what `ON CONFLICT` always reads), so
+it acts as if it had started after that transaction.
+
+Statements are in psycopg's parameter style.
 """
 
 from __future__ import annotations
@@ -25,12 +37,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tpstore._backends.postgresql.dialect import MAX_PARAMS
+from tpstore._backends.postgresql.dialect import LOCKS, MAX_PARAMS
 
 ROWS: Final = 1000
 """The most rows of one multi-row statement."""
 
-_NAME = r'(?:"(?:[^"]|"")*"\.)?"(?:[^"]|"")*"'
+_QUOTED = r'"(?:[^"]|"")*"'
+_NAME = rf"(?:{_QUOTED}\.)?{_QUOTED}"
 _INSERT = re.compile(
     rf"(?P<head>INSERT INTO {_NAME} \((?P<columns>[^()]*)\) VALUES )"
     r"(?P<row>\((?:%s, )*%s\))"
@@ -171,3 +184,38 @@ def chunked(query: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[str, Se
         return iter(list(plan.chunks(rows)))
     except TypeError:  # an unhashable conflict key: one statement per row
         return ((query, row) for row in rows)
+
+
+_UPSERT = re.compile(
+    rf"INSERT INTO (?P<schema>{_QUOTED})\.{_QUOTED}(?: AS \w+)? \([^()]*\) VALUES "
+    r"(?P<row>\((?:%s, )*%s\))(?P<rest> ON CONFLICT .*)",
+    re.DOTALL,
+)
+_LOCK = "_tpstore_lock"
+
+
+@functools.lru_cache(maxsize=1024)
+def locked_upsert(query: str) -> str | None:
+    """`query`, an `INSERT ... VALUES (...) ON CONFLICT ...` of one row, taking its
+    schema's lock row in shared mode first; `None` for any other statement.
+
+    The row is selected from the locked row, so the statement writes only once it holds
+    the lock. Its parameters are then typed by themselves, no longer by the columns, so
+    call it only with parameters that say their type (see `typed`).
+    """
+    match = _UPSERT.fullmatch(query)
+    if match is None:
+        return None
+    lock = f"SELECT id FROM {match['schema']}.{LOCKS} WHERE id = 0 FOR KEY SHARE"
+    head = query[: match.start("row")].removesuffix("VALUES ")
+    values = match["row"][1:-1]
+    return f"WITH {_LOCK} AS ({lock}) {head}SELECT {values} FROM {_LOCK}{match['rest']}"
+
+
+_TYPED: Final = frozenset({int, float, str, bytes})
+
+
+def typed(parameters: Sequence[Any]) -> bool:
+    """Whether psycopg sends each parameter with a type a column takes it as: an `int`,
+    `float`, `str` or `bytes` (not `None`, whose type the server would guess as text)."""
+    return all(type(value) in _TYPED for value in parameters)
