@@ -23,9 +23,8 @@ commit or rollback. SQLite provides it with `BEGIN IMMEDIATE` (the file's write 
 a server database under MVCC must provide it its own way (a lock row taken `FOR
 UPDATE`, say), or compound operations would silently lose updates. A driver may run a
 *single* statement without that lock wherever the database itself makes that one
-statement atomic; and a driver with a `take(session, sql, params, check)` method runs a
-single statement whose returned rows must be checked before they are committed (a
-deque's pop, decoding the item) the same way (`Engine.take`).
+statement atomic, and may do the same for a single statement whose returned rows are
+checked before they are committed (a deque's pop, decoding the item: `Driver.take`).
 """
 
 from __future__ import annotations
@@ -169,6 +168,12 @@ class Driver(Protocol):
     run outside a transaction on a pooled session (`acquire`, the query and `release`
     in one call), raising the database's own errors; the engine's point reads use it
     where a driver has it (the SQLite driver does).
+
+    Optional: `take(session, sql, params, check)`, one writing statement with RETURNING
+    outside a transaction whose rows `check` sees before they are committed (nothing is
+    written when it raises), run without the store's write lock where the statement is
+    atomic by itself; `Engine.take` uses it where a driver has it (the PostgreSQL
+    driver does), and `atomic()` otherwise.
     """
 
     dialect: Any
