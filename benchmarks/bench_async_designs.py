@@ -29,23 +29,36 @@ The bridge's bare round trip (a call that does nothing, sent to a worker thread 
 awaited) is printed too: no design that keeps the loop free of sqlite3 calls costs less
 per statement. Each figure is the best of `--repeat` runs of `--ops` calls, in one task
 (`durability="normal"` and, on PostgreSQL, the server's `synchronous_commit`).
+
+The round trip itself, taken apart (part "hops", no storage: a call of `int()`):
+`loop.run_in_executor` with the default executor; one `queue.SimpleQueue` shared by
+1 or 8 threads, each answer a `call_soon_threadsafe` (the shape of the bridge's pool
+before its threads got locks of their own); the same with a thread that polls the
+queue for 50 µs (`time.sleep(0)` between looks, which lets the loop run) before it
+sleeps; and the bridge. Then 50 tasks doing point reads through `aget` with 1, 2, 4
+and 8 pool threads woken at once (`EAGER_THREADS`), beside 50 threads calling `get`,
+in turns: the choice of two.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from _common import FreshFiles, FreshSchemas, machine_line, postgres_server_url
 
 import tpstore
+from tpstore import _bridge
 from tpstore._bridge import bridge_of
 
 TASKS = 50
@@ -279,22 +292,7 @@ class Postgres:
         return tpstore_async(self.schemas(), self.n, op)
 
     def tasks_tpstore(self) -> float:
-        share = self.n // TASKS
-
-        async def run() -> float:
-            async with Bench(self.schemas(), durability="normal") as store:
-                await store.hits.aupdate({f"k{i}": i for i in range(200)})
-                await asyncio.gather(*(store.hits.aget("k0") for _ in range(TASKS)))
-
-                async def caller() -> None:
-                    for i in range(share):
-                        await store.hits.aget(f"k{i % 200}")
-
-                start = time.perf_counter()
-                await asyncio.gather(*(caller() for _ in range(TASKS)))
-                return share * TASKS / (time.perf_counter() - start)
-
-        return asyncio.run(run())
+        return tasks_aget(self.schemas(), self.n)
 
     def tasks_async_connections(self) -> float:
         import psycopg
@@ -355,7 +353,7 @@ def postgres_part(url: str, n: int, repeat: int) -> None:
         row("the bridge's bare round trip", best(repeat, lambda: pg.tpstore_async("noop")))
         print(f"{TASKS} tasks, point reads, operations/s:")
         row(
-            f"  aget (tpstore, the bridge's {ASYNC_CONNECTIONS} threads)",
+            "  aget (tpstore, the bridge: reads gathered)",
             max(pg.tasks_tpstore() for _ in range(repeat)),
         )
         row(
@@ -366,12 +364,160 @@ def postgres_part(url: str, n: int, repeat: int) -> None:
         pg.schemas.drop()
 
 
+# -- The thread hop ---------------------------------------------------------------------------
+
+
+class SharedQueue:
+    """Threads taking calls from one `SimpleQueue`, each answer its own loop wake-up.
+
+    With `poll`, a thread that finished a call looks at the queue for `poll` seconds,
+    yielding the interpreter between looks, before it sleeps.
+    """
+
+    def __init__(self, threads: int, poll: float = 0.0) -> None:
+        self._calls: SimpleQueue[Any] = SimpleQueue()
+        self._poll = poll
+        for _ in range(threads):
+            threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        calls = self._calls
+        call = calls.get()
+        while call is not None:
+            loop, future, fn = call
+            loop.call_soon_threadsafe(_settle, future, fn(), None)
+            call = None
+            deadline = time.perf_counter() + self._poll
+            while call is None and time.perf_counter() < deadline:
+                try:
+                    call = calls.get_nowait()
+                except Empty:
+                    time.sleep(0)
+            if call is None:
+                call = calls.get()
+
+    def run(self, fn: Callable[[], object]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._calls.put((loop, future, fn))
+        return future
+
+    def close(self, threads: int) -> None:
+        for _ in range(threads):
+            self._calls.put(None)
+
+
+def hops_part(n: int, repeat: int) -> None:
+    print(f"\nThe thread hop alone (a call of int()), µs per awaited call, best of {repeat} x {n}")
+
+    async def run() -> dict[str, float]:
+        loop = asyncio.get_running_loop()
+        shared = {1: SharedQueue(1), 8: SharedQueue(8)}
+        polling = SharedQueue(1, poll=50e-6)
+        with tempfile.TemporaryDirectory() as folder:
+            async with Bench(Path(folder) / "hop.db") as store:
+                bridge = bridge_of(store._engine)
+                designs: dict[str, Callable[[int], Awaitable[object]]] = {
+                    "loop.run_in_executor(None, ...)": lambda i: loop.run_in_executor(None, int),
+                    "a SimpleQueue, 8 threads": lambda i: shared[8].run(int),
+                    "a SimpleQueue, 1 thread": lambda i: shared[1].run(int),
+                    "a SimpleQueue, 1 thread polling 50 µs": lambda i: polling.run(int),
+                    "the bridge (tpstore)": lambda i: bridge.run(int),
+                }
+                times: dict[str, list[float]] = {name: [] for name in designs}
+                for _ in range(repeat):  # in turns: a passing load weighs on all
+                    for name, call in designs.items():
+                        times[name].append(await per_call_async(n, call))
+        for threads, queue in shared.items():
+            queue.close(threads)
+        polling.close(1)
+        return {name: min(each) for name, each in times.items()}
+
+    for name, micros in asyncio.run(run()).items():
+        row(name, micros)
+
+
+@contextlib.contextmanager
+def eager_threads(eager: int) -> Iterator[None]:
+    """The bridge's pool wakes `eager` threads at once for queued jobs, meanwhile."""
+    saved, _bridge.EAGER_THREADS = _bridge.EAGER_THREADS, eager
+    try:
+        yield
+    finally:
+        _bridge.EAGER_THREADS = saved
+
+
+def eager_part(n: int, repeat: int) -> None:
+    print(f"\n{TASKS} tasks doing point reads (aget), operations/s, best of {repeat} x {n}")
+    files = FreshFiles()
+    choices = (1, 2, 4, 8)
+    rates: dict[str, list[float]] = {"50 threads, get": []}
+    rates.update({f"aget, EAGER_THREADS = {eager}": [] for eager in choices})
+    for _ in range(repeat):
+        rates["50 threads, get"].append(threads_get(files(), n))
+        for eager in choices:
+            with eager_threads(eager):
+                rates[f"aget, EAGER_THREADS = {eager}"].append(tasks_aget(files(), n))
+    for name, each in rates.items():
+        row(name, max(each))
+
+
+def threads_get(location: Path, n: int) -> float:
+    with Bench(location, durability="normal") as store:
+        store.hits.update({f"k{i}": i for i in range(200)})
+        share = n // TASKS
+        barrier = threading.Barrier(TASKS + 1)
+
+        def caller() -> None:
+            barrier.wait()
+            for i in range(share):
+                store.hits.get(f"k{i % 200}")
+
+        callers = [threading.Thread(target=caller) for _ in range(TASKS)]
+        for thread in callers:
+            thread.start()
+        start = time.perf_counter()
+        barrier.wait()
+        for thread in callers:
+            thread.join()
+        return share * TASKS / (time.perf_counter() - start)
+
+
+def tasks_aget(location: Path | str, n: int) -> float:
+    """Operations/s of 50 tasks doing point reads through `aget` on one store."""
+    share = n // TASKS
+
+    async def run() -> float:
+        async with Bench(location, durability="normal") as store:
+            await store.hits.aupdate({f"k{i}": i for i in range(200)})
+            await asyncio.gather(*(store.hits.aget("k0") for _ in range(TASKS)))
+
+            async def caller() -> None:
+                for i in range(share):
+                    await store.hits.aget(f"k{i % 200}")
+
+            start = time.perf_counter()
+            await asyncio.gather(*(caller() for _ in range(TASKS)))
+            return share * TASKS / (time.perf_counter() - start)
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=3_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--part", choices=["all", "hops", "eager", "designs"], default="all", help="one part only"
+    )
     args = parser.parse_args(argv)
     print(machine_line())
+    if args.part in ("all", "hops"):
+        hops_part(args.ops, args.repeat)
+    if args.part in ("all", "eager"):
+        eager_part(args.ops * 3, args.repeat)
+    if args.part not in ("all", "designs"):
+        return
     sqlite_part(args.ops, args.repeat)
     url = postgres_server_url()
     if url:

@@ -1,13 +1,15 @@
 """The asyncio twins beside the synchronous API they run.
 
-    python benchmarks/bench_asyncio.py [--ops N] [--repeat R] [--postgres]
+    python benchmarks/bench_asyncio.py [--ops N] [--repeat R] [--durability D] [--postgres]
 
 Method: one process, one fresh file per measurement in the same temporary folder
-(WAL; `durability="normal"`, so that the figures show the API's cost rather than the
-disk's fsync). Each figure is the best of `--repeat` runs. With `--postgres`, each
-measurement gets a fresh schema on the server of `TPSTORE_BENCH_POSTGRES` (or
-`TPSTORE_TEST_POSTGRES`: `.ci/with-postgres.sh python benchmarks/bench_asyncio.py
---postgres`) instead of a file, still with `durability="normal"`.
+(WAL; `--durability`, by default "normal", so that the figures show the API's cost
+rather than the disk's fsync; "full" shows how durable commits batch). Each figure
+is the best of `--repeat` runs, and the two figures of a ratio are taken in turns
+(sync, async, sync, async...), so that a load coming and going on the machine weighs
+on both. With `--postgres`, each measurement gets a fresh schema on the server of
+`TPSTORE_BENCH_POSTGRES` (or `TPSTORE_TEST_POSTGRES`: `.ci/with-postgres.sh python
+benchmarks/bench_asyncio.py --postgres`) instead of a file.
 
 Part 1, per-operation cost in one task: N `get`, `set` (each its own commit) and
 `increment` calls through the synchronous API, then the same N through `aget`,
@@ -46,22 +48,36 @@ class Bench(tpstore.Store):
 Locations = Callable[[], Path | str]
 
 
-def fresh(files: Locations) -> Bench:
-    store = Bench(files(), durability="normal")
-    store.hits.update({f"k{i}": i for i in range(KEYS)})
-    return store
+class Fresh:
+    """New stores, each in a new location, filled with `KEYS` keys."""
+
+    def __init__(self, files: Locations, durability: str) -> None:
+        self.files = files
+        self.durability = durability
+
+    def __call__(self) -> Bench:
+        store = Bench(self.files(), durability=self.durability)
+        store.hits.update({f"k{i}": i for i in range(KEYS)})
+        return store
 
 
 def keys(n: int) -> list[str]:
     return [f"k{i % KEYS}" for i in range(n)]
 
 
-def best(repeat: int, measure: Callable[[], float]) -> float:
-    return min(measure() for _ in range(repeat))
+def in_turns(
+    repeat: int, first: Callable[[], float], second: Callable[[], float]
+) -> tuple[float, float]:
+    """The best of `repeat` runs of each measurement, the two run in turns."""
+    firsts, seconds = [], []
+    for _ in range(repeat):
+        firsts.append(first())
+        seconds.append(second())
+    return min(firsts), min(seconds)
 
 
-def sync_loop(files: Locations, n: int, op: Callable[[Bench, str], object]) -> float:
-    store = fresh(files)
+def sync_loop(fresh: Fresh, n: int, op: Callable[[Bench, str], object]) -> float:
+    store = fresh()
     try:
         start = time.perf_counter()
         for key in keys(n):
@@ -71,9 +87,9 @@ def sync_loop(files: Locations, n: int, op: Callable[[Bench, str], object]) -> f
         store.close()
 
 
-def async_loop(files: Locations, n: int, op: Callable[[Bench, str], Awaitable[object]]) -> float:
+def async_loop(fresh: Fresh, n: int, op: Callable[[Bench, str], Awaitable[object]]) -> float:
     async def run() -> float:
-        async with fresh(files) as store:
+        async with fresh() as store:
             await op(store, "k0")  # the first call starts the worker thread: not timed
             start = time.perf_counter()
             for key in keys(n):
@@ -83,8 +99,8 @@ def async_loop(files: Locations, n: int, op: Callable[[Bench, str], Awaitable[ob
     return asyncio.run(run())
 
 
-def threads(files: Locations, n: int, op: Callable[[Bench, str], object]) -> float:
-    store = fresh(files)
+def threads(fresh: Fresh, n: int, op: Callable[[Bench, str], object]) -> float:
+    store = fresh()
     share = keys(n // CALLERS)
     barrier = threading.Barrier(CALLERS + 1)
 
@@ -107,11 +123,11 @@ def threads(files: Locations, n: int, op: Callable[[Bench, str], object]) -> flo
     return elapsed
 
 
-def tasks(files: Locations, n: int, op: Callable[[Bench, str], Awaitable[object]]) -> float:
+def tasks(fresh: Fresh, n: int, op: Callable[[Bench, str], Awaitable[object]]) -> float:
     share = keys(n // CALLERS)
 
     async def run() -> float:
-        async with fresh(files) as store:
+        async with fresh() as store:
             await asyncio.gather(*(op(store, key) for key in keys(CALLERS)))  # warm the pool
 
             async def caller() -> None:
@@ -129,26 +145,27 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--durability", choices=["normal", "full"], default="normal")
     parser.add_argument("--postgres", action="store_true", help="measure on PostgreSQL")
     args = parser.parse_args(argv)
-    n, repeat = args.ops, args.repeat
+    n, repeat, durability = args.ops, args.repeat, args.durability
     if not args.postgres:
-        measure(FreshFiles(), n, repeat, "SQLite (a WAL file)")
+        measure(Fresh(FreshFiles(), durability), n, repeat, "SQLite (a WAL file)")
         return
     url = postgres_server_url()
     if not url:
         sys.exit("--postgres: set TPSTORE_BENCH_POSTGRES (or run under .ci/with-postgres.sh)")
     schemas = FreshSchemas(url)
     try:
-        measure(schemas, n, repeat, "PostgreSQL (a schema on a local server)")
+        measure(Fresh(schemas, durability), n, repeat, "PostgreSQL (a schema on a local server)")
     finally:
         schemas.drop()
 
 
-def measure(files: Locations, n: int, repeat: int, where: str) -> None:
+def measure(fresh: Fresh, n: int, repeat: int, where: str) -> None:
     print(
         f"tpstore asyncio twins vs the synchronous API, {n} operations, best of {repeat}, "
-        f"on {where}"
+        f"on {where}, durability={fresh.durability!r}"
     )
     print(machine_line())
     print(f"{'one task':<22}{'sync µs/op':>12}{'async µs/op':>13}{'async/sync':>12}")
@@ -162,8 +179,11 @@ def measure(files: Locations, n: int, repeat: int, where: str) -> None:
         ),
     ]
     for name, sync_op, async_op in single:
-        sync_time = best(repeat, lambda op=sync_op: sync_loop(files, n, op)) / n * 1e6  # type: ignore[misc]
-        async_time = best(repeat, lambda op=async_op: async_loop(files, n, op)) / n * 1e6  # type: ignore[misc]
+        sync_time, async_time = in_turns(
+            repeat,
+            lambda op=sync_op: sync_loop(fresh, n, op) / n * 1e6,  # type: ignore[misc]
+            lambda op=async_op: async_loop(fresh, n, op) / n * 1e6,  # type: ignore[misc]
+        )
         print(f"{name:<22}{sync_time:>12.1f}{async_time:>13.1f}{async_time / sync_time:>11.2f}x")
     print(f"{CALLERS} callers{'':<13}{'threads op/s':>12}{'tasks op/s':>13}{'tasks/thr':>12}")
     concurrent: list[tuple[str, Callable[..., object], Callable[..., Awaitable[object]]]] = [
@@ -175,8 +195,12 @@ def measure(files: Locations, n: int, repeat: int, where: str) -> None:
         ),
     ]
     for name, sync_op, async_op in concurrent:
-        thread_rate = n / best(repeat, lambda op=sync_op: threads(files, n, op))  # type: ignore[misc]
-        task_rate = n / best(repeat, lambda op=async_op: tasks(files, n, op))  # type: ignore[misc]
+        thread_time, task_time = in_turns(
+            repeat,
+            lambda op=sync_op: threads(fresh, n, op),  # type: ignore[misc]
+            lambda op=async_op: tasks(fresh, n, op),  # type: ignore[misc]
+        )
+        thread_rate, task_rate = n / thread_time, n / task_time
         print(f"{name:<22}{thread_rate:>12.0f}{task_rate:>13.0f}{task_rate / thread_rate:>11.2f}x")
 
 
