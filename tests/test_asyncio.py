@@ -303,24 +303,33 @@ def test_cancelling_during_a_statement_still_rolls_back(where: str) -> None:
     assert asyncio.run(scenario()) > 0
 
 
+def holding_the_lock(holder: App, seconds: float) -> tuple[threading.Event, threading.Thread]:
+    """A thread inside a transaction of `holder` that wrote `held`, once it is there.
+
+    It leaves when the event returned is set (or after `seconds`); join the thread.
+    """
+    entered = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        with holder.transaction():
+            holder.hits["held"] = 1
+            entered.set()
+            done.wait(seconds)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    entered.wait(5)
+    return done, thread
+
+
 def test_cancelling_while_waiting_for_the_lock_leaves_no_transaction(where: str) -> None:
     """A task cancelled while its `atransaction()` waits for the lock holds nothing after."""
     holder = App(where, timeout=5)
 
     async def scenario() -> None:
         async with App(where, timeout=5) as app:
-            entered = threading.Event()
-            done = threading.Event()
-
-            def hold() -> None:
-                with holder.transaction():
-                    holder.hits["held"] = 1
-                    entered.set()
-                    done.wait(5)
-
-            thread = threading.Thread(target=hold)
-            thread.start()
-            entered.wait(5)
+            done, thread = holding_the_lock(holder, 5)
 
             async def waiter() -> None:
                 async with app.atransaction():
@@ -353,18 +362,7 @@ def test_reads_go_on_while_writes_wait_for_the_lock(where: str) -> None:
     async def scenario() -> None:
         async with App(where, timeout=10) as app:
             await app.hits.aset("a", 1)
-            entered = threading.Event()
-            done = threading.Event()
-
-            def hold() -> None:
-                with holder.transaction():
-                    holder.hits["held"] = 1
-                    entered.set()
-                    done.wait(10)
-
-            thread = threading.Thread(target=hold)
-            thread.start()
-            entered.wait(5)
+            done, thread = holding_the_lock(holder, 10)
             try:
                 writers = [asyncio.ensure_future(app.hits.aset(f"w{i}", i)) for i in range(4)]
                 await asyncio.sleep(0.05)
