@@ -11,7 +11,9 @@ Two kinds of worker threads serve one store:
 
 - the *pool*: up to `POOL_SIZE` threads serving one queue, for single operations
   outside any transaction (each one is atomic by itself, as in the synchronous API);
-  only `EAGER_THREADS` of them run at once unless the queue stalls (`_Queue`);
+  only `EAGER_THREADS` of them run at once unless the queue moves slowly (`_Queue`);
+  the point reads of one collection that tasks queue in one turn of the loop go to
+  it as one job, read in one query (`Bridge.read`);
 - *lanes*: one thread with a queue of its own, leased for the life of an
   `atransaction()` (or an `aedit()` block outside one). The synchronous engine binds a
   transaction to the thread that opened it (its session, found through the engine's
