@@ -11,6 +11,7 @@ import os
 import platform
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -174,3 +175,23 @@ class FreshSchemas:
             for schema in self._made:
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         self._made.clear()
+
+
+def released_together(count: int, work: Callable[[], object]) -> float:
+    """Seconds for `count` threads, released at once, each running `work()` to its end."""
+    barrier = threading.Barrier(count + 1)
+
+    def caller() -> None:
+        barrier.wait()
+        work()
+
+    callers = [threading.Thread(target=caller) for _ in range(count)]
+    for thread in callers:
+        thread.start()
+    # The clock starts before this thread lets the callers go: once released, they may
+    # run for a while before this thread gets the interpreter back.
+    start = time.perf_counter()
+    barrier.wait()
+    for thread in callers:
+        thread.join()
+    return time.perf_counter() - start

@@ -55,7 +55,13 @@ from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any
 
-from _common import FreshFiles, FreshSchemas, machine_line, postgres_server_url
+from _common import (
+    FreshFiles,
+    FreshSchemas,
+    machine_line,
+    postgres_server_url,
+    released_together,
+)
 
 import tpstore
 from tpstore import _bridge
@@ -466,21 +472,12 @@ def threads_get(location: Path, n: int) -> float:
     with Bench(location, durability="normal") as store:
         store.hits.update({f"k{i}": i for i in range(200)})
         share = n // TASKS
-        barrier = threading.Barrier(TASKS + 1)
 
         def caller() -> None:
-            barrier.wait()
             for i in range(share):
                 store.hits.get(f"k{i % 200}")
 
-        callers = [threading.Thread(target=caller) for _ in range(TASKS)]
-        for thread in callers:
-            thread.start()
-        start = time.perf_counter()
-        barrier.wait()
-        for thread in callers:
-            thread.join()
-        return share * TASKS / (time.perf_counter() - start)
+        return share * TASKS / released_together(TASKS, caller)
 
 
 def tasks_aget(location: Path | str, n: int) -> float:

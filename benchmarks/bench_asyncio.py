@@ -27,12 +27,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from _common import FreshFiles, FreshSchemas, machine_line, postgres_server_url
+from _common import (
+    FreshFiles,
+    FreshSchemas,
+    machine_line,
+    postgres_server_url,
+    released_together,
+)
 
 import tpstore
 
@@ -102,23 +107,12 @@ def async_loop(fresh: Fresh, n: int, op: Callable[[Bench, str], Awaitable[object
 def threads(fresh: Fresh, n: int, op: Callable[[Bench, str], object]) -> float:
     store = fresh()
     share = keys(n // CALLERS)
-    barrier = threading.Barrier(CALLERS + 1)
 
     def caller() -> None:
-        barrier.wait()
         for key in share:
             op(store, key)
 
-    workers = [threading.Thread(target=caller) for _ in range(CALLERS)]
-    for worker in workers:
-        worker.start()
-    # The clock starts before the main thread lets the callers go: once released, they
-    # may run for a while before this thread gets the interpreter back.
-    start = time.perf_counter()
-    barrier.wait()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - start
+    elapsed = released_together(CALLERS, caller)
     store.close()
     return elapsed
 
