@@ -35,7 +35,7 @@ from everything import (
     text,
 )
 from helpers import query
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from postgres_server import is_postgres
 
@@ -395,14 +395,23 @@ def _exact(value: Any) -> Any:
 
 @pytest.mark.parametrize("name", list(KEY_TYPES))
 def test_key_order_and_range_agree_with_python(name: str) -> None:
-    """Iteration is sorted(keys); range(start, stop) holds exactly start <= k < stop."""
+    """Iteration is sorted(keys); range(start, stop) holds exactly start <= k < stop.
+
+    Keys that Python calls equal but the store keeps apart (another UTC offset or
+    `fold`) follow one another in the order of their stored form (tuple_key's variant
+    suffix), and so do bounds of `range()` that equal such a key.
+    """
     declared, keys = KEY_TYPES[name]
 
     class Keys(Store):
         keys: Mapping[declared, int]  # type: ignore[valid-type]
 
     with Keys(None) as store:
-        assert store.keys._spec.key.codec.order_preserving  # type: ignore[attr-defined]
+        codec = store.keys._spec.key.codec  # type: ignore[attr-defined]
+        assert codec.order_preserving
+
+        def order(key: Any) -> Any:
+            return _python_key(key), codec.encode(key)
 
         @given(st.lists(keys, max_size=12), keys, keys, st.booleans())
         def check(values: list[Any], start: Any, stop: Any, reverse: bool) -> None:
@@ -414,25 +423,29 @@ def test_key_order_and_range_agree_with_python(name: str) -> None:
             for i, value in enumerate(values):
                 store.keys[value] = i
                 model[_exact(value)] = (value, i)
-            expected = sorted((value for value, _ in model.values()), key=_python_key)
+            expected = sorted((value for value, _ in model.values()), key=order)
             got = list(store.keys)
-            assert [_python_key(k) for k in got] == [_python_key(k) for k in expected]
+            assert [order(k) for k in got] == [order(k) for k in expected]
             assert Counter(map(_exact, got)) == Counter(model.keys())
             assert {_exact(k): store.keys[k] for k in got} == {
                 exact: i for exact, (_, i) in model.items()
             }
             if start is None or stop is None:
                 return  # None means "no bound" to range()
-            inside = [k for k in got if _python_key(start) <= _python_key(k) < _python_key(stop)]
+            inside = [k for k in got if order(start) <= order(k) < order(stop)]
             ranged = [k for k, _ in store.keys.range(start, stop, reverse=reverse)]
             assert ranged == (inside[::-1] if reverse else inside)
             assert [k for k, _ in store.keys.range(start)] == [
-                k for k in got if _python_key(start) <= _python_key(k)
+                k for k in got if order(start) <= order(k)
             ]
             assert [k for k, _ in store.keys.range(stop=stop)] == [
-                k for k in got if _python_key(k) < _python_key(stop)
+                k for k in got if order(k) < order(stop)
             ]
 
+        if name == "aware datetime":  # the same instant, a bound with the other fold
+            noon = datetime.datetime(2000, 1, 1, 12, tzinfo=datetime.UTC)
+            for start, stop in ((noon.replace(fold=1), noon), (noon, noon.replace(fold=1))):
+                example([noon], start, stop, False)(check)()
         check()
 
 
