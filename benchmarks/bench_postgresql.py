@@ -147,6 +147,9 @@ class Floor(Hand):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         execute = self.conn.execute
+        created = execute("SELECT to_regclass('counts')").fetchone()
+        if created is not None and created[0] is not None:
+            return  # (the scaling workers find it made: DDL at once would collide)
         execute("CREATE TABLE IF NOT EXISTS locks (id integer PRIMARY KEY)")
         execute("INSERT INTO locks VALUES (0) ON CONFLICT DO NOTHING")
         execute(
@@ -163,7 +166,7 @@ class Floor(Hand):
         for table in ("hits", "jobs"):
             for event, rows, sign in (("INSERT", "NEW", 1), ("DELETE", "OLD", -1)):
                 execute(
-                    f"CREATE OR REPLACE TRIGGER {table}_{event.lower()} AFTER {event} ON {table} "
+                    f"CREATE TRIGGER {table}_{event.lower()} AFTER {event} ON {table} "
                     f"REFERENCING {rows} TABLE AS changed FOR EACH STATEMENT "
                     f"EXECUTE FUNCTION counted('{sign}')"
                 )
