@@ -71,12 +71,24 @@ class Hand:
         )
         self.conn.execute("CREATE TABLE IF NOT EXISTS jobs (pos bigint PRIMARY KEY, value bigint)")
 
+    PUT = (
+        "INSERT INTO hits (key, value) VALUES (%s, %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    )
+    INCREMENT = (
+        "INSERT INTO hits AS t (key, value) VALUES (%s, 1) "
+        "ON CONFLICT (key) DO UPDATE SET value = t.value + 1 RETURNING value"
+    )
+    APPEND = (
+        "INSERT INTO jobs (pos, value) VALUES ((SELECT coalesce(max(pos) + 1, 0) FROM jobs), %s)"
+    )
+    POPLEFT = (
+        "DELETE FROM jobs WHERE pos = (SELECT pos FROM jobs ORDER BY pos "
+        "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING value"
+    )
+
     def put(self, key: str, value: int) -> None:
-        self.conn.execute(
-            "INSERT INTO hits (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        self.conn.execute(self.PUT, (key, value))
 
     def get(self, key: str) -> int:
         row = self.conn.execute("SELECT value FROM hits WHERE key = %s", (key,)).fetchone()
@@ -100,31 +112,20 @@ class Hand:
         return int(row[0])
 
     def increment(self, key: str) -> int:
-        row = self.conn.execute(
-            "INSERT INTO hits AS t (key, value) VALUES (%s, 1) "
-            "ON CONFLICT (key) DO UPDATE SET value = t.value + 1 RETURNING value",
-            (key,),
-        ).fetchone()
+        row = self.conn.execute(self.INCREMENT, (key,)).fetchone()
         assert row is not None
         return int(row[0])
 
     def append(self, value: int) -> None:
         while True:
             try:
-                self.conn.execute(
-                    "INSERT INTO jobs (pos, value) "
-                    "VALUES ((SELECT coalesce(max(pos) + 1, 0) FROM jobs), %s)",
-                    (value,),
-                )
+                self.conn.execute(self.APPEND, (value,))
                 return
             except psycopg.errors.UniqueViolation:
                 continue
 
     def popleft(self) -> int | None:
-        row = self.conn.execute(
-            "DELETE FROM jobs WHERE pos = (SELECT pos FROM jobs ORDER BY pos "
-            "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING value"
-        ).fetchone()
+        row = self.conn.execute(self.POPLEFT).fetchone()
         return None if row is None else int(row[0])
 
     def close(self) -> None:
@@ -143,6 +144,22 @@ class Floor(Hand):
     """
 
     LOCK = "WITH lock AS (SELECT id FROM locks WHERE id = 0 FOR KEY SHARE) "
+    PUT = (
+        f"{LOCK}INSERT INTO hits (key, value) SELECT %s, %s FROM lock "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    )
+    INCREMENT = (
+        f"{LOCK}INSERT INTO hits AS t (key, value) SELECT %s, 1 FROM lock "
+        "ON CONFLICT (key) DO UPDATE SET value = t.value + 1 RETURNING value"
+    )
+    APPEND = (
+        f"{LOCK}INSERT INTO jobs (pos, value) "
+        "SELECT (SELECT coalesce(max(pos) + 1, 0) FROM jobs), %s FROM lock"
+    )
+    POPLEFT = (
+        f"{LOCK}DELETE FROM jobs WHERE pos = (SELECT pos FROM jobs ORDER BY pos "
+        "LIMIT 1 FOR UPDATE SKIP LOCKED) AND EXISTS (SELECT FROM lock) RETURNING value"
+    )
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -171,13 +188,6 @@ class Floor(Hand):
                     f"EXECUTE FUNCTION counted('{sign}')"
                 )
 
-    def put(self, key: str, value: int) -> None:
-        self.conn.execute(
-            f"{self.LOCK}INSERT INTO hits (key, value) SELECT %s, %s FROM lock "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
-
     def update(self, items: dict[str, int]) -> None:
         with self.conn.transaction():
             self.conn.execute("SELECT id FROM locks WHERE id = 0 FOR UPDATE")
@@ -193,34 +203,6 @@ class Floor(Hand):
         ).fetchone()
         assert row is not None
         return int(row[0])
-
-    def increment(self, key: str) -> int:
-        row = self.conn.execute(
-            f"{self.LOCK}INSERT INTO hits AS t (key, value) SELECT %s, 1 FROM lock "
-            "ON CONFLICT (key) DO UPDATE SET value = t.value + 1 RETURNING value",
-            (key,),
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def append(self, value: int) -> None:
-        while True:
-            try:
-                self.conn.execute(
-                    f"{self.LOCK}INSERT INTO jobs (pos, value) "
-                    "SELECT (SELECT coalesce(max(pos) + 1, 0) FROM jobs), %s FROM lock",
-                    (value,),
-                )
-                return
-            except psycopg.errors.UniqueViolation:
-                continue
-
-    def popleft(self) -> int | None:
-        row = self.conn.execute(
-            f"{self.LOCK}DELETE FROM jobs WHERE pos = (SELECT pos FROM jobs ORDER BY pos "
-            "LIMIT 1 FOR UPDATE SKIP LOCKED) AND EXISTS (SELECT FROM lock) RETURNING value"
-        ).fetchone()
-        return None if row is None else int(row[0])
 
 
 class Ours:
