@@ -81,6 +81,16 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def lock_row(schema: str, strength: str) -> str:
+    """The statement taking the writer lock row of `schema` (quoted) until commit.
+
+    `strength`: `"UPDATE"` for a writing transaction (the analogue of SQLite's `BEGIN
+    IMMEDIATE`); `"KEY SHARE"` for a single write, which then never runs in the middle
+    of a writing transaction, but does not wait for other single writes.
+    """
+    return f"SELECT id FROM {schema}.{LOCKS} WHERE id = 0 FOR {strength}"
+
+
 class Dialect:
     """Builds the SQL for the schemas of one store.
 
@@ -251,16 +261,6 @@ class Dialect:
         """
         real = self.schemas.get(schema, schema)
         return "tpstore_" + hashlib.sha256(real.encode()).hexdigest()[:24]
-
-    def lock(self, schema: str) -> str:
-        """The statement taking the store's writer lock in `schema` (held until commit)."""
-        return f"SELECT id FROM {self.schema(schema)}.{LOCKS} WHERE id = 0 FOR UPDATE"
-
-    def shared_lock(self, schema: str) -> str:
-        """The statement taking the writer lock in shared mode: single writes take it so
-        that they never run in the middle of a writing transaction, but not one after
-        another."""
-        return f"SELECT id FROM {self.schema(schema)}.{LOCKS} WHERE id = 0 FOR KEY SHARE"
 
     def has_locks(self, schema: str) -> str:
         """Whether a schema has tpstore's locks table (a store created there before)."""

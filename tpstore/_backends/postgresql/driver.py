@@ -56,7 +56,7 @@ from psycopg import conninfo, pq
 
 from tpstore._backends import shown
 from tpstore._backends.base import CATALOG, COUNTS, HISTORY, Session
-from tpstore._backends.postgresql.dialect import LOCKS, Dialect, quote
+from tpstore._backends.postgresql.dialect import LOCKS, Dialect, lock_row, quote
 from tpstore._backends.postgresql.errors import redact, translate, translate_statement_error
 from tpstore._backends.postgresql.rewrites import chunked, locked_upsert, typed
 from tpstore.errors import ClosedError, TpStoreError
@@ -313,12 +313,8 @@ class PostgresDriver:
             real = {"main": main, **self.attach}
             self.dialect = Dialect(real)
             order = sorted(set(real.values()))
-            self.locks = tuple(
-                f"SELECT id FROM {quote(s)}.{LOCKS} WHERE id = 0 FOR UPDATE" for s in order
-            )
-            shared = [
-                f"SELECT id FROM {quote(s)}.{LOCKS} WHERE id = 0 FOR KEY SHARE" for s in order
-            ]
+            self.locks = tuple(lock_row(quote(s), "UPDATE") for s in order)
+            shared = [lock_row(quote(s), "KEY SHARE") for s in order]
             # A single write outside a transaction goes out as one simple query: the lock
             # rows in shared mode, then the statement (one implicit transaction).
             self.single_prefix = "".join(f"{lock}; " for lock in shared)

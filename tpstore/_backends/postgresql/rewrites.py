@@ -37,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tpstore._backends.postgresql.dialect import LOCKS, MAX_PARAMS
+from tpstore._backends.postgresql.dialect import MAX_PARAMS, lock_row
 
 ROWS: Final = 1000
 """The most rows of one multi-row statement."""
@@ -206,7 +206,7 @@ def locked_upsert(query: str) -> str | None:
     match = _UPSERT.fullmatch(query)
     if match is None:
         return None
-    lock = f"SELECT id FROM {match['schema']}.{LOCKS} WHERE id = 0 FOR KEY SHARE"
+    lock = lock_row(match["schema"], "KEY SHARE")
     head = query[: match.start("row")].removesuffix("VALUES ")
     values = match["row"][1:-1]
     return f"WITH {_LOCK} AS ({lock}) {head}SELECT {values} FROM {_LOCK}{match['rest']}"
