@@ -11,16 +11,29 @@ from __future__ import annotations
 
 import collections.abc
 import operator
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 from helpers import execute
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 from machines import FileMachine, StoreMachine, as_test_case, on_postgres
 
-from tpstore import CorruptValueError, OrderedSet, SchemaError, Set, Store, ValidationError, field
+from tpstore import (
+    CorruptValueError,
+    OrderedMapping,
+    OrderedSet,
+    SchemaError,
+    Set,
+    Store,
+    ValidationError,
+    field,
+)
 
 
 class IntSet(Store):
@@ -458,3 +471,88 @@ def test_repr_shows_kind_field_and_first_elements(tags: Any) -> None:
     tags.seen.add(("b", 2))
     tags.seen.add(("a", 1))
     assert repr(tags.seen) == "<OrderedSet 'seen': {('b', 2), ('a', 1)}>"
+
+
+class _Frozen(pydantic.BaseModel, frozen=True):
+    items: list[int]
+
+
+class _FrozenWithTags(pydantic.BaseModel, frozen=True):
+    tags: frozenset[str]
+
+
+def test_unhashable_key_types_are_refused_at_class_creation() -> None:
+    """As `set` and `dict` refuse them: a list, a dict, a set, a non-frozen model."""
+    for annotation in (
+        OrderedSet[list[int]],
+        OrderedSet[set[int]],
+        OrderedMapping[dict[str, int], int],
+    ):
+        with pytest.raises(SchemaError, match="must be hashable") as caught:
+            type("Broken", (Store,), {"__annotations__": {"things": annotation}})
+        assert "Broken.things" in str(caught.value)
+
+
+def test_unhashable_keys_are_refused(location: str | None) -> None:
+    """An unhashable value is no key: refused on write, absent on read, nothing written."""
+
+    class Anything(Store):
+        s: OrderedSet[Any] = field(key_codec="pickle")
+        m: OrderedMapping[Any, int]
+        frozen: OrderedSet[_Frozen]
+
+    with Anything(location) as store:
+        for write in (
+            lambda: store.s.add([1, 2]),
+            lambda: store.m.__setitem__({"a": 1}, 1),
+            lambda: store.frozen.add(_Frozen(items=[1])),  # hashing it hashes the list
+        ):
+            with pytest.raises(ValidationError, match="unhashable type"):
+                write()
+        assert [1, 2] not in store.s
+        with pytest.raises(KeyError):
+            store.m[{"a": 1}]  # type: ignore[index]
+        assert (len(store.s), len(store.m), len(store.frozen)) == (0, 0, 0)
+
+
+_SET_KEYS_CHILD = """
+import sys
+from tpstore import OrderedMapping, OrderedSet, Store
+
+class SetKeys(Store):
+    tags: OrderedSet[frozenset[str]]
+    counts: OrderedMapping[tuple[frozenset[str], int], int]
+
+with SetKeys(sys.argv[1]) as store:
+    if sys.argv[2] == "write":
+        store.tags.add(frozenset(["alpha", "beta", "gamma", "delta", "epsilon"]))
+        store.counts[(frozenset(["x", "yy", "zzz"]), 1)] = 7
+    else:
+        print(frozenset(["epsilon", "delta", "gamma", "beta", "alpha"]) in store.tags,
+              store.counts.get((frozenset(["zzz", "yy", "x"]), 1)))
+"""
+
+
+def _child(*args: str, seed: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONHASHSEED": seed}
+    command = [sys.executable, "-c", _SET_KEYS_CHILD, *args]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+
+
+def test_equal_set_keys_are_found_by_every_process(tmp_path: Path) -> None:
+    """A frozenset's JSON follows its iteration order, which varies with the hash seed:
+    keys must be written in one order, or another process misses them."""
+    path = str(tmp_path / "sets.db")
+    written = _child(path, "write", seed="1")
+    assert written.returncode == 0, written.stderr
+    for seed in ("2", "3", "4", "5"):
+        read = _child(path, "read", seed=seed)
+        assert read.stdout.split() == ["True", "7"], read.stderr
+
+
+def test_sets_inside_a_model_key_are_refused_under_json() -> None:
+    """A model writes its sets itself, in iteration order: such a key could not be found."""
+    with pytest.raises(SchemaError, match="holds a set"):
+
+        class Bad(Store):
+            tags: OrderedSet[_FrozenWithTags]

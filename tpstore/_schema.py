@@ -19,6 +19,7 @@ from tpstore import codecs
 from tpstore._backends.base import RESERVED_NAMES
 from tpstore._fields import MISSING, FieldInfo
 from tpstore._validation import Converter
+from tpstore.codecs._types import strip_annotated
 from tpstore.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -165,6 +166,11 @@ def _spec(
                     f"{key_codec.name!r} for {_show(key_type)} does not preserve order; "
                     "use an insertion-ordered kind or an order-preserving key codec"
                 )
+            _check_hashable(kind, key_type)
+            # A codec may store a key's equal values alike only when asked (JSON sets).
+            for_keys = getattr(key_codec, "for_keys", None)
+            if callable(for_keys):
+                key_codec = for_keys()
             key_column = Converter(name, key_type, key_codec, strict=True)
         value_column = None
         if value_type is not None:
@@ -190,6 +196,19 @@ def _spec(
         default=info.default,
         default_factory=info.default_factory,
     )
+
+
+def _check_hashable(kind: type[Collection], key_type: Any) -> None:
+    """Refuse a key type none of whose values is hashable, as `dict` and `set` would."""
+    bare = strip_annotated(key_type)
+    cls = typing.get_origin(bare) or bare
+    if isinstance(cls, type) and cls.__hash__ is None:
+        what = "elements" if kind.type_params == ("K",) else "keys"
+        raise SchemaError(
+            f"{kind.__name__} {what} must be hashable, as in a "
+            f"{'dict' if what == 'keys' else 'set'}, and {_show(key_type)} is not; use "
+            "a tuple, a frozenset or a frozen model or dataclass"
+        )
 
 
 def _check_options(where: str, kind: type[Collection], info: FieldInfo) -> None:

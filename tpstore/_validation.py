@@ -150,6 +150,9 @@ class Converter:
         # declared type needs no decoding, and `increment()` can do SQL arithmetic.
         self.stored_as_is = isinstance(codec, NativeCodec)
         self._plain = declared if declared in _PLAIN else None
+        # Keys only: an unhashable value (a list under `Any`, a model with a list field)
+        # is no key in Python, so it is none here (test_unhashable_keys_are_refused).
+        self._check_hash = strict and self._plain is None
         # Keys only: -0.0 and 0.0 are one key in Python. A value keeps its sign where the
         # codec keeps it (JSON, pickle; test_negative_zero in tests/codecs).
         self._normalize_zero = strict and strip_annotated(declared) is float
@@ -243,6 +246,8 @@ class Converter:
         try:
             if self._plain is None or type(value) is not self._plain:
                 value = self.validate(value)
+            if self._check_hash:
+                _hashable(value)
             if self._normalize_zero and value == 0.0:
                 value = 0.0  # -0.0 and 0.0 are one key in Python
             raw = self.codec.encode(value)
@@ -393,6 +398,15 @@ class Converter:
 _repr = reprlib.Repr()
 _repr.maxstring = 80
 _repr.maxother = 80
+
+
+def _hashable(key: Any) -> None:
+    try:
+        hash(key)
+    except TypeError as exc:
+        raise TypeError(
+            f"{_first_line(exc)}: keys and set elements must be hashable, as in a dict or set"
+        ) from exc
 
 
 def safe_repr(value: Any) -> str:

@@ -59,6 +59,7 @@ orjson can serialize (inf and NaN refused).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import decimal
@@ -70,6 +71,7 @@ from typing import Any
 import orjson
 import pydantic
 import pydantic_core
+from pydantic_core import core_schema
 
 from tpstore.codecs._types import Raw
 from tpstore.errors import SchemaError
@@ -153,6 +155,7 @@ class PydanticJsonCodec:
         # back): one call, for the read path.
         self.validate_text: Callable[[str], Any] = self._validator.validate_json
         scan = _Scan(self.adapter.core_schema)
+        self._node_types = frozenset(scan.types)
         if scan.unserializable:
             raise SchemaError(
                 f"{_type_name(declared)} has no JSON form: pydantic cannot serialize "
@@ -179,6 +182,34 @@ class PydanticJsonCodec:
     def decode(self, raw: Raw) -> Any:
         """Parse stored JSON text into plain JSON values."""
         return pydantic_core.from_json(_text(raw))
+
+    def for_keys(self) -> PydanticJsonCodec:
+        """This codec for keys: equal keys are always stored as the same text.
+
+        A key is found by its stored form, so equal keys must encode alike. JSON writes
+        a `set` or `frozenset` in iteration order, which depends on the history of the
+        set and, for strings, on the process's hash seed: `frozenset({"a", "b"})` could
+        be stored by one process and not found by another. The copy returned writes
+        their elements sorted by their JSON text.
+
+        Raises:
+            SchemaError: the type holds sets where their order cannot be fixed here
+                (inside a model or dataclass, which serialize themselves, or under a
+                custom serializer).
+        """
+        if not self._node_types & _SETS:
+            return self
+        schema = copy.deepcopy(self.adapter.core_schema)
+        if self._node_types & _SELF_SERIALIZED or not _sort_sets(schema):
+            raise SchemaError(
+                f"{_type_name(self.declared)} cannot be a key under the json codec: it "
+                "holds a set inside a model, a dataclass or a custom serializer, whose "
+                "JSON follows the set's iteration order, so equal keys could be stored "
+                "as two; use a sorted tuple instead of the set, or a codec of your own"
+            )
+        keys = copy.copy(self)
+        keys._serializer = pydantic_core.SchemaSerializer(schema)
+        return keys
 
     def decode_validate(self, raw: Raw) -> Any:
         """Parse stored JSON text straight into the declared type (lax), in one pass.
@@ -232,6 +263,35 @@ class _Scan:
 
 
 _UNSERIALIZABLE = frozenset({"callable", "is-subclass", "is-instance"})
+_SETS = frozenset({"set", "frozenset"})
+# Schemas that pydantic serializes with the class's own serializer, not the one given.
+_SELF_SERIALIZED = frozenset({"model", "dataclass"})
+
+
+def _sort_sets(node: Any) -> bool:
+    """Give every set schema in `node` a serializer writing its items in sorted order.
+
+    Returns False if a set already has a serializer of its own (left as it is).
+    """
+    if isinstance(node, list | tuple):
+        return all(_sort_sets(item) for item in node)
+    if not isinstance(node, dict):
+        return True
+    done = all(_sort_sets(child) for key, child in node.items() if key != "metadata")
+    if node.get("type") in _SETS:
+        if "serialization" in node:
+            return False
+        node["serialization"] = core_schema.wrap_serializer_function_ser_schema(
+            _sorted_items, when_used="json"
+        )
+    return done
+
+
+def _sorted_items(value: Any, serialize: Callable[[Any], Any]) -> list[Any]:
+    """The items of a set as JSON data, in the order of their JSON text."""
+    return sorted(serialize(value), key=orjson.dumps)
+
+
 _MINUTE = datetime.timedelta(minutes=1)
 
 
