@@ -336,6 +336,88 @@ def test_a_pop_that_fails_to_decode_leaves_the_item_queued_while_others_pop(
             assert len(store.jobs) == len(left)
 
 
+class Numbers(Store):
+    numbers: Deque[int]
+
+
+@pytest.mark.parametrize("which", ["popleft", "pop"])
+def test_a_null_among_plain_values_stays_queued_while_others_pop(
+    postgres_url: str, which: str
+) -> None:
+    """A value stored as it is (`int`) pops in one statement committed at once; the one
+    such a column can hold that does not decode, NULL, is never taken that way: its pop
+    raises `CorruptValueError` and leaves it queued, and the others pop exactly once.
+
+    A consumer passes over the NULL while another one's pop holds it, so it may also
+    find nothing else left (`IndexError`)."""
+    goods = list(range(300))
+    with Numbers(postgres_url) as store:
+        store.numbers.extend([*goods[:150], -1, *goods[150:]])
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE numbers SET value = NULL WHERE value = -1")
+    popped: list[int] = []
+    failures: list[CorruptValueError] = []
+
+    def consume() -> None:
+        with Numbers(postgres_url) as mine:
+            while True:
+                try:
+                    popped.append(getattr(mine.numbers, which)())
+                except CorruptValueError as exc:
+                    failures.append(exc)
+                    return
+                except IndexError:
+                    ended.append("empty")
+                    return
+
+    ended: list[str] = []
+    consumers = [threading.Thread(target=consume) for _ in range(4)]
+    for consumer in consumers:
+        consumer.start()
+    for consumer in consumers:
+        consumer.join(120)
+    assert not any(consumer.is_alive() for consumer in consumers)
+    assert failures
+    assert len(failures) + len(ended) == 4
+    assert all(failure.collection == "numbers" for failure in failures)
+    with psycopg.connect(postgres_url) as conn:
+        left = [value for (value,) in conn.execute("SELECT value FROM numbers ORDER BY pos")]
+    assert left.count(None) == 1
+    assert len(popped) == len(set(popped))
+    assert sorted(popped + [value for value in left if value is not None]) == goods
+    with Numbers(postgres_url) as store:
+        assert len(store.numbers) == len(left)
+        end = 0 if which == "popleft" else -1
+        if left[end] is None:
+            with pytest.raises(CorruptValueError):
+                getattr(store.numbers, which)()
+            assert len(store.numbers) == len(left)
+
+
+def test_writes_go_on_when_the_session_forgets_its_prepared_statements(
+    postgres_url: str,
+) -> None:
+    """Single writes are prepared on their session; psycopg deallocates every prepared
+    statement of a session after a ROLLBACK once it has prepared its own: the writes
+    are prepared again, outside a transaction and inside one."""
+    with Numbers(postgres_url) as store:
+        for i in range(10):
+            store.numbers.append(i)
+            assert store.numbers.popleft() == i
+        raw = store._engine.driver.raw()
+        raw.execute("DEALLOCATE ALL")
+        store.numbers.append(1)
+        assert store.numbers.popleft() == 1
+        with store.transaction():
+            store.numbers.append(2)
+            raw.execute("DEALLOCATE ALL")
+            store.numbers.append(3)
+        raw.execute("DEALLOCATE ALL")
+        store.numbers.extend([4, 5])
+        assert store.numbers.popleft() == 2
+        assert list(store.numbers) == [3, 4, 5]
+
+
 _CONTENDER = textwrap.dedent(
     """
     import sys

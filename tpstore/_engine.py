@@ -235,15 +235,28 @@ class Engine:
         """Run one writing statement with RETURNING and return its rows."""
         return self._run(sql, params, _fetchall, write=True)
 
-    def take(self, sql: str, params: Params, check: Callable[[list[Any]], T]) -> T:
+    def take(
+        self,
+        sql: str,
+        params: Params,
+        check: Callable[[list[Any]], T],
+        *,
+        at_once: str | None = None,
+    ) -> T:
         """Run one writing statement with RETURNING and return `check(rows)`.
 
         `check` sees the rows before they are committed; when it raises, the statement
         is undone and nothing is written (a popped value that no longer decodes stays
         queued). Inside a transaction it runs in a savepoint. Outside one it is a
         compound operation (`atomic()`), unless the driver runs it alone: a driver with
-        a `take(session, sql, params, check)` method runs it as a short transaction of
-        its own, without the store's write lock (the statement is atomic by itself).
+        a `take(session, sql, params, check, at_once)` method runs it as a short
+        transaction of its own, without the store's write lock (the statement is
+        atomic by itself).
+
+        `at_once`: the same statement restricted to rows that `check` cannot refuse
+        (a pop of a value stored as it is, when that value is not NULL). Such a driver
+        runs it first, committed in the same round trip, and `sql` only when it
+        returned no rows.
         """
         alone = getattr(self.driver, "take", None)
         if alone is None or self._transaction_session() is not None:
@@ -254,7 +267,7 @@ class Engine:
             self._check_writable(None)
         session = self._acquire()
         try:
-            result: T = alone(session, sql, params, check)
+            result: T = alone(session, sql, params, check, at_once)
         except BaseException as exc:
             self._raise_translated(exc)
             raise

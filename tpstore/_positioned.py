@@ -185,7 +185,10 @@ class _Positioned(Collection, _Twins, Generic[T]):
             return self._decode(row[0], row[1], None if last else row[0])
 
         if pop is not None and not self._unrecorded:
-            value = engine.take(pop, (), decoded)
+            # A value stored as it is decodes whatever it holds, but NULL.
+            present = sql.pop_last_present if last else sql.pop_first_present
+            plain = self._value.plain is self._value.declared  # type: ignore[union-attr]
+            value = engine.take(pop, (), decoded, at_once=present if plain else None)
             self._watch().changes += 1
             return value
         with engine.atomic():

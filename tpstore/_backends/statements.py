@@ -252,6 +252,12 @@ class SequenceSQL:
     trim_last: str
     clear: str
     mark: str
+    pop_first_present: str | None = None
+    """`pop_first` that takes the row only when its value is not NULL (a value stored
+    as it is then always decodes, so the pop needs no check before its commit), or
+    `None`; see `Engine.take`."""
+    pop_last_present: str | None = None
+    """As `pop_first_present`, at the other end."""
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 - statements are few and live as long as the class
     def scan(

@@ -408,14 +408,19 @@ def _mapping(name: str, layout: str, *, has_value: bool, expiring: bool) -> Mapp
 
 
 def _sequence(name: str) -> SequenceSQL:
-    def pop(direction: str) -> str:
+    def pop(direction: str, condition: str = "") -> str:
         # SKIP LOCKED: a consumer passes over the item another one is popping right now
         # and takes the next, instead of waiting for it and then finding it gone.
         return (
             f"DELETE FROM {name} WHERE pos = (SELECT pos FROM {name} ORDER BY pos {direction} "
-            "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING pos, value"
+            f"LIMIT 1 FOR UPDATE SKIP LOCKED){condition} RETURNING pos, value"
         )
 
+    present = " AND value IS NOT NULL"
     return dataclasses.replace(
-        sequence_statements(name, smaller="least"), pop_first=pop("ASC"), pop_last=pop("DESC")
+        sequence_statements(name, smaller="least"),
+        pop_first=pop("ASC"),
+        pop_last=pop("DESC"),
+        pop_first_present=pop("ASC", present),
+        pop_last_present=pop("DESC", present),
     )

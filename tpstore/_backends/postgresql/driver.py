@@ -18,13 +18,23 @@ transaction cannot simply be retried. So:
   RETURNING` pop that skips the rows other pops have locked (`SKIP LOCKED`), counters
   kept in per-process rows. An UPSERT takes the lock inside the statement itself
   (`tpstore._backends.postgresql.rewrites.locked_upsert`), prepared as any statement;
-  other statements go with the lock in one round trip, as one simple query
-  (parameters bound on the client by psycopg), which the server runs as one implicit
-  transaction: each statement of it reads the data committed before it started, so
-  the statement sees whatever a transaction it waited for committed (an append's
-  `max(pos) + 1` must). A single statement that collided with another one (two appends
+  other statements go with the lock in one round trip, as one simple query, which the
+  server runs as one implicit transaction: each statement of it reads the data
+  committed before it started, so the statement sees whatever a transaction it waited
+  for committed (an append's `max(pos) + 1` must; inside one statement, a lock taken
+  in a `WITH` would not do: the statement reads the data as it was before it waited,
+  and an append after a transaction that removed the last items would leave a gap).
+  The lock and the write are prepared on the session the first time and sent as
+  `EXECUTE name(literals)` (`PostgresConnection.bound`), so the server neither parses
+  nor plans them again. A single statement that collided with another one (two appends
   choosing the same position, a deadlock) changed nothing and is run again, until
   `timeout`.
+- a pop (`Engine.take`) is checked before its commit, so that an item that does not
+  decode stays queued: `BEGIN`, the lock and the `DELETE ... RETURNING` in one round
+  trip, then `COMMIT` or `ROLLBACK`. A value stored as it is (an `int`, `str`, `bytes`
+  or `float` column) decodes whatever it holds but NULL: its pop takes the item only
+  when it is not NULL and commits in the same round trip; a NULL item is left to the
+  checked pop, which raises and keeps it.
 - a read-only transaction is a REPEATABLE READ snapshot and takes no lock.
 
 **A failed statement aborts a PostgreSQL transaction**, where SQLite fails only the
@@ -41,6 +51,7 @@ connections: it keeps them referenced for ever, unused, and opens its own.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import random
 import re
@@ -66,7 +77,25 @@ MAX_IDLE: Final = 8
 
 _UNIQUE_VIOLATION: Final = "23505"
 
-_RETRY: Final = frozenset({_UNIQUE_VIOLATION, "40001", "40P01"})
+_UNPREPARED: Final = "26000"
+"""The SQLSTATE of an `EXECUTE` of a statement no longer prepared: psycopg deallocates
+every statement of a session after a `ROLLBACK` or a `DROP` once it has prepared some of
+its own. The write changed nothing and runs again, prepared anew."""
+
+_RETRY: Final = frozenset({_UNIQUE_VIOLATION, "40001", "40P01", _UNPREPARED})
+
+MAX_PREPARED: Final = 256
+"""Writing statements a session prepares (`PostgresConnection.bound`); others are sent
+as they are."""
+
+MAX_PARAMS_PREPARED: Final = 65_536
+
+_UNPREPARABLE: Final = frozenset({"42P18", "42804", "42725", "42P08"})
+"""SQLSTATEs of a `PREPARE` refused for the statement itself (a parameter whose type
+the server cannot tell): it is sent as it is from then on."""
+
+_STALE_PLAN: Final = frozenset({"0A000", "42804", "42P01", "42703", "3F000"})
+"""SQLSTATEs an `EXECUTE` may answer when a prepared plan outlived its table's shape."""
 
 _AT_ONCE: Final = 3
 """Tries run again without a pause after a unique violation (see `_retrying`)."""
@@ -82,6 +111,9 @@ _WRITES: Final = frozenset({"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALT
 _abandoned: list[psycopg.Connection[Any]] = []
 
 _drivers: weakref.WeakSet[PostgresDriver] = weakref.WeakSet()
+
+_names = itertools.count()
+"""Numbers the statements sessions prepare (`PostgresConnection.bound`)."""
 
 _TOKENS = re.compile(r"\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'|\$\$.*?\$\$|\?|%", re.DOTALL)
 
@@ -107,7 +139,7 @@ def convert(sql: str) -> tuple[str, bool]:
 class PostgresConnection:
     """A session's psycopg connection, as the engine runs statements on it."""
 
-    __slots__ = ("binder", "driver", "raw")
+    __slots__ = ("binder", "driver", "prepared", "raw")
 
     def __init__(self, raw: psycopg.Connection[Any], driver: PostgresDriver) -> None:
         self.raw = raw
@@ -115,6 +147,63 @@ class PostgresConnection:
         # Binds parameters on the client (`mogrify`), for the writes sent as one simple
         # query with the statements around them (module docstring).
         self.binder = psycopg.ClientCursor(raw)
+        # Writes prepared on this session, by statement: the name to EXECUTE, or "" for
+        # a statement the server cannot prepare (`bound`).
+        self.prepared: dict[str, str] = {}
+
+    def bound(self, query: str, parameters: Sequence[Any]) -> str:
+        """`query` with its parameters bound, as text to send in a simple query.
+
+        Sent as it is, the server would parse and plan it at every call; so a writing
+        statement is prepared on the session the first time (while no transaction is
+        open, where a failed `PREPARE` harms nothing) and sent as `EXECUTE name(...)`,
+        each parameter a literal the server casts to the type the statement gave it.
+        """
+        name = self.prepared.get(query)
+        if name is None:
+            name = self._prepare(query)
+        if not name:
+            return self.binder.mogrify(query, parameters)
+        if not parameters:
+            return f"EXECUTE {name}"
+        return self.binder.mogrify(f"EXECUTE {name}({_marks(len(parameters))})", parameters)
+
+    def _prepare(self, query: str) -> str:
+        """Prepare `query` on this session when it can be: its name, or ""."""
+        raw = self.raw
+        if len(self.prepared) >= MAX_PREPARED or (
+            raw.info.transaction_status != pq.TransactionStatus.IDLE
+        ):
+            return ""
+        name = f"tpstore_{next(_names)}"
+        try:
+            raw.execute(f"PREPARE {name} AS {_numbered(query)}")
+        except psycopg.Error as exc:
+            _end_transaction(raw)
+            if exc.sqlstate in _UNPREPARABLE:
+                self.prepared[query] = ""
+            return ""  # (the statement itself, sent as it is, reports any other error)
+        self.prepared[query] = name
+        return name
+
+    def forget(self, exc: BaseException) -> None:
+        """After an error: drop the prepared statements when it may come from their
+        plans (a table dropped or changed since), so they are prepared anew."""
+        if not isinstance(exc, psycopg.Error) or not self.prepared:
+            return
+        if exc.sqlstate == _UNPREPARED:
+            self.prepared.clear()  # (deallocated already)
+        elif exc.sqlstate in _STALE_PLAN:
+            names = [name for name in self.prepared.values() if name]
+            self.prepared.clear()
+            raw = self.raw
+            if (
+                names
+                and not raw.closed
+                and raw.info.transaction_status == pq.TransactionStatus.IDLE
+            ):
+                with contextlib.suppress(psycopg.Error):
+                    _results(raw, "; ".join(f"DEALLOCATE {name}" for name in names), 0)
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         """Run one statement: reads as they are, writes as the module docstring says."""
@@ -125,12 +214,19 @@ class PostgresConnection:
         idle = raw.info.transaction_status == pq.TransactionStatus.IDLE
         if idle and (locked := locked_upsert(query)) is not None and typed(parameters):
             return self._retrying(lambda: raw.execute(locked, parameters))
-        # Bound first: a value psycopg cannot send raises here, before anything is sent.
-        bound = self.binder.mogrify(query, parameters)
         if not idle:
-            return self._in_savepoint(bound)
+            return self._in_savepoint(query, parameters)
+        skipped = self.driver.skipped
+        return self._retrying(
+            lambda: _results(raw, self.bound_locks + self.bound(query, parameters), skipped)
+        )
+
+    @property
+    def bound_locks(self) -> str:
+        """The lock rows a single write outside a transaction takes in shared mode, as
+        the head of its simple query (prepared, as `bound`)."""
         driver = self.driver
-        return self._retrying(lambda: _results(raw, driver.single_prefix + bound, driver.skipped))
+        return "".join(f"{self.bound(lock, ())}; " for lock in driver.shared)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> _ManyResult:
         """Run one writing statement for many parameter rows, in few statements
@@ -164,19 +260,24 @@ class PostgresConnection:
 
         return _ManyResult(self._retrying(single))
 
-    def _in_savepoint(self, bound: str) -> psycopg.Cursor[Any]:
-        """Run a bound writing statement inside the open transaction, in a savepoint of
-        its own sent with it, so that its failure leaves the transaction usable."""
+    def _in_savepoint(self, query: str, parameters: Sequence[Any]) -> psycopg.Cursor[Any]:
+        """Run a writing statement inside the open transaction, in a savepoint of its own
+        sent with it, so that its failure leaves the transaction usable."""
         raw = self.raw
+        # Bound first: a value psycopg cannot send raises here, before anything is sent.
+        bound = self.bound(query, parameters)
         try:
             return _results(
                 raw,
                 f"SAVEPOINT tpstore_statement; {bound}; RELEASE SAVEPOINT tpstore_statement",
                 1,
             )
-        except BaseException:
+        except BaseException as exc:
             _rollback_statement(raw)
-            raise
+            if not isinstance(exc, psycopg.Error) or exc.sqlstate != _UNPREPARED:
+                raise
+            self.prepared.clear()
+        return self._in_savepoint(query, parameters)  # (not prepared inside a transaction)
 
     def _retrying(self, run: Callable[[], T]) -> T:
         """`run()` as a transaction of its own, run again while it collides with another
@@ -195,6 +296,7 @@ class PostgresConnection:
                 return run()
             except Exception as exc:
                 _end_transaction(raw)
+                self.forget(exc)
                 if (
                     not isinstance(exc, psycopg.Error)
                     or exc.sqlstate not in _RETRY
@@ -204,6 +306,19 @@ class PostgresConnection:
                 if exc.sqlstate != _UNIQUE_VIOLATION or attempt >= _AT_ONCE:
                     time.sleep(random.uniform(0.0005, 0.005))
                 attempt += 1
+
+
+def _marks(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+_PLACEHOLDERS = re.compile(r"%[s%]")
+
+
+def _numbered(query: str) -> str:
+    """`query` (psycopg's `%s` style) with the server's `$1, $2, ...` placeholders."""
+    numbers = iter(range(1, MAX_PARAMS_PREPARED))
+    return _PLACEHOLDERS.sub(lambda m: "%" if m.group(0) == "%%" else f"${next(numbers)}", query)
 
 
 def _results(raw: psycopg.Connection[Any], text: str, skipped: int) -> psycopg.Cursor[Any]:
@@ -317,7 +432,7 @@ class PostgresDriver:
             shared = [lock_row(quote(s), "KEY SHARE") for s in order]
             # A single write outside a transaction goes out as one simple query: the lock
             # rows in shared mode, then the statement (one implicit transaction).
-            self.single_prefix = "".join(f"{lock}; " for lock in shared)
+            self.shared = [convert(lock)[0] for lock in shared]
             self.skipped = len(shared)
             # ... and a bulk one opens its transaction with the same locks.
             self.begin_shared = "; ".join(["BEGIN", *shared])
@@ -530,6 +645,7 @@ class PostgresDriver:
         sql: str,
         params: Sequence[Any],
         check: Callable[[list[Any]], T],
+        at_once: str | None = None,
     ) -> T:
         """One writing statement outside a transaction, its rows checked before commit.
 
@@ -538,13 +654,27 @@ class PostgresDriver:
         locks and the rows the statement changed), then `COMMIT`, or `ROLLBACK` when it
         raises. A pop therefore keeps an item that does not decode queued, without the
         store-wide lock: other consumers pass over its locked row meanwhile.
+
+        `at_once` (see `Engine.take`) runs first, as a single write committed in the
+        same round trip; only when it changes nothing does `sql` run as above.
         """
         connection: PostgresConnection = session.connection  # type: ignore[assignment]
         raw = connection.raw
-        bound = connection.binder.mogrify(convert(sql)[0], params)
+        skipped = self.skipped
+        if at_once is not None:
+            query = convert(at_once)[0]
+            rows = connection._retrying(
+                lambda: _results(
+                    raw, connection.bound_locks + connection.bound(query, params), skipped
+                ).fetchall()
+            )
+            if rows:
+                return check(rows)
+        query = convert(sql)[0]
 
         def run() -> T:
-            rows = _results(raw, f"{self.begin_shared}; {bound}", self.skipped + 1).fetchall()
+            text = f"BEGIN; {connection.bound_locks}{connection.bound(query, params)}"
+            rows = _results(raw, text, skipped + 1).fetchall()
             try:
                 result = check(rows)
             except BaseException:
