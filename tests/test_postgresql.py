@@ -247,6 +247,48 @@ def test_waiting_for_the_writer_lock_past_the_timeout_is_a_busy_error(postgres_u
         assert dict(waiter.prices) == {"held": 1, "x": 1}
 
 
+def test_the_timeout_bounds_the_whole_wait_of_transactions_queued_for_the_lock(
+    postgres_url: str,
+) -> None:
+    """Several transactions queued behind another one's write lock each raise
+    `BusyError` once `timeout` has passed: the server's `lock_timeout` alone lets one
+    behind others wait twice as long (once for its place in the queue, once for the
+    holder)."""
+    attach = {"archive": postgres_url.rsplit("%3D", 1)[-1]}
+    with (
+        Shop(postgres_url, attach=attach) as holder,
+        Shop(postgres_url, attach=attach, timeout=1) as waiter,
+    ):
+        locked, release = threading.Event(), threading.Event()
+        thread = threading.Thread(target=_hold_writer_lock, args=(holder, locked, release))
+        thread.start()
+        waited: list[float] = []
+
+        def wait(i: int) -> None:
+            started = time.monotonic()
+            with pytest.raises(BusyError), waiter.transaction():
+                waiter.prices[f"w{i}"] = i
+            waited.append(time.monotonic() - started)
+
+        try:
+            assert locked.wait(10)
+            waiters = [threading.Thread(target=wait, args=(i,)) for i in range(4)]
+            for queued in waiters:
+                queued.start()
+                time.sleep(0.05)
+            for queued in waiters:
+                queued.join(30)
+        finally:
+            release.set()
+            thread.join(10)
+        assert len(waited) == 4
+        assert all(0.9 < seconds < 1.6 for seconds in waited), waited
+        waiter.prices["after"] = 1
+        with waiter.transaction():  # the session's own lock_timeout is back
+            waiter.prices["inside"] = 2
+        assert dict(waiter.prices) == {"after": 1, "held": 1, "inside": 2}
+
+
 def test_a_refused_write_inside_a_transaction_leaves_it_usable(postgres_url: str) -> None:
     """A write the server refuses (a row lock past the timeout) fails alone, as on SQLite."""
     import psycopg

@@ -70,7 +70,7 @@ from tpstore._backends.base import CATALOG, COUNTS, HISTORY, Session
 from tpstore._backends.postgresql.dialect import LOCKS, Dialect, lock_row, quote
 from tpstore._backends.postgresql.errors import redact, translate, translate_statement_error
 from tpstore._backends.postgresql.rewrites import chunked, locked_upsert, typed
-from tpstore.errors import ClosedError, TpStoreError
+from tpstore.errors import BusyError, ClosedError, TpStoreError
 
 MAX_IDLE: Final = 8
 """Idle connections a store keeps for reuse; more are closed when given back."""
@@ -81,6 +81,9 @@ _UNPREPARED: Final = "26000"
 """The SQLSTATE of an `EXECUTE` of a statement no longer prepared: psycopg deallocates
 every statement of a session after a `ROLLBACK` or a `DROP` once it has prepared some of
 its own. The write changed nothing and runs again, prepared anew."""
+
+_STATEMENT_TIMEOUT: Final = "57014"
+
 
 _RETRY: Final = frozenset({_UNIQUE_VIOLATION, "40001", "40P01", _UNPREPARED})
 
@@ -408,6 +411,13 @@ class PostgresDriver:
         self.mode = mode
         self.durability = durability
         self.timeout = float(timeout)
+        # lock_timeout = 0 would mean "wait for ever".
+        self._lock_wait = max(1, round(self.timeout * 1000))
+        # The session's timeouts again, once a writing transaction holds its locks
+        # (`begin`); the session never sets `statement_timeout` (the URL's options may).
+        self._after_locks = (
+            f"; SET LOCAL lock_timeout = {self._lock_wait}; SET LOCAL statement_timeout TO DEFAULT"
+        )
         self.attach = dict(attach)
         self._closed = False
         self._pid = os.getpid()
@@ -534,9 +544,7 @@ class PostgresDriver:
     def _open(self) -> Session:
         raw = self._connect()
         try:
-            # lock_timeout = 0 would mean "wait for ever".
-            wait = max(1, round(self.timeout * 1000))
-            raw.execute(f"SET lock_timeout = {wait}")
+            raw.execute(f"SET lock_timeout = {self._lock_wait}")
             raw.execute(
                 "SET synchronous_commit = " + ("off" if self.durability == "normal" else "on")
             )
@@ -623,20 +631,39 @@ class PostgresDriver:
         """BEGIN; a writing transaction takes the store's lock rows `FOR UPDATE` first.
 
         The server waits for the lock rows, in the order the waiters came, for at most
-        `lock_timeout` (the store's `timeout`, or what is left until `deadline`).
+        the store's `timeout` (or what is left until `deadline`) in all. `lock_timeout`
+        alone would not bound that: it applies to each lock a statement waits for, and
+        a `FOR UPDATE` behind other waiters waits for two in turn (the row's place in
+        the queue, then the holder's transaction), each for the whole `lock_timeout`.
+        So the lock statements run under a `statement_timeout` of what is left.
         """
         raw = _raw(session)
         try:
-            if write:
-                statements = ["BEGIN"]
-                if deadline is not None:
-                    left = max(1, round((deadline - time.monotonic()) * 1000))
-                    statements.append(f"SET LOCAL lock_timeout = {left}")
-                _results(raw, "; ".join([*statements, *self.locks]), 0)
-            else:
+            if not write:
                 raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return
+            end = time.monotonic() + self.timeout if deadline is None else deadline
+            head = "BEGIN; "
+            # One round trip a schema: each statement of a simple query has a
+            # `statement_timeout` of its own.
+            for lock in self.locks:
+                left = max(1, round((end - time.monotonic()) * 1000))
+                tail = self._after_locks if lock is self.locks[-1] else ""
+                _results(
+                    raw,
+                    f"{head}SET LOCAL lock_timeout = {left}; "
+                    f"SET LOCAL statement_timeout = {left}; {lock}{tail}",
+                    0,
+                )
+                head = ""
         except psycopg.Error as exc:
             _end_transaction(raw)
+            if exc.sqlstate == _STATEMENT_TIMEOUT:
+                raise BusyError(
+                    f"the store's write lock stayed held by another transaction past the "
+                    f"timeout ({self.timeout:g} s); retry, or open the store with a longer "
+                    "timeout"
+                ) from exc
             raise translate(exc) from exc
 
     def take(
