@@ -12,11 +12,12 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import postgres_server as postgres
 import pytest
-from helpers import Ticker, execute
+from helpers import Ticker, execute, query
 from pydantic import BaseModel
 
 import tpstore
@@ -466,6 +467,163 @@ def test_agets_read_together_after_aclose_each_raise_closed_error(tmp_path: Path
     results = asyncio.run(scenario())
     assert [type(result) for result in results] == [tpstore.ClosedError] * 3
     assert len({id(result) for result in results}) == 3  # each its own exception
+
+
+def outcome(call: Callable[[], object]) -> object:
+    """What `call()` returns, or the type and message of what it raises."""
+    try:
+        return call()
+    except Exception as exc:
+        return (type(exc), str(exc))
+
+
+async def async_outcome(awaitable: Awaitable[object]) -> object:
+    try:
+        return await awaitable
+    except Exception as exc:
+        return (type(exc), str(exc))
+
+
+def test_writes_committed_together_each_raise_their_own_error(tmp_path: Path) -> None:
+    """Tasks' single writes queued together, some refused: each as its synchronous twin.
+
+    They share a commit; a refused write ends its group, and the next group goes on.
+    """
+    sync_ops: list[Callable[[App], object]] = [
+        lambda app: app.hits.__setitem__("a", 1),
+        lambda app: app.hits.__setitem__("b", "not a number"),  # type: ignore[arg-type]
+        lambda app: app.hits.increment("a", 10),
+        lambda app: app.hits.__delitem__("missing"),
+        lambda app: app.jobs.append(7),
+        lambda app: app.hits.increment("a", "x"),  # type: ignore[arg-type]
+        lambda app: app.log.append("x"),
+        lambda app: app.hits.__setitem__("c", 3),
+        lambda app: app.hits.__delitem__("c"),
+    ]
+    async_ops: list[Callable[[App], Awaitable[object]]] = [
+        lambda app: app.hits.aset("a", 1),
+        lambda app: app.hits.aset("b", "not a number"),  # type: ignore[arg-type]
+        lambda app: app.hits.aincrement("a", 10),
+        lambda app: app.hits.adelete("missing"),
+        lambda app: app.jobs.aappend(7),
+        lambda app: app.hits.aincrement("a", "x"),  # type: ignore[arg-type]
+        lambda app: app.log.aappend("x"),
+        lambda app: app.hits.aset("c", 3),
+        lambda app: app.hits.adelete("c"),
+    ]
+
+    def state(app: App) -> object:
+        return app.hits.copy(), list(app.jobs), list(app.log)
+
+    with App(tmp_path / "sync.db") as app:
+        expected = [outcome(lambda op=op: op(app)) for op in sync_ops]  # type: ignore[misc]
+        expected_state = state(app)
+
+    async def scenario() -> list[object]:
+        async with App(tmp_path / "async.db") as app:
+            return await asyncio.gather(*(async_outcome(op(app)) for op in async_ops))
+
+    assert asyncio.run(scenario()) == expected
+    assert sum(isinstance(result, tuple) for result in expected) == 3
+    with App(tmp_path / "async.db") as app:
+        assert state(app) == expected_state == ({"a": 11}, [7], ["x"])
+
+
+def test_a_write_failing_after_it_wrote_undoes_only_itself(tmp_path: Path) -> None:
+    """In a group commit, a write that fails after a statement leaves none of it behind."""
+
+    async def scenario() -> None:
+        async with App(tmp_path / "a.db") as app:
+
+            def half_written() -> None:
+                app.hits["half"] = 1
+                raise ValueError("refused after writing")
+
+            async def write_half() -> None:
+                await app.hits._awrite(half_written)
+
+            results = await asyncio.gather(
+                app.hits.aset("before", 1),
+                write_half(),
+                app.hits.aset("after", 2),
+                return_exceptions=True,
+            )
+            assert results[0] is None
+            assert isinstance(results[1], ValueError)
+            assert results[2] is None
+            assert await app.hits.acopy() == {"before": 1, "after": 2}
+
+    asyncio.run(scenario())
+
+
+def test_writes_committed_together_are_durable_when_they_return(tmp_path: Path) -> None:
+    """Each task's write is committed when its coroutine returns: another connection sees it."""
+
+    async def scenario() -> None:
+        async with App(tmp_path / "a.db", durability="full") as app:
+
+            async def writer(i: int) -> None:
+                for round_ in range(5):
+                    await app.hits.aset(f"w{i}", round_)
+                    assert query(
+                        tmp_path / "a.db", "SELECT value FROM hits WHERE key = ?", (f"w{i}",)
+                    ) == [(round_,)]
+
+            await asyncio.gather(*(writer(i) for i in range(30)))
+
+    asyncio.run(scenario())
+
+
+def test_writes_queued_together_in_a_read_only_store_each_raise(tmp_path: Path) -> None:
+    """A read-only store refuses every write queued together, each as its sync twin does."""
+    with App(tmp_path / "a.db") as app:
+        app.hits["a"] = 1
+    with App(tmp_path / "a.db", mode="ro") as app:
+        expected = [
+            outcome(lambda: app.hits.__setitem__("a", 2)),
+            outcome(lambda: app.hits.__setitem__("b", "x")),  # type: ignore[arg-type]
+            outcome(lambda: app.jobs.append(1)),
+        ]
+
+    async def scenario() -> list[object]:
+        async with App(tmp_path / "a.db", mode="ro") as app:
+            return await asyncio.gather(
+                async_outcome(app.hits.aset("a", 2)),
+                async_outcome(app.hits.aset("b", "x")),  # type: ignore[arg-type]
+                async_outcome(app.jobs.aappend(1)),
+            )
+
+    assert asyncio.run(scenario()) == expected
+    assert expected[0][0] is tpstore.ReadOnlyError  # type: ignore[index]
+
+
+def test_writes_queued_together_time_out_together(tmp_path: Path) -> None:
+    """Writes that wait for another connection's lock past `timeout`: each `BusyError`,
+    at the same time, as they would have alone, not one timeout after another."""
+    holder = App(tmp_path / "a.db", timeout=10)
+
+    async def scenario() -> tuple[list[object], float]:
+        async with App(tmp_path / "a.db", timeout=0.3) as app:
+            done, thread = holding_the_lock(holder, 10)
+            try:
+                start = time.monotonic()
+                results = await asyncio.gather(
+                    *(app.hits.aset(f"w{i}", i) for i in range(10)), return_exceptions=True
+                )
+                elapsed = time.monotonic() - start
+            finally:
+                done.set()
+                thread.join()
+            assert await app.hits.aget_many([f"w{i}" for i in range(10)]) == {}
+            return results, elapsed
+
+    try:
+        results, elapsed = asyncio.run(scenario())
+    finally:
+        holder.close()
+    assert all(isinstance(result, tpstore.BusyError) for result in results)
+    assert len({id(result) for result in results}) == 10  # each its own exception
+    assert elapsed < 10 * 0.3 / 2
 
 
 def test_a_task_outliving_its_transaction_cannot_use_it(where: str) -> None:

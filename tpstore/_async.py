@@ -58,6 +58,23 @@ class _Twins:
         """`one(*args)`, a point read, gathered with other tasks' (`Bridge.read`)."""
         return bridge_of(self._engine).read(self, each, one, args)
 
+    def _awrite(
+        self, method: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> asyncio.Future[R]:
+        """`method(*args)`, a single write, committed with other tasks' (`Bridge.write`).
+
+        Only where the store groups commits (SQLite); elsewhere each write is its own
+        statement, as `_twin` runs it.
+        """
+        engine = self._engine
+        if not engine.driver.group_commit:
+            return self._twin(method, *args, **kwargs)
+        if kwargs:
+            return bridge_of(engine).write(
+                engine.atomic, engine.transaction, lambda: method(*args, **kwargs), ()
+            )
+        return bridge_of(engine).write(engine.atomic, engine.transaction, method, args)
+
     def _aiter(
         self, start: Callable[[], Iterator[T]], *, watched: bool = True, follow: bool = False
     ) -> AsyncIterator[T]:

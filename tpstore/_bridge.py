@@ -13,7 +13,8 @@ Two kinds of worker threads serve one store:
   outside any transaction (each one is atomic by itself, as in the synchronous API);
   only `EAGER_THREADS` of them run at once unless the queue moves slowly (`_Queue`);
   the point reads of one collection that tasks queue in one turn of the loop go to
-  it as one job, read in one query (`Bridge.read`);
+  it as one job, read in one query (`Bridge.read`), and so do the single writes to
+  the store, committed together (`Bridge.write`);
 - *lanes*: one thread with a queue of its own, leased for the life of an
   `atransaction()` (or an `aedit()` block outside one). The synchronous engine binds a
   transaction to the thread that opened it (its session, found through the engine's
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import threading
@@ -51,7 +53,8 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
-from tpstore.errors import ClosedError, TpStoreError
+from tpstore._writers import MAX_BATCH
+from tpstore.errors import BusyError, ClosedError, TpStoreError
 
 T = TypeVar("T")
 
@@ -303,7 +306,7 @@ class Bridge:
 
     def __init__(self) -> None:
         self._pool = _Queue(POOL_SIZE)
-        self._reads: dict[tuple[int, int], _Reads] = {}
+        self._gathered: dict[tuple[int, int], _Gathered] = {}
         self._idle_lanes: list[_Queue] = []
         self._lanes: set[_Queue] = set()
         self._lock = threading.Lock()
@@ -338,27 +341,71 @@ class Bridge:
         session = _sessions.get().get(self)
         if session is not None:
             return session.run(one, args)
+        return self._gather(owner, lambda: _Gathered(_all_succeeded(each), one, None), args)
+
+    def write(
+        self,
+        together: Callable[[], AbstractContextManager[Any]],
+        apart: Callable[[], AbstractContextManager[Any]],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> asyncio.Future[Any]:
+        """`fn(*args)`, a write outside transactions, gathered with the others queued meanwhile.
+
+        The writes to the store that tasks queue in one turn of the loop (outside
+        transactions) run as one job, up to `MAX_BATCH` of them, one after another
+        inside `together()`, the store's group commit (one transaction, committed
+        once; each coroutine returns only after that commit, so each write is
+        durable when it returns, as its synchronous twin is), each inside `apart()`
+        (a savepoint: a refused write undoes only itself, and raises only in its own
+        task). A write that fails ends its group: those before it commit, and those
+        after it go on in the next group. The writes that no group could take in
+        (`together()` itself failed: a closed or read-only store, a lock wait that
+        timed out) run alone, so that each gets its own error.
+
+        This saves the pool a job, and the store a commit, per write: the pool's few
+        threads would otherwise form group commits of two or three writes where the
+        synchronous API's many threads form large ones.
+        """
+        session = _sessions.get().get(self)
+        if session is not None:
+            return session.run(fn, args)
+        request = (asyncio.current_task(), fn, args)
+        return self._gather(
+            self,
+            lambda: _Gathered(
+                functools.partial(_write_together, together, apart), _run_for, MAX_BATCH
+            ),
+            request,
+        )
+
+    def _gather(
+        self, owner: object, gathering: Callable[[], _Gathered], request: tuple[Any, ...]
+    ) -> asyncio.Future[Any]:
+        """Add `request` to the calling loop's gathering for `owner` (or a new one)."""
         loop = asyncio.get_running_loop()
-        key = (id(owner), id(loop))  # both held by the `_Reads` while it is queued
-        reads = self._reads.get(key)
-        if reads is None:
-            reads = self._reads[key] = _Reads(loop, owner, each, one)
-            loop.call_soon(self._send_reads, key)
+        key = (id(owner), id(loop))  # both alive while the gathering is queued
+        gathered = self._gathered.get(key)
+        if gathered is None or gathered.full():
+            gathered = self._gathered[key] = gathering()
+            gathered.keep(loop, owner)
+            loop.call_soon(self._send, key, gathered)
         future = loop.create_future()
-        reads.futures.append(future)
-        reads.requests.append(args)
+        gathered.futures.append(future)
+        gathered.requests.append(request)
         return future
 
-    def _send_reads(self, key: tuple[int, int]) -> None:
-        reads = self._reads.pop(key)
-        first = reads.futures[0]
+    def _send(self, key: tuple[int, int], gathered: _Gathered) -> None:
+        if self._gathered.get(key) is gathered:
+            del self._gathered[key]
+        first = gathered.futures[0]
         try:
-            if len(reads.futures) == 1:
-                self._pool.put(reads.loop, first, reads.one, reads.requests[0])
+            if len(gathered.futures) == 1:
+                self._pool.put(gathered.loop, first, gathered.one, gathered.requests[0])
             else:
-                self._pool.put(reads.loop, first, reads.run, ())
+                self._pool.put(gathered.loop, first, gathered.run, ())
         except ClosedError as exc:
-            for future in reads.futures:
+            for future in gathered.futures:
                 if not future.done():
                     future.set_exception(ClosedError(*exc.args))
 
@@ -420,48 +467,109 @@ class Bridge:
             lane.stop()
 
 
-class _Reads:
-    """Point reads of one collection, queued by tasks of one loop in one turn of it."""
+# What `_Gathered.each` returns: for each request, its result and error (or None).
+_Outcomes = list[tuple[Any, BaseException | None]]
 
-    __slots__ = ("answers", "each", "futures", "loop", "one", "owner", "requests")
+
+class _Gathered:
+    """Operations that tasks of one loop queue in one turn of it, run as one job.
+
+    `each(requests)` runs them together and returns the outcome of each: of the first
+    ones only, if it stops early (or raises). `one(*request)` runs one alone: the job
+    runs so the requests that `each` left, so that each gets its own result or error,
+    as if it had not been gathered.
+    """
+
+    __slots__ = ("answers", "each", "futures", "limit", "loop", "one", "owner", "requests")
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
-        owner: object,
-        each: Callable[[list[tuple[Any, ...]]], list[Any]],
+        each: Callable[[list[tuple[Any, ...]]], _Outcomes],
         one: Callable[..., Any],
+        limit: int | None,
     ) -> None:
-        self.loop = loop
-        self.answers = _answers_of(loop)
-        self.owner = owner
         self.each = each
         self.one = one
+        self.limit = limit
         self.futures: list[asyncio.Future[Any]] = []
         self.requests: list[tuple[Any, ...]] = []
 
+    def keep(self, loop: asyncio.AbstractEventLoop, owner: object) -> None:
+        """Hold the loop answered and the owner gathered for (their ids are its key)."""
+        self.loop = loop
+        self.answers = _answers_of(loop)
+        self.owner = owner
+
+    def full(self) -> bool:
+        return self.limit is not None and len(self.requests) >= self.limit
+
     def run(self) -> Any:
-        """On a worker: answer every read but the first, and return (or raise) that one's."""
+        """On a worker: answer every request but the first, and return (or raise) its."""
         try:
-            results: list[Any] | None = self.each(self.requests)
-        except BaseException:  # each read alone tells its own error (or its result)
-            results = None
-        answers = [
-            self._alone(args) if results is None else (results[i], None)
-            for i, args in enumerate(self.requests)
-        ]
-        for future, (result, error) in zip(self.futures[1:], answers[1:], strict=True):
+            outcomes = self.each(self.requests)
+        except BaseException:  # each request alone tells its own error (or its result)
+            outcomes = []
+        outcomes.extend(self._alone(request) for request in self.requests[len(outcomes) :])
+        for future, (result, error) in zip(self.futures[1:], outcomes[1:], strict=True):
             self.answers.post(future, result, error)
-        result, error = answers[0]
+        result, error = outcomes[0]
         if error is not None:
             raise error
         return result
 
-    def _alone(self, args: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
+    def _alone(self, request: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
         try:
-            return self.one(*args), None
+            return self.one(*request), None
         except BaseException as exc:  # handed to the awaiting task, whatever it is
             return None, exc
+
+
+def _all_succeeded(
+    each: Callable[[list[tuple[Any, ...]]], list[Any]],
+) -> Callable[[list[tuple[Any, ...]]], _Outcomes]:
+    """`each`, which returns a result for every request or raises, as `_Gathered` takes it."""
+    return lambda requests: [(result, None) for result in each(requests)]
+
+
+def _run_for(task: asyncio.Task[Any] | None, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """`fn(*args)` for `task`'s operation (`running_for`), on the calling worker."""
+    running, _running.task = getattr(_running, "task", None), task
+    try:
+        return fn(*args)
+    finally:
+        _running.task = running
+
+
+def _write_together(
+    together: Callable[[], AbstractContextManager[Any]],
+    apart: Callable[[], AbstractContextManager[Any]],
+    requests: list[tuple[Any, ...]],
+) -> _Outcomes:
+    """`Bridge.write`'s gathered job: the writes requested, in groups (see there)."""
+    outcomes: _Outcomes = []
+    while len(outcomes) < len(requests):
+        start = len(outcomes)
+        entered = False
+        try:
+            with together():
+                entered = True
+                for task, fn, args in requests[start:]:
+                    try:
+                        with apart():
+                            outcomes.append((_run_for(task, fn, args), None))
+                    except BaseException as exc:  # this write's own error: the group ends
+                        outcomes.append((None, exc))
+                        break
+        except BaseException as exc:
+            if not entered:
+                if isinstance(exc, BusyError):  # alone, each would have waited as long
+                    outcomes.extend((None, BusyError(*exc.args)) for _ in requests[start:])
+                return outcomes  # the rest run alone, each to its own error
+            # Not committed: the writes of this group that succeeded were not written.
+            outcomes[start:] = [
+                (None, exc) if error is None else (None, error) for _, error in outcomes[start:]
+            ]
+    return outcomes
 
 
 class _Session:

@@ -320,7 +320,7 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T]):
 
     async def aappend(self, value: T) -> None:
         """`append(value)`, awaited."""
-        return await self._twin(self.append, value)
+        return await self._awrite(self.append, value)
 
     async def aextend(self, values: Iterable[T]) -> None:
         """`extend(values)`, awaited: one transaction."""
@@ -384,7 +384,7 @@ class Deque(_Positioned[T], collections.abc.MutableSequence[T]):
 
     async def aappendleft(self, value: T) -> None:
         """`appendleft(value)`, awaited."""
-        return await self._twin(self.appendleft, value)
+        return await self._awrite(self.appendleft, value)
 
     async def aextendleft(self, values: Iterable[T]) -> None:
         """`extendleft(values)`, awaited: one transaction."""

@@ -463,11 +463,11 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
 
     async def aset(self, key: K, value: V) -> None:
         """`mapping[key] = value`, awaited."""
-        return await self._twin(self.__setitem__, key, value)
+        return await self._awrite(self.__setitem__, key, value)
 
     async def adelete(self, key: K) -> None:
         """`del mapping[key]`, awaited; `KeyError` if absent."""
-        return await self._twin(self.__delitem__, key)
+        return await self._awrite(self.__delitem__, key)
 
     @overload
     async def aget(self, key: K, /) -> V | None: ...
@@ -505,7 +505,7 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
 
     async def aincrement(self, key: K, delta: int | float = 1, *, default: int | float = 0) -> V:
         """`increment(key, delta, default=...)`, awaited: atomic; the new value."""
-        return await self._twin(self.increment, key, delta, default=default)
+        return await self._awrite(self.increment, key, delta, default=default)
 
     async def apeekitem(self, last: bool = True) -> tuple[K, V]:
         """`peekitem(last)`, awaited."""
@@ -616,7 +616,7 @@ class ExpiringMapping(_Expiring, Mapping[K, V]):
 
     async def aset(self, key: K, value: V, *, lifespan: timedelta | float | None = None) -> None:
         """`set(key, value, lifespan=...)`, awaited."""
-        return await self._twin(self.set, key, value, lifespan=lifespan)
+        return await self._awrite(self.set, key, value, lifespan=lifespan)
 
     async def atouch(self, key: K, lifespan: timedelta | float | None = None) -> None:
         """`touch(key, lifespan)`, awaited."""

@@ -338,7 +338,7 @@ class Sequence(_Positioned[T], collections.abc.MutableSequence[T]):
 
     async def aappend(self, value: T) -> None:
         """`append(value)`, awaited."""
-        return await self._twin(self.append, value)
+        return await self._awrite(self.append, value)
 
     async def aextend(self, values: Iterable[T]) -> None:
         """`extend(values)`, awaited: one transaction."""

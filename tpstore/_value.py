@@ -177,11 +177,11 @@ class Value(Collection, _Twins, Generic[T]):
 
     async def aset(self, value: T) -> None:
         """`set(value)`, awaited."""
-        return await self._twin(self.set, value)
+        return await self._awrite(self.set, value)
 
     async def adelete(self) -> None:
         """`delete()`, awaited."""
-        return await self._twin(self.delete)
+        return await self._awrite(self.delete)
 
     async def ais_set(self) -> bool:
         """The `is_set` property, awaited."""
