@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
+from unittest.mock import ANY
 
 import postgres_server as postgres
 import pytest
@@ -434,6 +436,64 @@ def test_agets_read_together_each_raise_their_own_error(tmp_path: Path) -> None:
             return [results[0], results[2], results[3]]
 
     assert asyncio.run(scenario()) == [Person(name="Ada"), None, Person(name="Ada")]
+
+
+class Tagged(tpstore.Store):
+    people: tpstore.Mapping[str, Person]
+    tags: tpstore.Set[str]
+    visits: tpstore.ExpiringMapping[str, int] = tpstore.field(lifespan=10)
+
+
+def test_point_reads_read_together_each_answer_as_their_sync_twin(tmp_path: Path) -> None:
+    """Concurrent `agetitem`, `aget` and `acontains` (read in one query per collection):
+    each returns or raises what its synchronous twin does, missing, corrupt, expired,
+    or wrongly typed keys included."""
+    now = [1_000.0]
+    with Tagged(tmp_path / "a.db", clock=lambda: now[0]) as app:
+        app.people.update({"ada": Person(name="Ada"), "bob": Person(name="Bob")})
+        app.tags |= {"red", "blue"}
+        app.visits.set("old", 1, lifespan=5)
+        app.visits.set("new", 2, lifespan=60)
+    execute(tmp_path / "a.db", """UPDATE people SET value = '{"name": 5}' WHERE key = 'bob'""")
+    now[0] += 30
+    keys: list[Any] = ["ada", "bob", "eve", 5, "red", "old", "new"]
+
+    def reads(app: Tagged) -> list[tuple[str, Callable[[Any], Any], Callable[[Any], Any]]]:
+        return [
+            ("people[]", app.people.__getitem__, app.people.agetitem),
+            (
+                "people.get",
+                lambda key: app.people.get(key, -1),
+                lambda key: app.people.aget(key, -1),
+            ),
+            ("in people", app.people.__contains__, app.people.acontains),
+            ("in tags", app.tags.__contains__, app.tags.acontains),
+            ("visits[]", app.visits.__getitem__, app.visits.agetitem),
+            ("in visits", app.visits.__contains__, app.visits.acontains),
+        ]
+
+    with Tagged(tmp_path / "a.db", clock=lambda: now[0]) as app:
+        expected = [
+            (name, key, outcome(lambda sync=sync, key=key: sync(key)))
+            for name, sync, _ in reads(app)
+            for key in keys
+        ]
+
+    async def scenario() -> list[object]:
+        async with Tagged(tmp_path / "a.db", clock=lambda: now[0]) as app:
+            awaited = [
+                (name, key, async_outcome(asynchronous(key)))
+                for name, _, asynchronous in reads(app)
+                for key in keys
+            ]
+            results = await asyncio.gather(*(result for _, _, result in awaited))
+            return [
+                (name, key, result) for (name, key, _), result in zip(awaited, results, strict=True)
+            ]
+
+    assert asyncio.run(scenario()) == expected
+    assert ("people[]", "bob", (tpstore.CorruptValueError, ANY)) in expected
+    assert ("in visits", "old", False) in expected
 
 
 def test_agets_read_together_leave_out_expired_items(tmp_path: Path) -> None:

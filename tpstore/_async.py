@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from tpstore._bridge import AsyncIteration, bridge_of
+from tpstore._bridge import AsyncIteration, Outcomes, bridge_of
 from tpstore._collection import PAGE, wait_seconds
 
 if TYPE_CHECKING:
@@ -51,12 +51,12 @@ class _Twins:
 
     def _aread(
         self,
-        each: Callable[[list[tuple[Any, ...]]], list[Any]],
+        each: Callable[[list[tuple[Any, ...]]], Outcomes],
         one: Callable[..., R],
         *args: Any,
     ) -> asyncio.Future[R]:
         """`one(*args)`, a point read, gathered with other tasks' (`Bridge.read`)."""
-        return bridge_of(self._engine).read(self, each, one, args)
+        return bridge_of(self._engine).read(each, one, args)
 
     def _awrite(
         self, method: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs

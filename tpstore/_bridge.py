@@ -47,7 +47,7 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from contextvars import ContextVar
 from types import TracebackType
@@ -86,6 +86,10 @@ _Job = tuple[
     Callable[..., Any],
     tuple[Any, ...],
 ]
+
+# What a gathered job returns: for each request, its result and its error (or None).
+Outcomes = list[tuple[Any, BaseException | None]]
+
 
 # What the calling worker thread runs now: `.task` is the task of its job.
 _running = threading.local()
@@ -306,7 +310,7 @@ class Bridge:
 
     def __init__(self) -> None:
         self._pool = _Queue(POOL_SIZE)
-        self._gathered: dict[tuple[int, int], _Gathered] = {}
+        self._gathered: dict[tuple[Hashable, int], _Gathered] = {}
         self._idle_lanes: list[_Queue] = []
         self._lanes: set[_Queue] = set()
         self._lock = threading.Lock()
@@ -325,23 +329,23 @@ class Bridge:
 
     def read(
         self,
-        owner: object,
-        each: Callable[[list[tuple[Any, ...]]], list[Any]],
+        each: Callable[[list[tuple[Any, ...]]], Outcomes],
         one: Callable[..., Any],
         args: tuple[Any, ...],
     ) -> asyncio.Future[Any]:
-        """`one(*args)`, a point read of `owner`, gathered with the others queued meanwhile.
+        """`one(*args)`, a point read, gathered with the others of its kind queued meanwhile.
 
-        The reads of `owner` that tasks queue in one turn of the loop (outside
-        transactions) run as one job: `each(list of args)`, the result of each, read
-        at once (one query). One read alone runs as `one(*args)`. If `each` fails,
-        each read runs alone (on the same thread), so each gets its own result or
-        error, as if it had not been gathered.
+        The reads of one kind (the same `each`, a bound method: one collection's
+        `aget`s, say) that tasks queue in one turn of the loop (outside transactions)
+        run as one job: `each(list of args)`, the outcome of each (its result or its
+        error), read at once (one query). One read alone runs as `one(*args)`. If
+        `each` fails as a whole, each read runs alone (on the same thread), so each
+        gets its own result or error, as if it had not been gathered.
         """
         session = _sessions.get().get(self)
         if session is not None:
             return session.run(one, args)
-        return self._gather(owner, lambda: _Gathered(_all_succeeded(each), one, None), args)
+        return self._gather(each, lambda: _Gathered(each, one, None), args)
 
     def write(
         self,
@@ -380,22 +384,22 @@ class Bridge:
         )
 
     def _gather(
-        self, owner: object, gathering: Callable[[], _Gathered], request: tuple[Any, ...]
+        self, kind: Hashable, gathering: Callable[[], _Gathered], request: tuple[Any, ...]
     ) -> asyncio.Future[Any]:
-        """Add `request` to the calling loop's gathering for `owner` (or a new one)."""
+        """Add `request` to the calling loop's gathering of `kind` (or to a new one)."""
         loop = asyncio.get_running_loop()
-        key = (id(owner), id(loop))  # both alive while the gathering is queued
+        key = (kind, id(loop))  # (the gathering holds the loop while it is queued)
         gathered = self._gathered.get(key)
         if gathered is None or gathered.full():
             gathered = self._gathered[key] = gathering()
-            gathered.keep(loop, owner)
+            gathered.keep(loop)
             loop.call_soon(self._send, key, gathered)
         future = loop.create_future()
         gathered.futures.append(future)
         gathered.requests.append(request)
         return future
 
-    def _send(self, key: tuple[int, int], gathered: _Gathered) -> None:
+    def _send(self, key: tuple[Hashable, int], gathered: _Gathered) -> None:
         if self._gathered.get(key) is gathered:
             del self._gathered[key]
         first = gathered.futures[0]
@@ -467,10 +471,6 @@ class Bridge:
             lane.stop()
 
 
-# What `_Gathered.each` returns: for each request, its result and error (or None).
-_Outcomes = list[tuple[Any, BaseException | None]]
-
-
 class _Gathered:
     """Operations that tasks of one loop queue in one turn of it, run as one job.
 
@@ -480,11 +480,11 @@ class _Gathered:
     as if it had not been gathered.
     """
 
-    __slots__ = ("answers", "each", "futures", "limit", "loop", "one", "owner", "requests")
+    __slots__ = ("answers", "each", "futures", "limit", "loop", "one", "requests")
 
     def __init__(
         self,
-        each: Callable[[list[tuple[Any, ...]]], _Outcomes],
+        each: Callable[[list[tuple[Any, ...]]], Outcomes],
         one: Callable[..., Any],
         limit: int | None,
     ) -> None:
@@ -494,11 +494,10 @@ class _Gathered:
         self.futures: list[asyncio.Future[Any]] = []
         self.requests: list[tuple[Any, ...]] = []
 
-    def keep(self, loop: asyncio.AbstractEventLoop, owner: object) -> None:
-        """Hold the loop answered and the owner gathered for (their ids are its key)."""
+    def keep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hold the loop to answer (its id is part of the gathering's key)."""
         self.loop = loop
         self.answers = _answers_of(loop)
-        self.owner = owner
 
     def full(self) -> bool:
         return self.limit is not None and len(self.requests) >= self.limit
@@ -518,17 +517,15 @@ class _Gathered:
         return result
 
     def _alone(self, request: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
-        try:
-            return self.one(*request), None
-        except BaseException as exc:  # handed to the awaiting task, whatever it is
-            return None, exc
+        return outcome(self.one, *request)
 
 
-def _all_succeeded(
-    each: Callable[[list[tuple[Any, ...]]], list[Any]],
-) -> Callable[[list[tuple[Any, ...]]], _Outcomes]:
-    """`each`, which returns a result for every request or raises, as `_Gathered` takes it."""
-    return lambda requests: [(result, None) for result in each(requests)]
+def outcome(fn: Callable[..., Any], /, *args: Any) -> tuple[Any, BaseException | None]:
+    """`fn(*args)`'s result and None, or None and what it raised: one request's outcome."""
+    try:
+        return fn(*args), None
+    except BaseException as exc:  # handed to the awaiting task, whatever it is
+        return None, exc
 
 
 def _run_for(task: asyncio.Task[Any] | None, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -544,9 +541,9 @@ def _write_together(
     together: Callable[[], AbstractContextManager[Any]],
     apart: Callable[[], AbstractContextManager[Any]],
     requests: list[tuple[Any, ...]],
-) -> _Outcomes:
+) -> Outcomes:
     """`Bridge.write`'s gathered job: the writes requested, in groups (see there)."""
-    outcomes: _Outcomes = []
+    outcomes: Outcomes = []
     while len(outcomes) < len(requests):
         start = len(outcomes)
         entered = False

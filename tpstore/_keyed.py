@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from tpstore._async import _Twins
+from tpstore._bridge import Outcomes
 from tpstore._collection import Collection, _Watch
 from tpstore._validation import INVALID
 
@@ -130,12 +131,11 @@ class _Keyed(Collection, _Twins, Generic[K]):
     # -- reading --------------------------------------------------------------------------
 
     def __contains__(self, key: object) -> bool:
-        raw = self._key.lookup(key)  # type: ignore[union-attr]
-        if raw is INVALID:
-            self._engine.check_open()
-            return False
-        params = (raw, *self._live()) if self.expiring else (raw,)
-        return self._engine.fetch_point(self._sql.contains, params) is not None
+        return self._row_of(self._sql.contains, key) is not None
+
+    def _contains_each(self, requests: list[tuple[Any, ...]]) -> Outcomes:
+        """`key in collection` for each `(key,)`, read in one query (`Bridge.read`)."""
+        return [(row is not None, None) for row in self._rows_of([key for (key,) in requests])]
 
     def __len__(self) -> int:
         return self._count()
@@ -206,6 +206,26 @@ class _Keyed(Collection, _Twins, Generic[K]):
             if raw is not INVALID:
                 wanted.setdefault(raw, key)
         return wanted
+
+    def _row_of(self, sql: str, key: Any) -> Any:
+        """The row that `sql` (a point query by key) reads for `key`, or None.
+
+        A key of the wrong type is absent, without a query (but a closed store says so).
+        """
+        raw = self._key.lookup(key)  # type: ignore[union-attr]
+        if raw is INVALID:
+            self._engine.check_open()
+            return None
+        return self._engine.fetch_point(sql, (raw, *self._live()) if self.expiring else (raw,))
+
+    def _rows_of(self, keys: list[Any]) -> list[tuple[Any, ...] | None]:
+        """For each key, its live row without the key (`(value,)` as `_row_of` reads
+        it, or `()` in a set), or None where it is absent; one query for all of them."""
+        lookup = self._key.lookup  # type: ignore[union-attr]
+        raws = [lookup(key) for key in keys]
+        wanted = list(dict.fromkeys(raw for raw in raws if raw is not INVALID))
+        found = {row[0]: tuple(row[1:]) for row in self._fetch_many(wanted)}
+        return [None if raw is INVALID else found.get(raw) for raw in raws]
 
     def _fetch_many(self, raws: list[Any]) -> list[Any]:
         """The live rows (key[, value]) of these encoded keys, one query per batch of keys

@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Never, Self, TypeVar, overload
 
+from tpstore._bridge import Outcomes, outcome
 from tpstore._collection import _shown
 from tpstore._fields import MISSING
 from tpstore._keyed import _Expiring, _Keyed, _ReinsertExpired
@@ -102,16 +103,20 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
     # -- the MutableMapping protocol -----------------------------------------------------
 
     def __getitem__(self, key: K) -> V:
-        raw = self._key.lookup(key)  # type: ignore[union-attr]
-        if raw is INVALID:
-            self._engine.check_open()
-            raise KeyError(key)
-        row = self._engine.fetch_point(
-            self._sql.get, (raw, *self._live()) if self.expiring else (raw,)
-        )
+        return self._item_of(self._row_of(self._sql.get, key), key)  # type: ignore[no-any-return]
+
+    def _item_of(self, row: tuple[Any, ...] | None, key: Any) -> Any:
+        """`mapping[key]` from the row read for `key` (`_row_of`, `_rows_of`)."""
         if row is None:
             raise KeyError(key)
-        return self._value.decode(row[0], key)  # type: ignore[union-attr, no-any-return]
+        return self._value.decode(row[0], key)  # type: ignore[union-attr]
+
+    def _getitem_each(self, requests: list[tuple[Any, ...]]) -> Outcomes:
+        """`mapping[key]` for each `(key,)`, read in one query (`Bridge.read`)."""
+        rows = self._rows_of([key for (key,) in requests])
+        return [
+            outcome(self._item_of, row, key) for row, (key,) in zip(rows, requests, strict=True)
+        ]
 
     def __setitem__(self, key: K, value: V) -> None:
         self._put(key, value, self._spec.lifespan)
@@ -146,29 +151,23 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
 
     def get(self, key: K, /, default: Any = None) -> Any:
         """The value for `key`, or `default` when it is absent."""
-        raw = self._key.lookup(key)  # type: ignore[union-attr]
-        if raw is INVALID:
-            self._engine.check_open()
-            return default
-        row = self._engine.fetch_point(
-            self._sql.get, (raw, *self._live()) if self.expiring else (raw,)
-        )
+        return self._value_of(self._row_of(self._sql.get, key), key, default)
+
+    def _value_of(self, row: tuple[Any, ...] | None, key: Any, default: Any) -> Any:
+        """`get(key, default)` from the row read for `key` (`_row_of`, `_rows_of`)."""
         if row is None:
             return default
         return self._value.decode(row[0], key)  # type: ignore[union-attr]
 
-    def _get_each(self, requests: list[tuple[Any, ...]]) -> list[Any]:
-        """What `get(key, default)` returns for each `(key, default)`, read in one query.
+    def _get_each(self, requests: list[tuple[Any, ...]]) -> Outcomes:
+        """`get(key, default)` for each `(key, default)`, read in one query.
 
         The `aget`s that many tasks queue together run as one of these (`Bridge.read`).
         """
-        lookup = self._key.lookup  # type: ignore[union-attr]
-        raws = [lookup(key) for key, _ in requests]
-        found = dict(self._fetch_many(list(dict.fromkeys(r for r in raws if r is not INVALID))))
-        decode = self._value.decode  # type: ignore[union-attr]
+        rows = self._rows_of([key for key, _ in requests])
         return [
-            decode(found[raw], key) if raw is not INVALID and raw in found else default
-            for raw, (key, default) in zip(raws, requests, strict=True)
+            outcome(self._value_of, row, key, default)
+            for row, (key, default) in zip(rows, requests, strict=True)
         ]
 
     def pop(self, key: K, /, default: Any = MISSING) -> Any:
@@ -439,7 +438,7 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
 
     async def acontains(self, key: object) -> bool:
         """`key in collection`, awaited."""
-        return await self._twin(self.__contains__, key)
+        return await self._aread(self._contains_each, self.__contains__, key)
 
     async def alen(self) -> int:
         """`len(collection)`, awaited."""
@@ -459,7 +458,7 @@ class Mapping(_Keyed[K], collections.abc.MutableMapping[K, V], Generic[K, V]):
 
     async def agetitem(self, key: K) -> V:
         """`mapping[key]`, awaited; `KeyError` if absent."""
-        return await self._twin(self.__getitem__, key)
+        return await self._aread(self._getitem_each, self.__getitem__, key)
 
     async def aset(self, key: K, value: V) -> None:
         """`mapping[key] = value`, awaited."""

@@ -309,7 +309,7 @@ class Set(_Keyed[T], collections.abc.MutableSet[T], Generic[T]):
 
     async def acontains(self, key: object) -> bool:
         """`key in collection`, awaited."""
-        return await self._twin(self.__contains__, key)
+        return await self._aread(self._contains_each, self.__contains__, key)
 
     async def alen(self) -> int:
         """`len(collection)`, awaited."""
