@@ -255,10 +255,14 @@ def hold_the_lock(path: str, seconds: float, ready: Connection, wal: bool | None
 
 @pytest.mark.slow
 @fork_only
-def test_waiting_writers_give_up_after_timeout_and_not_before(shared_location: str) -> None:
+@pytest.mark.parametrize("durability", ["full", "normal"])
+def test_waiting_writers_give_up_after_timeout_and_not_before(
+    shared_location: str, durability: str
+) -> None:
     """With another process holding the lock, every waiting thread raises BusyError
-    once `timeout` has passed, not earlier (single operations and transactions)."""
-    waiters_give_up_after_timeout(shared_location)
+    once `timeout` has passed, not earlier (single operations and transactions), also
+    where the queue is patient (commits that do not sync)."""
+    waiters_give_up_after_timeout(shared_location, durability=durability)
 
 
 @pytest.mark.slow
@@ -271,10 +275,13 @@ def test_waiting_writers_give_up_after_timeout_with_the_rollback_journal(
     waiters_give_up_after_timeout(str(tmp_path / "store.db"), wal=False)
 
 
-def waiters_give_up_after_timeout(path: str, wal: bool | None = None) -> None:
+def waiters_give_up_after_timeout(
+    path: str, wal: bool | None = None, durability: str = "full"
+) -> None:
     """Threads writing while another process holds the lock for 4 s: each raises
     BusyError once its 1 s `timeout` has passed, not earlier, and not much later."""
-    store = Shop(path, timeout=1.0, wal=wal)  # (opening a store takes the write lock too)
+    # (opening a store takes the write lock too)
+    store = Shop(path, timeout=1.0, wal=wal, durability=durability)
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     holder = context.Process(target=hold_the_lock, args=(path, 4.0, send, wal))
@@ -332,6 +339,44 @@ def test_every_writing_thread_makes_progress(shared_location: str) -> None:
     assert all(done), done
     assert dict(store.hits.items()) == {str(t): n for t, n in enumerate(done)}
     store.close()
+
+
+def test_a_thread_writing_without_pause_lets_a_waiting_one_in(shared_location: str) -> None:
+    """Where commits do not sync, a thread ending its turn may take the next one at once
+    (the queue is patient): two threads that write without pause still let a third,
+    writing now and then, have its turn promptly every time."""
+    store = Shop(shared_location, durability="normal", timeout=30.0)
+    queue = store._engine._queue
+    if not shared_location.startswith("postgresql"):
+        assert queue is not None
+        assert queue.patience > 0, "the test would prove nothing"
+    stop = threading.Event()
+
+    def write_without_pause(t: int) -> None:
+        i = 0
+        while not stop.is_set():
+            store.hits[f"{t}-{i % 50}"] = i
+            i += 1
+
+    writers = [threading.Thread(target=write_without_pause, args=(t,)) for t in range(2)]
+    for writer in writers:
+        writer.start()
+    waits: list[float] = []
+    try:
+        for i in range(200):
+            began, queued = time.monotonic(), queued_for_a_cpu()
+            store.items[f"{i}"] = Item(n=i, tag="now and then")
+            waits.append(time.monotonic() - began - (queued_for_a_cpu() - queued))
+            time.sleep(0.002)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join()
+    assert len(store.items) == 200
+    store.close()
+    # Without the hand-over after `PATIENCE`, the first waiter would only get in when
+    # it happened to find the turn free, and waits of seconds were seen.
+    assert max(waits) < 0.5, sorted(waits)[-5:]
 
 
 # -- across processes ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any, NoReturn, TypeVar
 
 from tpstore._backends import open_driver
 from tpstore._backends.base import Driver, Params, Session
-from tpstore._writers import Batch, Waiter, WriterQueue
+from tpstore._writers import PATIENCE, Batch, Waiter, WriterQueue
 from tpstore.errors import ClosedError, ReadOnlyError, TpStoreError
 
 T = TypeVar("T")
@@ -87,7 +87,9 @@ class Engine:
         self._point: Callable[[str, Params], Any] | None = getattr(driver, "fetch_point", None)
         # The turn to write, for the threads of this process (`tpstore._writers`); None
         # where the driver serialises them itself (an in-memory store's one connection).
-        self._queue: WriterQueue | None = WriterQueue() if driver.group_commit else None
+        # Patient where commits do not sync (a driver without `commits_sync` syncs).
+        patience = 0.0 if getattr(driver, "commits_sync", True) else PATIENCE
+        self._queue = WriterQueue(patience) if driver.group_commit else None
         self._take_turn = self._queue.turn.acquire if self._queue is not None else None
         self._give_back = self._queue.give_back if self._queue is not None else None
 

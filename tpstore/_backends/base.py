@@ -189,7 +189,10 @@ class Driver(Protocol):
     group_commit: bool
     """Whether the writers of one process queue in the engine and share commits
     (`tpstore._writers`): a session may then be used by several threads in turn, one at
-    a time. False where the driver serialises threads itself (one shared connection)."""
+    a time. False where the driver serialises threads itself (one shared connection).
+    A driver whose commits do not sync to disk says so with `commits_sync = False` (an
+    optional attribute, True when absent): its writers then take turns patiently
+    (`tpstore._writers.PATIENCE`)."""
 
     @property
     def closed(self) -> bool:

@@ -136,6 +136,11 @@ class SQLiteDriver:
         # re-entrant turn lock): it cannot be handed from thread to thread.
         self.group_commit = not self.memory
         self.wal = (not self.attach) if wal is None else bool(wal)
+        # durability="normal" relaxes syncing only with WAL, where SQLite guarantees
+        # that a power loss can lose the newest commits but never corrupt the file.
+        # With the rollback journal, NORMAL can corrupt a file on power loss (SQLite's
+        # documentation of PRAGMA synchronous), so those files stay at FULL.
+        self.commits_sync = not (durability == "normal" and self.wal)
         # Whether this driver waits for a WAL file's write lock itself, in short random
         # pauses, instead of in SQLite's busy handler (`retry_locked`).
         self.own_wait = self.wal and mode == "rw" and not self.memory
@@ -355,11 +360,7 @@ class SQLiteDriver:
                 raw.execute("ATTACH DATABASE ? AS " + quote(name), (files.uri(file, self.mode),))
             if self._journal_settled:
                 self._set_journal(raw)
-            # durability="normal" relaxes syncing only with WAL, where SQLite guarantees
-            # that a power loss can lose the newest commits but never corrupt the file.
-            # With the rollback journal, NORMAL can corrupt a file on power loss (SQLite's
-            # documentation of PRAGMA synchronous), so those files stay at FULL.
-            relaxed = self.durability == "normal" and self.wal
+            relaxed = not self.commits_sync
             synchronous = "NORMAL" if relaxed else "FULL"
             for schema in self.schemas:
                 raw.execute(f"PRAGMA {quote(schema)}.synchronous = {synchronous}")
