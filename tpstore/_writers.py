@@ -152,6 +152,8 @@ class WriterQueue:
         with self._mutex:
             if self.turn.acquire(False):
                 return None
+            if self.patience:  # (set before `give_back` can see it first in line)
+                waiter.since = time.monotonic()
             self._waiting.append(waiter)
             place = len(self._waiting)
         if self.patience:
@@ -171,8 +173,7 @@ class WriterQueue:
         be first before), then every `patience`: when the turn is free (the thread that
         had it did not hand it on, as it had waited less than `patience`), it takes it.
         """
-        now = time.monotonic()
-        waiter.since = now
+        now = waiter.since
         deadline = now + max(timeout, 0.0)
         pause = self.patience * place
         while not waiter.wake.acquire(timeout=max(min(pause, deadline - now), 0.0)):
