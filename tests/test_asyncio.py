@@ -438,6 +438,21 @@ def test_agets_read_together_each_raise_their_own_error(tmp_path: Path) -> None:
     assert asyncio.run(scenario()) == [Person(name="Ada"), None, Person(name="Ada")]
 
 
+def outcome(call: Callable[..., object], *args: Any) -> object:
+    """What `call(*args)` returns, or the type and message of what it raises."""
+    try:
+        return call(*args)
+    except Exception as exc:
+        return (type(exc), str(exc))
+
+
+async def async_outcome(awaitable: Awaitable[object]) -> object:
+    try:
+        return await awaitable
+    except Exception as exc:
+        return (type(exc), str(exc))
+
+
 class Tagged(tpstore.Store):
     people: tpstore.Mapping[str, Person]
     tags: tpstore.Set[str]
@@ -473,11 +488,7 @@ def test_point_reads_read_together_each_answer_as_their_sync_twin(tmp_path: Path
         ]
 
     with Tagged(tmp_path / "a.db", clock=lambda: now[0]) as app:
-        expected = [
-            (name, key, outcome(lambda sync=sync, key=key: sync(key)))
-            for name, sync, _ in reads(app)
-            for key in keys
-        ]
+        expected = [(name, key, outcome(sync, key)) for name, sync, _ in reads(app) for key in keys]
 
     async def scenario() -> list[object]:
         async with Tagged(tmp_path / "a.db", clock=lambda: now[0]) as app:
@@ -529,59 +540,41 @@ def test_agets_read_together_after_aclose_each_raise_closed_error(tmp_path: Path
     assert len({id(result) for result in results}) == 3  # each its own exception
 
 
-def outcome(call: Callable[[], object]) -> object:
-    """What `call()` returns, or the type and message of what it raises."""
-    try:
-        return call()
-    except Exception as exc:
-        return (type(exc), str(exc))
-
-
-async def async_outcome(awaitable: Awaitable[object]) -> object:
-    try:
-        return await awaitable
-    except Exception as exc:
-        return (type(exc), str(exc))
-
-
 def test_writes_committed_together_each_raise_their_own_error(tmp_path: Path) -> None:
     """Tasks' single writes queued together, some refused: each as its synchronous twin.
 
     They share a commit; a refused write ends its group, and the next group goes on.
     """
-    sync_ops: list[Callable[[App], object]] = [
-        lambda app: app.hits.__setitem__("a", 1),
-        lambda app: app.hits.__setitem__("b", "not a number"),  # type: ignore[arg-type]
-        lambda app: app.hits.increment("a", 10),
-        lambda app: app.hits.__delitem__("missing"),
-        lambda app: app.jobs.append(7),
-        lambda app: app.hits.increment("a", "x"),  # type: ignore[arg-type]
-        lambda app: app.log.append("x"),
-        lambda app: app.hits.__setitem__("c", 3),
-        lambda app: app.hits.__delitem__("c"),
-    ]
-    async_ops: list[Callable[[App], Awaitable[object]]] = [
-        lambda app: app.hits.aset("a", 1),
-        lambda app: app.hits.aset("b", "not a number"),  # type: ignore[arg-type]
-        lambda app: app.hits.aincrement("a", 10),
-        lambda app: app.hits.adelete("missing"),
-        lambda app: app.jobs.aappend(7),
-        lambda app: app.hits.aincrement("a", "x"),  # type: ignore[arg-type]
-        lambda app: app.log.aappend("x"),
-        lambda app: app.hits.aset("c", 3),
-        lambda app: app.hits.adelete("c"),
+    # (collection, synchronous twin, coroutine twin, arguments)
+    ops: list[tuple[str, str, str, tuple[Any, ...]]] = [
+        ("hits", "__setitem__", "aset", ("a", 1)),
+        ("hits", "__setitem__", "aset", ("b", "not a number")),
+        ("hits", "increment", "aincrement", ("a", 10)),
+        ("hits", "__delitem__", "adelete", ("missing",)),
+        ("jobs", "append", "aappend", (7,)),
+        ("hits", "increment", "aincrement", ("a", "x")),
+        ("log", "append", "aappend", ("x",)),
+        ("hits", "__setitem__", "aset", ("c", 3)),
+        ("hits", "__delitem__", "adelete", ("c",)),
     ]
 
     def state(app: App) -> object:
         return app.hits.copy(), list(app.jobs), list(app.log)
 
     with App(tmp_path / "sync.db") as app:
-        expected = [outcome(lambda op=op: op(app)) for op in sync_ops]  # type: ignore[misc]
+        expected = [
+            outcome(getattr(getattr(app, name), sync), *args) for name, sync, _, args in ops
+        ]
         expected_state = state(app)
 
     async def scenario() -> list[object]:
         async with App(tmp_path / "async.db") as app:
-            return await asyncio.gather(*(async_outcome(op(app)) for op in async_ops))
+            return await asyncio.gather(
+                *(
+                    async_outcome(getattr(getattr(app, name), twin)(*args))
+                    for name, _, twin, args in ops
+                )
+            )
 
     assert asyncio.run(scenario()) == expected
     assert sum(isinstance(result, tuple) for result in expected) == 3
@@ -640,9 +633,9 @@ def test_writes_queued_together_in_a_read_only_store_each_raise(tmp_path: Path) 
         app.hits["a"] = 1
     with App(tmp_path / "a.db", mode="ro") as app:
         expected = [
-            outcome(lambda: app.hits.__setitem__("a", 2)),
-            outcome(lambda: app.hits.__setitem__("b", "x")),  # type: ignore[arg-type]
-            outcome(lambda: app.jobs.append(1)),
+            outcome(app.hits.__setitem__, "a", 2),
+            outcome(app.hits.__setitem__, "b", "x"),
+            outcome(app.jobs.append, 1),
         ]
 
     async def scenario() -> list[object]:
