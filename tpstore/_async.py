@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from tpstore._bridge import AsyncIteration, Outcomes, bridge_of
+from tpstore._async_iteration import AsyncIteration
+from tpstore._bridge import Outcomes, bridge_of
 from tpstore._collection import PAGE, wait_seconds
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class _Twins:
     def _aiter(
         self, start: Callable[[], Iterator[T]], *, watched: bool = True, follow: bool = False
     ) -> AsyncIterator[T]:
-        """An async iteration over `start()`; see `tpstore._bridge.AsyncIteration`.
+        """An async iteration over `start()`; see `tpstore._async_iteration.AsyncIteration`.
 
         `watched`: the synchronous iterator reacts to the iterating task's changes
         (it raises `RuntimeError`, or with `follow` goes on from the index reached).
