@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import random
 import sqlite3
@@ -635,11 +636,12 @@ class SQLiteDriver:
     def _handler_waits(self, connection: sqlite3.Connection, seconds: float) -> Iterator[None]:
         """Let SQLite's busy handler wait up to `seconds` inside the block; then as before
         (`timeout`, or no waiting at all where this driver waits itself)."""
-        connection.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+        # Rounded up: the handler's wait must not end before `timeout` does.
+        connection.execute(f"PRAGMA busy_timeout = {max(0, math.ceil(seconds * 1000))}")
         try:
             yield
         finally:
-            after = 0 if self.own_wait else int(self.timeout * 1000)
+            after = 0 if self.own_wait else math.ceil(self.timeout * 1000)
             with contextlib.suppress(sqlite3.Error):
                 connection.execute(f"PRAGMA busy_timeout = {after}")
 
