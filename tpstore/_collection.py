@@ -19,7 +19,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 PAGE = 512
-"""Rows fetched per query while iterating: iteration never runs one query per item."""
+"""Rows of the first page of an iteration: iteration never runs one query per item."""
+
+PAGE_GROWTH = 4
+"""Each following page of an iteration holds this many times the rows of the one before
+(up to `MAX_PAGE`): a loop that stops early reads little, and a whole collection takes
+few queries (2,000 items: two pages)."""
+
+MAX_PAGE = 8192
 
 REPR_ITEMS = 5
 """Items a collection's `repr()` shows before the count of the rest."""
@@ -189,7 +196,8 @@ class Collection:
         *,
         end: Callable[[], Any] | None = None,
     ) -> Iterator[Any]:
-        """Every row of a keyset-paginated scan, fetched `PAGE` rows at a time.
+        """Every row of a keyset-paginated scan, fetched a page at a time (`PAGE` rows,
+        then more each page: `PAGE_GROWTH`).
 
         `first` selects the first page, `following` the page after a given value of the
         order column (each row's first column). Their parameters are `before`, then
@@ -210,27 +218,32 @@ class Collection:
         message = self._changed_during_iteration if end is not None else None
         watch.iterators += 1
         try:
-            rows = engine.fetchall(first, (*before, *after(), PAGE))
+            size = PAGE
+            rows = engine.fetchall(first, (*before, *after(), size))
             bound: tuple[Any, ...] = ()
+            driver = engine.driver
             while True:
                 for row in rows:
-                    if engine.closed:  # rows fetched before close() are not handed out after it
+                    if driver.closed:  # rows fetched before close() are not handed out after it
                         engine.check_open()
                     yield row
+                    if watch.changes == seen and watch.rewrites == rewritten:
+                        continue  # (the loop's one test per row, as long as nothing changed)
                     if message is not None and watch.changes != seen:
                         raise RuntimeError(message)
                     if end is not None and watch.rewrites != rewritten:
                         rewritten = watch.rewrites  # the rows after this one read afresh
                         break
                 else:
-                    if len(rows) < PAGE:
+                    if len(rows) < size:
                         return
                 if end is not None and not bound:
                     last = end()
                     if last is None:
                         return
                     bound = (last,)
-                rows = engine.fetchall(following, (*before, row[0], *bound, *after(), PAGE))
+                size = min(size * PAGE_GROWTH, MAX_PAGE)
+                rows = engine.fetchall(following, (*before, row[0], *bound, *after(), size))
         finally:
             watch.iterators -= 1
 
