@@ -18,11 +18,18 @@ land inside another session's writing transaction. tpstore is compared with both
 Scaling: 1, 2, 4 and 8 processes each do independent single-operation writes
 (increments of distinct keys; deque appends and pops) for a fixed time, and the table
 shows operations per second, and the ratio to the hand-written code at each point.
+
+Arguments choose what runs (each choice takes well under three minutes):
+
+    python benchmarks/bench_postgresql.py                 # everything
+    python benchmarks/bench_postgresql.py deque iteration # rows whose name has a word
+    python benchmarks/bench_postgresql.py --scaling       # the scaling table only
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import sys
 import time
@@ -260,7 +267,7 @@ def timed(url: str, make: Callable[[str], Any], work: Callable[[Any], object]) -
     return best
 
 
-def single_operations(url: str) -> None:
+def single_operations(url: str, words: list[str]) -> None:
     keys = [f"k{i:06d}" for i in range(N)]
     shuffled = random.sample(keys, len(keys))
     bulk = {f"b{i:06d}": i for i in range(BULK)}
@@ -285,6 +292,8 @@ def single_operations(url: str) -> None:
         f"{'psycopg/tpstore':>16} {'floor/tpstore':>14}"
     )
     for name, (count, action) in work.items():
+        if words and not any(word in name for word in words):
+            continue
         times = {label: timed(url, make, action) for label, make in CONTENDERS.items()}
         each = {label: f"{seconds / count * 1e6:>10.0f}µs" for label, seconds in times.items()}
         print(
@@ -365,9 +374,13 @@ def main() -> None:
         f"PostgreSQL {version[0] if version else '?'} (fsync {fsync[0] if fsync else '?'}), "
         f"psycopg {psycopg.__version__}, client and server on this machine"
     )
+    print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print()
-    single_operations(url)
-    scaling(url)
+    words = [word for word in sys.argv[1:] if not word.startswith("--")]
+    if "--scaling" not in sys.argv:
+        single_operations(url, words)
+    if "--scaling" in sys.argv or not words:
+        scaling(url)
 
 
 if __name__ == "__main__":
