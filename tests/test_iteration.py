@@ -379,6 +379,32 @@ def test_another_process_writing_all_the_time_never_makes_iteration_endless(
         assert len(seen) == len(set(seen))
 
 
+@pytest.mark.parametrize("name", ["mapping", "ordered_set", "expiring_mapping", "deque"])
+def test_pages_that_grow_hand_out_every_item_once_in_order(store: Any, name: str) -> None:
+    """Pages after the first hold `PAGE_GROWTH` times the rows of the one before (up to
+    `MAX_PAGE`): a collection ending before, at and after a page's last row is read
+    whole, forwards and backwards, and a loop changing it on a later page raises."""
+    page, growth = tpstore._collection.PAGE, tpstore._collection.PAGE_GROWTH
+    second_end = page + page * growth
+    third_end = second_end + min(page * growth**2, tpstore._collection.MAX_PAGE)
+    for size in (second_end - 1, second_end, second_end + 1, third_end + 1):
+        getattr(store, name).clear()
+        collection = fill(store, name, size)
+        expected = list(range(size))
+        assert [item[0] if isinstance(item, tuple) else item for item in collection] == (expected)
+        assert list(reversed(collection)) == expected[::-1]
+        if name in MAPPINGS:
+            assert list(collection.items()) == [(i, 0) for i in expected]
+    items = iter(collection)
+    for _ in range(second_end + 1):
+        next(items)
+    collection.append(-1) if name == "deque" else collection.discard(0) if name in SETS else (
+        collection.__setitem__(-1, 0)
+    )
+    with pytest.raises(RuntimeError):
+        next(items)
+
+
 def test_iterations_of_other_kinds_and_scans_are_unaffected(store: Any) -> None:
     # Internal scans (`&=`, `index`, `sort`) run inside operations and never raise.
     s = fill(store, "set", 600)
