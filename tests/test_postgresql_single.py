@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import pytest
@@ -291,6 +292,38 @@ def test_a_pop_does_not_wait_for_another_pop_in_progress(postgres_url: str) -> N
         assert len(store.held) == 0
 
 
+def _drain_in_threads(
+    open_store: Callable[[], Any], name: str, which: str
+) -> tuple[list[Any], list[CorruptValueError], int]:
+    """Four threads, each with a store of its own, pop from deque `name` (`which` end)
+    until one raises `CorruptValueError` or `IndexError`: what they popped, the errors,
+    and how many found nothing left."""
+    popped: list[Any] = []
+    failures: list[CorruptValueError] = []
+    empty: list[None] = []
+
+    def consume() -> None:
+        with open_store() as mine:
+            pop = getattr(getattr(mine, name), which)
+            while True:
+                try:
+                    popped.append(pop())
+                except CorruptValueError as exc:
+                    failures.append(exc)
+                    return
+                except IndexError:
+                    empty.append(None)
+                    return
+
+    consumers = [threading.Thread(target=consume) for _ in range(4)]
+    for consumer in consumers:
+        consumer.start()
+    for consumer in consumers:
+        consumer.join(120)
+    assert not any(consumer.is_alive() for consumer in consumers)
+    return popped, failures, len(empty)
+
+
 def test_a_pop_that_fails_to_decode_leaves_the_item_queued_while_others_pop(
     postgres_url: str,
 ) -> None:
@@ -301,27 +334,8 @@ def test_a_pop_that_fails_to_decode_leaves_the_item_queued_while_others_pop(
         store.jobs.extend([*goods[:100], "corrupted", *goods[100:]])
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("UPDATE jobs SET value = 'bad' WHERE value = 'corrupted'")
-    popped: list[str] = []
-    failures: list[CorruptValueError] = []
-
-    def consume() -> None:
-        with Jobs(postgres_url) as mine:
-            while True:
-                try:
-                    popped.append(mine.jobs.popleft())
-                except CorruptValueError as exc:
-                    failures.append(exc)
-                    return
-                except IndexError:  # pragma: no cover - the bad item is never popped
-                    return
-
-    consumers = [threading.Thread(target=consume) for _ in range(4)]
-    for consumer in consumers:
-        consumer.start()
-    for consumer in consumers:
-        consumer.join(120)
-    assert not any(consumer.is_alive() for consumer in consumers)
-    assert len(failures) == 4
+    popped, failures, empty = _drain_in_threads(lambda: Jobs(postgres_url), "jobs", "popleft")
+    assert (len(failures), empty) == (4, 0)
     assert all(failure.collection == "jobs" for failure in failures)
     with psycopg.connect(postgres_url) as conn:
         left = [value for (value,) in conn.execute("SELECT value FROM jobs ORDER BY pos")]
@@ -355,30 +369,9 @@ def test_a_null_among_plain_values_stays_queued_while_others_pop(
         store.numbers.extend([*goods[:150], -1, *goods[150:]])
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("UPDATE numbers SET value = NULL WHERE value = -1")
-    popped: list[int] = []
-    failures: list[CorruptValueError] = []
-
-    def consume() -> None:
-        with Numbers(postgres_url) as mine:
-            while True:
-                try:
-                    popped.append(getattr(mine.numbers, which)())
-                except CorruptValueError as exc:
-                    failures.append(exc)
-                    return
-                except IndexError:
-                    ended.append("empty")
-                    return
-
-    ended: list[str] = []
-    consumers = [threading.Thread(target=consume) for _ in range(4)]
-    for consumer in consumers:
-        consumer.start()
-    for consumer in consumers:
-        consumer.join(120)
-    assert not any(consumer.is_alive() for consumer in consumers)
+    popped, failures, empty = _drain_in_threads(lambda: Numbers(postgres_url), "numbers", which)
     assert failures
-    assert len(failures) + len(ended) == 4
+    assert len(failures) + empty == 4
     assert all(failure.collection == "numbers" for failure in failures)
     with psycopg.connect(postgres_url) as conn:
         left = [value for (value,) in conn.execute("SELECT value FROM numbers ORDER BY pos")]

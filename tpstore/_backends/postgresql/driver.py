@@ -488,13 +488,7 @@ class PostgresDriver:
         the path of every point read (`m[k]`, `in`, `len()`). An error propagates
         untranslated, with the session given back; the engine deals with it.
         """
-        if self._closed or self._unusable is not None or os.getpid() != self._pid:
-            self.check_usable()
-        try:
-            session = self._idle.pop()
-        except IndexError:
-            session = self._open()
-        session.busy = True
+        session = self.acquire()
         try:
             connection: PostgresConnection = session.connection  # type: ignore[assignment]
             return connection.reader.execute(convert(sql)[0], params).fetchone()
