@@ -84,6 +84,9 @@ its own. The write changed nothing and runs again, prepared anew."""
 
 _STATEMENT_TIMEOUT: Final = "57014"
 
+_SAVEPOINT: Final = "SAVEPOINT tpstore_statement"
+_RELEASE: Final = "RELEASE SAVEPOINT tpstore_statement"
+
 
 _RETRY: Final = frozenset({_UNIQUE_VIOLATION, "40001", "40P01", _UNPREPARED})
 
@@ -211,7 +214,7 @@ class PostgresConnection:
                 and raw.info.transaction_status == pq.TransactionStatus.IDLE
             ):
                 with contextlib.suppress(psycopg.Error):
-                    _results(raw, "; ".join(f"DEALLOCATE {name}" for name in names), 0)
+                    self.simple("; ".join(f"DEALLOCATE {name}" for name in names))
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         """Run one statement: reads as they are, writes as the module docstring says."""
@@ -226,7 +229,7 @@ class PostgresConnection:
             return self._in_savepoint(query, parameters)
         skipped = self.driver.skipped
         return self._retrying(
-            lambda: _results(raw, self.bound_locks + self.bound(query, parameters), skipped)
+            lambda: self.simple(self.bound_locks + self.bound(query, parameters), skipped)
         )
 
     @property
@@ -258,17 +261,17 @@ class PostgresConnection:
             return changed
 
         if raw.info.transaction_status != pq.TransactionStatus.IDLE:
-            raw.execute("SAVEPOINT tpstore_statement")
-            try:
+
+            def savepointed() -> int:
+                raw.execute(_SAVEPOINT)
                 changed = run()
-                raw.execute("RELEASE SAVEPOINT tpstore_statement")
-            except BaseException:
-                _rollback_statement(raw)
-                raise
-            return _ManyResult(changed)
+                raw.execute(_RELEASE)
+                return changed
+
+            return _ManyResult(self._savepointed(savepointed))
 
         def single() -> int:
-            _results(raw, self.driver.begin_shared, 0)
+            self.simple(self.driver.begin_shared)
             changed = run()
             raw.execute("COMMIT")
             return changed
@@ -278,21 +281,39 @@ class PostgresConnection:
     def _in_savepoint(self, query: str, parameters: Sequence[Any]) -> psycopg.Cursor[Any]:
         """Run a writing statement inside the open transaction, in a savepoint of its own
         sent with it, so that its failure leaves the transaction usable."""
-        raw = self.raw
         # Bound first: a value psycopg cannot send raises here, before anything is sent.
         bound = self.bound(query, parameters)
         try:
-            return _results(
-                raw,
-                f"SAVEPOINT tpstore_statement; {bound}; RELEASE SAVEPOINT tpstore_statement",
-                1,
-            )
-        except BaseException as exc:
-            _rollback_statement(raw)
-            if not isinstance(exc, psycopg.Error) or exc.sqlstate != _UNPREPARED:
+            return self._savepointed(lambda: self.simple(f"{_SAVEPOINT}; {bound}; {_RELEASE}", 1))
+        except psycopg.Error as exc:
+            if exc.sqlstate != _UNPREPARED:
                 raise
             self.prepared.clear()
         return self._in_savepoint(query, parameters)  # (not prepared inside a transaction)
+
+    def simple(self, text: str, skipped: int = 0) -> psycopg.Cursor[Any]:
+        """Send `text` (bound statements, `;`-separated) as one simple query, on the
+        session's client-side cursor; it stands on the result of the statement after
+        the first `skipped` ones (read it before the session's next statement)."""
+        cursor = self.binder
+        cursor.execute(text)
+        for _ in range(skipped):
+            cursor.nextset()
+        return cursor
+
+    def _savepointed(self, run: Callable[[], T]) -> T:
+        """`run()` inside the open transaction, in a savepoint of its own that `run`
+        opens with `_SAVEPOINT` and releases with `_RELEASE` (sent with its statements
+        where it can): when it fails, the savepoint is undone, so the transaction stays
+        usable."""
+        try:
+            return run()
+        except BaseException:
+            raw = self.raw
+            if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error):
+                    self.simple(f"ROLLBACK TO SAVEPOINT tpstore_statement; {_RELEASE}")
+            raise
 
     def _retrying(self, run: Callable[[], T]) -> T:
         """`run()` as a transaction of its own, run again while it collides with another
@@ -335,27 +356,6 @@ def _numbered(query: str) -> str:
     """`query` (psycopg's `%s` style) with the server's `$1, $2, ...` placeholders."""
     numbers = iter(range(1, MAX_PARAMS_PREPARED))
     return _PLACEHOLDERS.sub(lambda m: "%" if m.group(0) == "%%" else f"${next(numbers)}", query)
-
-
-def _results(raw: psycopg.Connection[Any], text: str, skipped: int) -> psycopg.Cursor[Any]:
-    """Send `text` (bound statements, `;`-separated) as one simple query; the cursor
-    stands on the result of the statement after the first `skipped` ones."""
-    cursor = psycopg.ClientCursor(raw)
-    cursor.execute(text)
-    for _ in range(skipped):
-        cursor.nextset()
-    return cursor
-
-
-def _rollback_statement(raw: psycopg.Connection[Any]) -> None:
-    """Undo the savepoint of a failed statement (when it was sent at all)."""
-    if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
-        with contextlib.suppress(psycopg.Error):
-            _results(
-                raw,
-                "ROLLBACK TO SAVEPOINT tpstore_statement; RELEASE SAVEPOINT tpstore_statement",
-                0,
-            )
 
 
 class _ManyResult:
@@ -670,17 +670,16 @@ class PostgresDriver:
                 raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 return
             end = time.monotonic() + self.timeout if deadline is None else deadline
+            connection: PostgresConnection = session.connection  # type: ignore[assignment]
             head = "BEGIN; "
             # One round trip a schema: each statement of a simple query has a
             # `statement_timeout` of its own.
             for lock in self.locks:
                 left = max(1, round((end - time.monotonic()) * 1000))
                 tail = self._after_locks if lock is self.locks[-1] else ""
-                _results(
-                    raw,
+                connection.simple(
                     f"{head}SET LOCAL lock_timeout = {left}; "
-                    f"SET LOCAL statement_timeout = {left}; {lock}{tail}",
-                    0,
+                    f"SET LOCAL statement_timeout = {left}; {lock}{tail}"
                 )
                 head = ""
         except psycopg.Error as exc:
@@ -718,8 +717,8 @@ class PostgresDriver:
         if at_once is not None:
             query = convert(at_once)[0]
             rows = connection._retrying(
-                lambda: _results(
-                    raw, connection.bound_locks + connection.bound(query, params), skipped
+                lambda: connection.simple(
+                    connection.bound_locks + connection.bound(query, params), skipped
                 ).fetchall()
             )
             if rows:
@@ -728,7 +727,7 @@ class PostgresDriver:
 
         def run() -> T:
             text = f"BEGIN; {connection.bound_locks}{connection.bound(query, params)}"
-            rows = _results(raw, text, skipped + 1).fetchall()
+            rows = connection.simple(text, skipped + 1).fetchall()
             try:
                 result = check(rows)
             except BaseException:
