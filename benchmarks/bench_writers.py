@@ -16,8 +16,11 @@ connection per thread, writing JSON text prepared beforehand (no validation, no 
 Every contender waits up to 5 s for the lock. Reported: puts per second over the
 whole run (wall clock from the start of the threads to the end of the last one, best
 of `--repeat`), the 50th and 99th percentile of one put's latency over all puts of all
-runs, and how many puts gave up after waiting 5 s for the lock. Every put is durable
-(at the given durability) when it returns.
+runs, how many puts gave up after waiting 5 s for the lock, and the process's voluntary
+context switches per put (a thread going to sleep: a wait for a lock or a turn; the
+median of the runs, where the system counts them), which other work on the machine
+changes far less than the throughput. Every put is durable (at the given durability)
+when it returns.
 
 Processes (starvation): three processes work a `Deque` in tight loops (one appends,
 one pops, one pops inside `transaction()`), with the default `timeout` (5 s). N times,
@@ -34,6 +37,7 @@ import argparse
 import multiprocessing
 import os
 import sqlite3
+import statistics
 import sys
 import threading
 import time
@@ -118,6 +122,16 @@ def raw_writers(path: Path, durability: str, threads: int) -> tuple[list[Put], C
     return [writer(db) for db in connections], lambda: [db.close() for db in connections]
 
 
+def sleeps() -> int:
+    """The voluntary context switches of this process's threads so far (0 where the
+    system does not count them)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
+
+
 def run_threads(
     make: Callable[[Path, str, int], tuple[list[Put], Callable[[], None]]],
     path: Path,
@@ -126,8 +140,9 @@ def run_threads(
     puts: int,
     *,
     raw_values: bool,
-) -> tuple[float, list[float], int]:
-    """One run: its wall-clock seconds, every put's latency, and the puts that timed out."""
+) -> tuple[float, list[float], int, int]:
+    """One run: its wall-clock seconds, every put's latency, the puts that timed out, and
+    the voluntary context switches of the process meanwhile."""
     writers, close = make(path, durability, threads)
     values = [User(name=f"Name {i}", email=f"u{i}@example.org", age=i % 99) for i in range(puts)]
     payloads: list[Any] = [v.model_dump_json() for v in values] if raw_values else values
@@ -149,13 +164,15 @@ def run_threads(
     workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
     for worker in workers:
         worker.start()
+    switched = sleeps()
     start.wait()
     began = time.perf_counter()
     for worker in workers:
         worker.join()
     seconds = time.perf_counter() - began
+    switched = sleeps() - switched
     close()
-    return seconds, [x for mine in latencies for x in mine], sum(failures)
+    return seconds, [x for mine in latencies for x in mine], sum(failures), switched
 
 
 def thread_figures(args: argparse.Namespace, fresh: FreshFiles) -> None:
@@ -177,22 +194,23 @@ def thread_table(args: argparse.Namespace, fresh: FreshFiles, threads: int, puts
     )
     print(
         f"{'durability':<12}{'contender':<13}{'puts/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'timed out':>11}"
+        f"{'timed out':>11}{'sleeps/put':>12}"
     )
     for durability in args.durability:
         for name, (make, raw_values) in contenders.items():
-            walls, latencies, failed = [], [], 0
+            walls, latencies, failed, switched = [], [], 0, []
             for _ in range(args.repeat):
-                wall, mine, failures = run_threads(
+                wall, mine, failures, switches = run_threads(
                     make, fresh(), durability, threads, puts, raw_values=raw_values
                 )
                 walls.append(wall)
                 latencies.extend(mine)
                 failed += failures
+                switched.append(switches / total)
             print(
                 f"{durability:<12}{name:<13}{total / min(walls):>10,.0f}"
                 f"{percentile(latencies, 0.5) * 1e3:>9.2f}{percentile(latencies, 0.99) * 1e3:>9.2f}"
-                f"{failed:>11}"
+                f"{failed:>11}{statistics.median(switched):>12.2f}"
             )
             sys.stdout.flush()
 

@@ -15,9 +15,9 @@ by the thread that opened its transaction: a context copied into another thread
 along.
 
 Writers: the writing threads of one process take turns in a first-come, first-served
-queue, and single operations outside a transaction that wait there share one commit
-with each other (group commit: `tpstore._writers`). Either way every operation outside
-a transaction is atomic, and durable when it returns.
+queue (patient where commits do not sync), and single operations outside a transaction
+that wait there share one commit with each other (group commit: `tpstore._writers`).
+Either way every operation outside a transaction is atomic, and durable when it returns.
 """
 
 from __future__ import annotations

@@ -121,7 +121,9 @@ class Batch:
 
 
 class WriterQueue:
-    """The turn to write, passed between the threads of one process in arrival order.
+    """The turn to write, passed between the threads of one process in arrival order
+    (a patient queue lets a thread that finds the turn free take it before the first
+    waiter, for up to `patience`).
 
     Args:
         patience: how long (seconds) the first waiter lets threads that find the turn
