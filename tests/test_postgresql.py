@@ -214,11 +214,26 @@ def test_forked_child_leaves_the_parents_sessions_alone(postgres_url: str) -> No
         shop.close()
 
 
-def _hold_writer_lock(shop: Shop, locked: threading.Event, release: threading.Event) -> None:
-    with shop.transaction():
-        shop.prices["held"] = 1
-        locked.set()
-        release.wait(10)
+@contextlib.contextmanager
+def _writer_lock_held(holder: Shop) -> Iterator[None]:
+    """For the block, another thread holds `holder`'s write lock in a transaction
+    (writing `held`, committed when the block ends)."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.transaction():
+            holder.prices["held"] = 1
+            locked.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        yield
+    finally:
+        release.set()
+        thread.join(10)
 
 
 def test_waiting_for_the_writer_lock_past_the_timeout_is_a_busy_error(postgres_url: str) -> None:
@@ -228,11 +243,7 @@ def test_waiting_for_the_writer_lock_past_the_timeout_is_a_busy_error(postgres_u
         Shop(postgres_url, attach=attach) as holder,
         Shop(postgres_url, attach=attach, timeout=0.2) as waiter,
     ):
-        locked, release = threading.Event(), threading.Event()
-        thread = threading.Thread(target=_hold_writer_lock, args=(holder, locked, release))
-        thread.start()
-        try:
-            assert locked.wait(10)
+        with _writer_lock_held(holder):
             started = time.monotonic()
             with pytest.raises(BusyError), waiter.transaction():
                 waiter.prices["x"] = 1
@@ -240,9 +251,6 @@ def test_waiting_for_the_writer_lock_past_the_timeout_is_a_busy_error(postgres_u
                 waiter.prices["y"] = 2  # a single write waits for the transaction too
             assert time.monotonic() - started < 3
             assert waiter.prices.get("held") is None  # reads never wait
-        finally:
-            release.set()
-            thread.join(10)
         waiter.prices["x"] = 1
         assert dict(waiter.prices) == {"held": 1, "x": 1}
 
@@ -259,9 +267,6 @@ def test_the_timeout_bounds_the_whole_wait_of_transactions_queued_for_the_lock(
         Shop(postgres_url, attach=attach) as holder,
         Shop(postgres_url, attach=attach, timeout=1) as waiter,
     ):
-        locked, release = threading.Event(), threading.Event()
-        thread = threading.Thread(target=_hold_writer_lock, args=(holder, locked, release))
-        thread.start()
         waited: list[float] = []
 
         def wait(i: int) -> None:
@@ -270,17 +275,13 @@ def test_the_timeout_bounds_the_whole_wait_of_transactions_queued_for_the_lock(
                 waiter.prices[f"w{i}"] = i
             waited.append(time.monotonic() - started)
 
-        try:
-            assert locked.wait(10)
+        with _writer_lock_held(holder):
             waiters = [threading.Thread(target=wait, args=(i,)) for i in range(4)]
             for queued in waiters:
                 queued.start()
                 time.sleep(0.05)
             for queued in waiters:
                 queued.join(30)
-        finally:
-            release.set()
-            thread.join(10)
         assert len(waited) == 4
         assert all(0.9 < seconds < 1.6 for seconds in waited), waited
         waiter.prices["after"] = 1
