@@ -264,9 +264,7 @@ class Engine:
         if alone is None or self._transaction_session() is not None:
             with self.atomic():
                 return check(self.write_returning(sql, params))
-        if self.mode != "rw":
-            self.driver.check_usable()  # a closed store says so first
-            self._check_writable(None)
+        self._check_may_write_alone()
         session = self._acquire()
         try:
             result: T = alone(session, sql, params, check, at_once)
@@ -362,6 +360,13 @@ class Engine:
         self._raise_translated(exc)
         raise exc
 
+    def _check_may_write_alone(self) -> None:
+        """Before a write outside a transaction: a closed store, then a read-only one,
+        raise (a writable store's check is the statement's own)."""
+        if self.mode != "rw":
+            self.driver.check_usable()  # a closed store says so first
+            self._check_writable(None)
+
     def _write_alone(
         self,
         current: Session | None,
@@ -376,9 +381,7 @@ class Engine:
         """
         if current is not None and current.owner == get_ident():
             self._dead(current)  # a transaction of this thread whose connection is gone
-        if self.mode != "rw":
-            self.driver.check_usable()  # a closed store says so first
-            self._check_writable(None)
+        self._check_may_write_alone()
         queue = self._queue
         if queue is None or queue.turn.acquire(False):
             try:
