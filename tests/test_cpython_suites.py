@@ -145,8 +145,8 @@ _REPR = "repr() names kind and field (DESIGN §4), not the builtin's literal"
 _PICKLING = "a live collection is not picklable (the store it belongs to is)"
 _INTERNALS = "checks CPython internals (reference counts, weak references, sizeof, gc)"
 _UNHASHABLE = (
-    "`Any` elements are keyed by their pickled bytes, not hashed: an unhashable element "
-    "is stored instead of raising TypeError"
+    "an unhashable element is refused with ValidationError (a ValueError, DESIGN §4), "
+    "not TypeError, and a lookup with one finds nothing instead of raising"
 )
 _NOT_COMPARED = "elements are keyed by their pickled bytes, never compared with __eq__"
 _SLOW = (
