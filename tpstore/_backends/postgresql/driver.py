@@ -715,12 +715,7 @@ class PostgresDriver:
         raw = connection.raw
         skipped = self.skipped
         if at_once is not None:
-            query = convert(at_once)[0]
-            rows = connection._retrying(
-                lambda: connection.simple(
-                    connection.bound_locks + connection.bound(query, params), skipped
-                ).fetchall()
-            )
+            rows = connection.execute(at_once, params).fetchall()  # a single write
             if rows:
                 return check(rows)
         query = convert(sql)[0]
