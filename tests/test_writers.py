@@ -93,13 +93,15 @@ def batched(location: str, joins: list[int]) -> None:
         assert joins, "no operation joined another's commit: the test proved nothing"
 
 
+@pytest.mark.parametrize("durability", ["normal", "full"])
 def test_threads_writing_together_get_what_they_would_alone(
-    shared_location: str, joins: list[int]
+    shared_location: str, joins: list[int], durability: str
 ) -> None:
     """8 threads x 500 mixed operations: each thread's results and errors are those of a
-    model it keeps itself, and after close every acknowledged operation is there."""
+    model it keeps itself, and after close every acknowledged operation is there (at
+    "normal", where the queue is patient, and at "full", where commits sync)."""
     path = shared_location
-    store = Shop(path, durability="normal")
+    store = Shop(path, durability=durability)
     models: list[dict[str, Item]] = [{} for _ in range(THREADS)]
     counts = [0] * THREADS
     shared = [0] * THREADS
@@ -173,6 +175,51 @@ def test_a_refused_compound_operation_in_a_batch_leaves_the_others(
     assert len(store.hits) == 0
     store.close()
     batched(shared_location, joins)
+
+
+def test_after_a_shared_commit_a_free_turn_begins_a_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where commits sync, a lone thread commits each single write alone; after a commit
+    shared by several threads, the next write begins a batch that they can join, and
+    once a batch holds only its leader, writes commit alone again."""
+    store = Shop(tmp_path / "shop.db", durability="full")
+    queue = store._engine._queue
+    assert queue is not None
+    assert not queue.patience
+    begun: list[int] = []
+    original = type(store._engine)._begin_batch
+
+    def begin_batch(self: Any, queue: _writers.WriterQueue, deadline: float) -> Any:
+        begun.append(threading.get_ident())
+        return original(self, queue, deadline)
+
+    monkeypatch.setattr(type(store._engine), "_begin_batch", begin_batch)
+    for i in range(20):
+        store.hits[f"alone-{i}"] = i
+    assert begun == []  # no transaction of its own for a lone thread's single writes
+    queue.turn.acquire()  # as a writer would: the next two writers queue
+    writers = [
+        threading.Thread(target=store.hits.__setitem__, args=(f"queued-{t}", t)) for t in range(2)
+    ]
+    for writer in writers:
+        writer.start()
+    while len(queue._waiting) < 2:
+        time.sleep(0.001)
+    queue.give_back()  # the first waiter leads a batch, the second joins it
+    for writer in writers:
+        writer.join()
+    assert len(begun) == 1
+    assert queue.gathering
+    store.hits["next"] = 1  # a batch of its own, though nobody else comes
+    assert len(begun) == 2
+    assert begun[-1] == threading.get_ident()
+    assert not queue.gathering
+    store.hits["after"] = 2  # alone again
+    assert len(begun) == 2
+    store.close()
+    with Shop(tmp_path / "shop.db") as again:
+        assert len(again.hits) == 24
 
 
 CHILD = textwrap.dedent(

@@ -90,8 +90,6 @@ class Engine:
         # Patient where commits do not sync (a driver without `commits_sync` syncs).
         patience = 0.0 if getattr(driver, "commits_sync", True) else PATIENCE
         self._queue = WriterQueue(patience) if driver.group_commit else None
-        self._take_turn = self._queue.turn.acquire if self._queue is not None else None
-        self._give_back = self._queue.give_back if self._queue is not None else None
 
     @property
     def features(self) -> Any:
@@ -213,8 +211,15 @@ class Engine:
         if session is None or session.owner != get_ident() or not session.live:
             # The path of a single write: when no other thread writes, take the turn
             # and run the statement as its own transaction, as cheaply as a read.
-            take = self._take_turn
-            if session is None and take is not None and self.mode == "rw" and take(False):
+            # (Not while the threads of a shared commit are coming back: see `gathering`.)
+            queue = self._queue
+            if (
+                session is None
+                and queue is not None
+                and self.mode == "rw"
+                and not queue.gathering
+                and queue.turn.acquire(False)
+            ):
                 try:
                     session = self._acquire()
                     try:
@@ -224,7 +229,7 @@ class Engine:
                     finally:
                         self._release(session)
                 finally:
-                    self._give_back()  # type: ignore[misc]
+                    queue.give_back()
             return self._write_alone(session, sql, params, _rowcount)
         self._check_writable(session)
         try:
@@ -383,7 +388,7 @@ class Engine:
             self._dead(current)  # a transaction of this thread whose connection is gone
         self._check_may_write_alone()
         queue = self._queue
-        if queue is None or queue.turn.acquire(False):
+        if queue is None or (not queue.gathering and queue.turn.acquire(False)):
             try:
                 return self._run_pooled(self._acquire(), sql, params, action)
             finally:
@@ -694,6 +699,8 @@ class Engine:
         """Commit `batch` for everyone in it, and let the next writer have its turn."""
         session = batch.session
         committed = [entry[1] for entry in session.pending.values()]
+        if not queue.patience:
+            queue.gathering = batch.size > 1
         self._end(session)
         error: TpStoreError | None = None
         try:

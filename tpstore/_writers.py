@@ -35,7 +35,11 @@ going on with its next operation while the others sleep). A waiter that has wait
 is free: it then leads a batch of everything queued behind it. No one waits more than
 about `PATIENCE` plus the operations queued before it, and `timeout` still bounds the
 wait. When commits sync, an fsync costs more than a wake-up: the turn passes on at
-once, and the queue fills the batches.
+once, and the queue fills the batches. There, after a commit shared by several
+threads, the thread that finds the turn free does not commit its statement alone (the
+threads of that commit are about to write again, and would queue behind its fsync): it
+begins a batch, and they join it as they come, while it runs. It does not wait for
+them; once a batch holds only its leader, single statements commit alone again.
 """
 
 from __future__ import annotations
@@ -138,6 +142,12 @@ class WriterQueue:
         # `give_back` passes it on directly); waiting for it goes through `take`.
         self.turn = threading.Lock()
         self._waiting: deque[Waiter] = deque()
+        # Whether the last batch committed served several threads (kept where commits
+        # sync, the queue not patient). Its threads are coming back to write, so the
+        # thread that finds the turn free then begins a batch that they can join as
+        # they come, instead of committing alone: else its fsync would serve one
+        # operation while the others queue behind it. A batch of one clears it.
+        self.gathering = False
         _queues.add(self)
 
     def take(self, waiter: Waiter, timeout: float) -> Batch | None:
@@ -233,6 +243,7 @@ class WriterQueue:
             if lock.locked():
                 lock.release()
         self._waiting = deque()
+        self.gathering = False
 
 
 def _busy(timeout: float) -> BusyError:
