@@ -405,6 +405,34 @@ def test_pages_that_grow_hand_out_every_item_once_in_order(store: Any, name: str
         next(items)
 
 
+@pytest.mark.parametrize("name", ["mapping", "expiring_ordered_mapping", "set", "deque"])
+def test_list_reads_a_collection_in_one_page_after_its_length(store: Any, name: str) -> None:
+    """`list()` asks `len()` first, and the iteration right after sizes its first page by
+    it: 2,000 items in one query. A loop without `len()` reads two growing pages, and
+    the bound against endless iteration only before a third."""
+    collection = fill(store, name, 2_000)
+    engine = store._engine
+    expected = list(range(2_000))
+    with (
+        mock.patch.object(engine, "fetchall", wraps=engine.fetchall) as pages,
+        mock.patch.object(engine, "fetchone", wraps=engine.fetchone) as others,
+    ):
+        keys = [item[0] if isinstance(item, tuple) else item for item in list(collection)]
+        assert keys == expected
+        assert pages.call_count == 1
+        pages.reset_mock()
+        others.reset_mock()
+        assert [item[0] if isinstance(item, tuple) else item for item in collection] == (expected)
+        assert pages.call_count == 2
+        assert others.call_count == 0
+        len(collection)
+        pages.reset_mock()
+        first = next(iter(collection))  # one page of every item; the length is used once
+        assert (first[0] if isinstance(first, tuple) else first) == 0
+        assert sum(1 for _ in collection) == 2_000
+        assert pages.call_count == 1 + 2
+
+
 def test_iterations_of_other_kinds_and_scans_are_unaffected(store: Any) -> None:
     # Internal scans (`&=`, `index`, `sort`) run inside operations and never raise.
     s = fill(store, "set", 600)

@@ -7,6 +7,7 @@ import reprlib
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tpstore import _catalog
@@ -100,6 +101,9 @@ class Collection:
         # the first write through it records them (`_recording`). Set by the store.
         self._unrecorded = False
         self._watches = threading.local()
+        # `(thread, n)`: the length that thread read last, until an iteration of it
+        # sizes its first page by it (`_pages`).
+        self._length_hint: tuple[int, int] | None = None
         # The same for the asyncio API, by task (see `tpstore._bridge.running_for`).
         self._task_watches: weakref.WeakKeyDictionary[object, _Watch] = weakref.WeakKeyDictionary()
 
@@ -185,7 +189,10 @@ class Collection:
 
     def _count(self) -> int:
         row = self._engine.fetch_point(self._count_sql, self._count_params)
-        return int(row[0]) if row else 0
+        count = int(row[0]) if row else 0
+        if count >= PAGE:  # (a first page of `PAGE` rows holds a shorter collection)
+            self._length_hint = (get_ident(), count)
+        return count
 
     def _pages(
         self,
@@ -195,22 +202,28 @@ class Collection:
         after: Callable[[], tuple[Any, ...]],
         *,
         end: Callable[[], Any] | None = None,
+        bounded: str = "",
     ) -> Iterator[Any]:
         """Every row of a keyset-paginated scan, fetched a page at a time (`PAGE` rows,
         then more each page: `PAGE_GROWTH`).
 
         `first` selects the first page, `following` the page after a given value of the
         order column (each row's first column). Their parameters are `before`, then
-        (for `following`) that value and, with `end`, the bound it returned, then
-        `after()` (read again for each page: the current time of an expiring table),
-        then the page size.
+        (for `following`) that value, then `after()` (read again for each page: the
+        current time of an expiring table), then the page size.
 
-        `end` makes the scan an iteration of the collection: it returns the last value
-        of the order column in the scan's direction (or `None`: nothing is left), read
-        before the second page, and no page goes past it, so that other processes adding
-        rows all the time cannot make the iteration endless. And when the iterating
-        thread changes the collection meanwhile, the next step raises `RuntimeError`
-        with the kind's `_changed_during_iteration` message.
+        `end` and `bounded` make the scan an iteration of the collection. `end` returns
+        the last value of the order column in the scan's direction (or `None`: nothing
+        is left); it is read before the third page, and `bounded` (`following` with
+        that value as one more parameter, after the first value) reads every page from
+        then on, so that other processes adding rows all the time cannot make the
+        iteration endless. And when the iterating thread changes the collection
+        meanwhile, the next step raises `RuntimeError` with the kind's
+        `_changed_during_iteration` message.
+
+        When the thread has just read the collection's length (`list()` asks `len()`
+        first), the first page is sized to hold every row: one query, where a loop
+        reads two pages and, before a third, the bound.
         """
         engine = self._engine
         watch = self._watch()
@@ -219,7 +232,12 @@ class Collection:
         watch.iterators += 1
         try:
             size = PAGE
+            hint = self._length_hint
+            if hint is not None and hint[0] == get_ident():
+                self._length_hint = None
+                size = min(max(size, hint[1] + 1), MAX_PAGE)
             rows = engine.fetchall(first, (*before, *after(), size))
+            pages = 1
             bound: tuple[Any, ...] = ()
             driver = engine.driver
             while True:
@@ -237,13 +255,15 @@ class Collection:
                 else:
                     if len(rows) < size:
                         return
-                if end is not None and not bound:
+                if end is not None and pages >= 2 and not bound:
                     last = end()
                     if last is None:
                         return
                     bound = (last,)
                 size = min(size * PAGE_GROWTH, MAX_PAGE)
-                rows = engine.fetchall(following, (*before, row[0], *bound, *after(), size))
+                query = bounded if bound else following
+                rows = engine.fetchall(query, (*before, row[0], *bound, *after(), size))
+                pages += 1
         finally:
             watch.iterators -= 1
 

@@ -184,18 +184,21 @@ class _Keyed(Collection, _Twins, Generic[K]):
             values.append(upper)
         resume = "<" if descending else ">"
         first = self._sql.scan(keys_only=keys_only, bounds=tuple(bounds), descending=descending)
-        ending = ("<=" if not descending else ">=",) if iterating else ()
         following = self._sql.scan(
-            keys_only=keys_only, bounds=(*bounds, resume, *ending), descending=descending
+            keys_only=keys_only, bounds=(*bounds, resume), descending=descending
         )
         if not iterating:
             return self._pages(first, following, tuple(values), self._live)
+        ending = "<=" if not descending else ">="
+        bounded = self._sql.scan(
+            keys_only=keys_only, bounds=(*bounds, resume, ending), descending=descending
+        )
         edge = self._sql.lowest if descending else self._sql.highest
 
         def end() -> Any:
             return self._engine.fetchone(edge)[0]
 
-        return self._pages(first, following, tuple(values), self._live, end=end)
+        return self._pages(first, following, tuple(values), self._live, end=end, bounded=bounded)
 
     def _lookup_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         """`{encoded key: key}` of the keys given, without those of the wrong type."""

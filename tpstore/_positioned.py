@@ -79,7 +79,7 @@ class _Positioned(Collection, _Twins, Generic[T]):
 
         With `step > 1`, only the positions `anchor + k * step`. `iterating`: the scan
         is an iteration the user drives (see `Collection._pages`), bounded by the
-        position of the last item in its direction when it reads its second page.
+        position of the last item in its direction when it reads its third page.
         """
         bounds: tuple[str, ...] = ()
         params: tuple[Any, ...] = ()
@@ -87,20 +87,23 @@ class _Positioned(Collection, _Twins, Generic[T]):
             bounds, params = (">=", "<"), (lower, upper)
         stepping = (anchor, step) if step > 1 else ()
         first = self._sql.scan(bounds=bounds, stepped=bool(stepping), descending=descending)
-        ending = (">=" if descending else "<=",) if iterating else ()
+        resume = "<" if descending else ">"
         following = self._sql.scan(
-            bounds=(*bounds, "<" if descending else ">", *ending),
-            stepped=bool(stepping),
-            descending=descending,
+            bounds=(*bounds, resume), stepped=bool(stepping), descending=descending
         )
         if not iterating:
             return self._pages(first, following, params, lambda: stepping)
+        bounded = self._sql.scan(
+            bounds=(*bounds, resume, ">=" if descending else "<="),
+            stepped=bool(stepping),
+            descending=descending,
+        )
 
         def end() -> int | None:
             low, high = self._engine.fetchone(self._sql.bounds)
             return low if descending else high  # type: ignore[no-any-return]
 
-        return self._pages(first, following, params, lambda: stepping, end=end)
+        return self._pages(first, following, params, lambda: stepping, end=end, bounded=bounded)
 
     def _span(self, low: int, indexes: range) -> Iterator[Any]:
         """The rows at `indexes` (a non-empty range of indexes), in the range's order."""
