@@ -139,33 +139,56 @@ class Hand:
         self.conn.close()
 
 
+def _counting(table: str, sign: str = "") -> str:
+    """The counter row update of the floor's statements: adds the rows of `w` whose
+    `new` is true to the row of this server process (`sign` "-": removes them)."""
+    return (
+        f"c AS (INSERT INTO counts AS c SELECT '{table}', pg_backend_pid() %% 16, "
+        f"{sign}count(*) FROM w WHERE new HAVING count(*) > 0 "
+        "ON CONFLICT (name, shard) DO UPDATE SET n = c.n + excluded.n)"
+    )
+
+
 class Floor(Hand):
     """Hand-written psycopg code under tpstore's contract: the honest floor.
 
     It keeps what `Hand` leaves out and tpstore's contract requires: `len()` in O(1)
-    (counter rows kept by statement-level triggers, one row per server process, so that
-    writers do not queue on one hot row), and single writes that cannot land inside
-    another session's writing transaction (each takes a lock row in shared mode inside
-    its statement; a writing transaction would take it exclusively). Its bulk update is
-    one statement over arrays, the cheapest way to send 10,000 rows with the triggers.
+    (counter rows, one row per server process so that writers do not queue on one hot
+    row, kept by each writing statement itself in a data-modifying `WITH`: it counts
+    the rows it inserted, `xmax = 0`, or deleted), and single writes that cannot land
+    inside another session's writing transaction (each takes a lock row in shared mode
+    inside its statement; a writing transaction would take it exclusively). Its bulk
+    update is one statement over arrays, the cheapest way to send 10,000 rows. (It does
+    not announce appends for blocking pops, which tpstore does.)
     """
 
-    LOCK = "WITH lock AS (SELECT id FROM locks WHERE id = 0 FOR KEY SHARE) "
+    LOCK = "WITH lock AS (SELECT id FROM locks WHERE id = 0 FOR KEY SHARE), "
     PUT = (
-        f"{LOCK}INSERT INTO hits (key, value) SELECT %s, %s FROM lock "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        f"{LOCK}w AS (INSERT INTO hits (key, value) SELECT %s, %s FROM lock "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value RETURNING xmax = 0 AS new), "
+        f"{_counting('hits')} SELECT FROM w"
     )
     INCREMENT = (
-        f"{LOCK}INSERT INTO hits AS t (key, value) SELECT %s, 1 FROM lock "
-        "ON CONFLICT (key) DO UPDATE SET value = t.value + 1 RETURNING value"
+        f"{LOCK}w AS (INSERT INTO hits AS t (key, value) SELECT %s, 1 FROM lock "
+        "ON CONFLICT (key) DO UPDATE SET value = t.value + 1 RETURNING value, xmax = 0 AS new), "
+        f"{_counting('hits')} SELECT value FROM w"
     )
     APPEND = (
-        f"{LOCK}INSERT INTO jobs (pos, value) "
-        "SELECT (SELECT coalesce(max(pos) + 1, 0) FROM jobs), %s FROM lock"
+        f"{LOCK}w AS (INSERT INTO jobs (pos, value) "
+        "SELECT (SELECT coalesce(max(pos) + 1, 0) FROM jobs), %s FROM lock RETURNING true AS new), "
+        f"{_counting('jobs')} SELECT FROM w"
     )
     POPLEFT = (
-        f"{LOCK}DELETE FROM jobs WHERE pos = (SELECT pos FROM jobs ORDER BY pos "
-        "LIMIT 1 FOR UPDATE SKIP LOCKED) AND EXISTS (SELECT FROM lock) RETURNING value"
+        f"{LOCK}w AS (DELETE FROM jobs WHERE pos = (SELECT pos FROM jobs ORDER BY pos "
+        "LIMIT 1 FOR UPDATE SKIP LOCKED) AND EXISTS (SELECT FROM lock) "
+        "RETURNING value, true AS new), "
+        f"{_counting('jobs', '-')} SELECT value FROM w"
+    )
+    UPDATE = (
+        "WITH w AS (INSERT INTO hits (key, value) "
+        "SELECT * FROM unnest(%s::text[], %s::bigint[]) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value RETURNING xmax = 0 AS new), "
+        f"{_counting('hits')} SELECT FROM w"
     )
 
     def __init__(self, url: str) -> None:
@@ -180,29 +203,15 @@ class Floor(Hand):
             "CREATE TABLE IF NOT EXISTS counts (name text, shard integer, n bigint, "
             "PRIMARY KEY (name, shard))"
         )
-        execute(
-            "CREATE OR REPLACE FUNCTION counted() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "DECLARE n bigint; BEGIN SELECT count(*) INTO n FROM changed; IF n > 0 THEN "
-            "INSERT INTO counts AS c VALUES (TG_TABLE_NAME, pg_backend_pid() % 16, "
-            "n * TG_ARGV[0]::int) ON CONFLICT (name, shard) DO UPDATE SET n = c.n + excluded.n; "
-            "END IF; RETURN NULL; END $$"
-        )
-        for table in ("hits", "jobs"):
-            for event, rows, sign in (("INSERT", "NEW", 1), ("DELETE", "OLD", -1)):
-                execute(
-                    f"CREATE TRIGGER {table}_{event.lower()} AFTER {event} ON {table} "
-                    f"REFERENCING {rows} TABLE AS changed FOR EACH STATEMENT "
-                    f"EXECUTE FUNCTION counted('{sign}')"
-                )
+
+    def popleft(self) -> int | None:
+        row = self.conn.execute(self.POPLEFT, ()).fetchone()  # (`%%` read as `%`)
+        return None if row is None else int(row[0])
 
     def update(self, items: dict[str, int]) -> None:
         with self.conn.transaction():
             self.conn.execute("SELECT id FROM locks WHERE id = 0 FOR UPDATE")
-            self.conn.execute(
-                "INSERT INTO hits (key, value) SELECT * FROM unnest(%s::text[], %s::bigint[]) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (list(items), list(items.values())),
-            )
+            self.conn.execute(self.UPDATE, (list(items), list(items.values())))
 
     def length(self) -> int:
         row = self.conn.execute(

@@ -16,9 +16,12 @@ Differences from SQLite, and why:
   maps to a schema of the same database; statements name the real schema.
 - Counts: `len()` reads the sum of a few counter rows per collection ("shards"). Each
   writer adds its changes to the row of its own server process, so independent writers
-  on many machines do not queue on one hot row. Statement-level triggers with
-  transition tables add a whole statement's rows at once (a bulk `update` of 10,000
-  items changes a counter once, not 10,000 times).
+  on many machines do not queue on one hot row. The writing statements keep the
+  counter rows themselves, in a data-modifying `WITH` around each statement that
+  inserts or deletes rows (`tpstore._backends.postgresql.counting`, which says why not
+  triggers): a whole statement's rows at once (a bulk `update` of 10,000 items changes
+  a counter once a chunk, not 10,000 times). The same statement announces an append to
+  a deque (`pg_notify`) for blocking pops.
 - Pops: `DELETE ... WHERE pos = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1)`. Without
   SKIP LOCKED, a consumer whose pop lost the race for the first item would find it gone
   and answer "empty" while the deque still holds items.
@@ -62,11 +65,15 @@ SHARDS: Final = 16
 LOCKS: Final = "_tpstore_locks"
 """The table holding the store's writer lock row (one per schema)."""
 
-NOTIFY_FUNCTION: Final = "_tpstore_notify"
-"""The trigger function announcing appends to a deque (for blocking pops)."""
+COLLECTION_COMMENT: Final = "tpstore collection"
+"""The comment on every collection table tpstore creates (`Dialect.counted_tables`)."""
 
-COUNT_FUNCTION: Final = "_tpstore_count"
-"""The trigger function keeping the counter rows of a schema's collections."""
+OLD_TRIGGERS: Final = ("_tpstore_count_insert", "_tpstore_count_delete", "_tpstore_notify")
+"""The triggers that kept the counts and announced appends in stores made before the
+statements kept them (`Dialect.old_triggers`); dropped when such a store opens."""
+
+OLD_FUNCTIONS: Final = ("_tpstore_count", "_tpstore_notify")
+"""The trigger functions of `OLD_TRIGGERS`, one per schema."""
 
 _TYPES: Final = {
     "INTEGER": "bigint",
@@ -74,6 +81,12 @@ _TYPES: Final = {
     "TEXT": "text",
     "BLOB": "bytea",
 }
+
+
+def channel_of(real: str) -> str:
+    """The LISTEN/NOTIFY channel of the deques of the real schema `real` (a hash: channel
+    names share the 63-byte limit of identifiers, and a schema name may use all of it)."""
+    return "tpstore_" + hashlib.sha256(real.encode()).hexdigest()[:24]
 
 
 def quote(name: str) -> str:
@@ -167,7 +180,7 @@ class Dialect:
         expiring: bool,
         catalog_id: int,
     ) -> list[str]:
-        """The statements creating one collection's table, index and count triggers.
+        """The statements creating one collection's table and index.
 
         Layouts as for SQLite (`keyed`, `inserted`, `positioned`, `single`).
         """
@@ -197,20 +210,9 @@ class Dialect:
                 f"CREATE INDEX {quote(f'_tpstore_expires_{catalog_id}')} ON {name} (expires)"
                 " WHERE expires IS NOT NULL"
             )
-        if layout == "positioned":
-            # Blocking pops wait on LISTEN; the notification goes out at commit.
-            statements.append(
-                f"CREATE TRIGGER {quote('_tpstore_notify')} AFTER INSERT ON {name} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION {self.schema(schema)}.{NOTIFY_FUNCTION}"
-                f"('{self.channel(schema)}')"
-            )
-        function = f"{self.schema(schema)}.{COUNT_FUNCTION}"
-        for event, transition, sign in (("INSERT", "NEW", 1), ("DELETE", "OLD", -1)):
-            statements.append(
-                f"CREATE TRIGGER {quote(f'_tpstore_count_{event.lower()}')} AFTER {event} "
-                f"ON {name} REFERENCING {transition} TABLE AS changed FOR EACH STATEMENT "
-                f"EXECUTE FUNCTION {function}('{catalog_id}', '{sign}')"
-            )
+        # What tells tpstore's tables apart (`counted_tables`): the count is kept by the
+        # writing statements themselves (`tpstore._backends.postgresql.counting`).
+        statements.append(f"COMMENT ON TABLE {name} IS '{COLLECTION_COMMENT}'")
         return statements
 
     def create_catalog(self, schema: str) -> list[str]:
@@ -231,26 +233,6 @@ class Dialect:
             self.catalog(schema).history.create,
             f"CREATE TABLE IF NOT EXISTS {real}.{LOCKS} (id integer PRIMARY KEY)",
             f"INSERT INTO {real}.{LOCKS} (id) VALUES (0) ON CONFLICT (id) DO NOTHING",
-            # Adds a statement's inserted (sign 1) or deleted (-1) rows to the counter
-            # row of this server process. Arguments: the catalog id, the sign. Created
-            # only when missing: replacing it on every open would rewrite the system
-            # catalog each time (and collide with a concurrent replacement).
-            "DO $$ BEGIN IF to_regproc("
-            f"'{_literal(real)}.{COUNT_FUNCTION}') IS NULL THEN "
-            f"CREATE FUNCTION {real}.{COUNT_FUNCTION}() RETURNS trigger "
-            "LANGUAGE plpgsql AS $f$ DECLARE n bigint; BEGIN "
-            "SELECT count(*) INTO n FROM changed; "
-            "IF n > 0 THEN "
-            f"INSERT INTO {counts} AS c (id, shard, count) "
-            f"VALUES (TG_ARGV[0]::bigint, pg_backend_pid() % {SHARDS}, n * TG_ARGV[1]::int) "
-            "ON CONFLICT (id, shard) DO UPDATE SET count = c.count + excluded.count; "
-            "END IF; RETURN NULL; END $f$; END IF; END $$",
-            # Announces appends to a deque (argument: the channel).
-            "DO $$ BEGIN IF to_regproc("
-            f"'{_literal(real)}.{NOTIFY_FUNCTION}') IS NULL THEN "
-            f"CREATE FUNCTION {real}.{NOTIFY_FUNCTION}() RETURNS trigger "
-            "LANGUAGE plpgsql AS $f$ BEGIN PERFORM pg_notify(TG_ARGV[0], ''); "
-            "RETURN NULL; END $f$; END IF; END $$",
         ]
 
     def channel(self, schema: str) -> str:
@@ -259,8 +241,7 @@ class Dialect:
         Derived from the real schema name by a hash: channel names share the 63-byte
         limit of identifiers, and a schema name may use all of it.
         """
-        real = self.schemas.get(schema, schema)
-        return "tpstore_" + hashlib.sha256(real.encode()).hexdigest()[:24]
+        return channel_of(self.schemas.get(schema, schema))
 
     def has_locks(self, schema: str) -> str:
         """Whether a schema has tpstore's locks table (a store created there before)."""
@@ -282,7 +263,7 @@ class Dialect:
 
     def count(self, schema: str) -> str:
         """The statement reading a collection's item count, by its catalog id (the id
-        of the counter rows its triggers keep)."""
+        of the counter rows its writing statements keep)."""
         return f"SELECT coalesce(sum(count), 0) FROM {self.schema(schema)}.{COUNTS} WHERE id = ?"
 
     # -- tools working from the catalog alone (the command line) ------------------------
@@ -323,15 +304,42 @@ class Dialect:
         )
 
     def counted_tables(self, schema: str) -> str:
-        """The statement listing the schema's tables that have tpstore's count triggers
-        (only tpstore creates those), with or without their catalog row."""
+        """The statement listing the schema's collection tables (those tpstore created
+        bear its comment), with or without their catalog row."""
         return (
-            "SELECT c.relname FROM pg_catalog.pg_trigger AS t "
+            "SELECT c.relname FROM pg_catalog.pg_class AS c "
+            "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = '{_literal(self.schemas.get(schema, schema))}' "
+            f"AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') = '{COLLECTION_COMMENT}'"
+        )
+
+    @staticmethod
+    def old_triggers() -> str:
+        """The statement listing the count and notify triggers of a store made before
+        the statements kept the counts: `(table, trigger)`. One parameter: the real
+        schema."""
+        names = ", ".join(f"'{name}'" for name in OLD_TRIGGERS)
+        return (
+            "SELECT c.relname, t.tgname FROM pg_catalog.pg_trigger AS t "
             "JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid "
             "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
-            f"WHERE t.tgname = '_tpstore_count_insert' "
-            f"AND n.nspname = '{_literal(self.schemas.get(schema, schema))}'"
+            f"WHERE n.nspname = %s AND t.tgname IN ({names}) ORDER BY 1, 2"
         )
+
+    @staticmethod
+    def drop_old_triggers(real: str, found: list[tuple[str, str]]) -> list[str]:
+        """The statements turning a store made before the statements kept the counts
+        into one of today: its triggers and their functions dropped (the counter rows
+        they kept stay right), its collection tables marked as `create_table` marks
+        them."""
+        schema = quote(real)
+        statements = [f"DROP TRIGGER IF EXISTS {quote(t)} ON {schema}.{quote(n)}" for n, t in found]
+        statements += [
+            f"COMMENT ON TABLE {schema}.{quote(name)} IS '{COLLECTION_COMMENT}'"
+            for name in sorted({name for name, _ in found})
+        ]
+        statements += [f"DROP FUNCTION IF EXISTS {schema}.{quote(f)}()" for f in OLD_FUNCTIONS]
+        return statements
 
     def table_sizes(self, schema: str) -> str:
         """Bytes used per table, indexes included. One parameter, ignored: the schema."""

@@ -67,6 +67,7 @@ from psycopg import conninfo, pq
 
 from tpstore._backends import shown
 from tpstore._backends.base import CATALOG, COUNTS, HISTORY, Session
+from tpstore._backends.postgresql.counting import counted
 from tpstore._backends.postgresql.dialect import LOCKS, Dialect, lock_row, quote
 from tpstore._backends.postgresql.errors import redact, translate, translate_statement_error
 from tpstore._backends.postgresql.rewrites import chunked, locked_upsert, typed
@@ -224,7 +225,9 @@ class PostgresConnection:
             return raw.execute(query, parameters)
         idle = raw.info.transaction_status == pq.TransactionStatus.IDLE
         if idle and (locked := locked_upsert(query)) is not None and typed(parameters):
+            locked = counted(locked)
             return self._retrying(lambda: raw.execute(locked, parameters))
+        query = counted(query)
         if not idle:
             return self._in_savepoint(query, parameters)
         skipped = self.driver.skipped
@@ -250,7 +253,8 @@ class PostgresConnection:
             cursor = raw.cursor()
             numbered = psycopg.RawCursor(raw)
             changed = 0
-            for statement, values in chunked(query, rows):
+            for chunk, values in chunked(query, rows):
+                statement = counted(chunk)
                 if len(values) > _PARSED_ONCE:
                     # psycopg would parse a statement of so many parameters again at every
                     # call (10,000 rows: most of the client's time); in the server's own
@@ -637,6 +641,7 @@ class PostgresDriver:
                     (schema, LOCKS),
                 ).fetchone()
                 if found:
+                    self._drop_old_triggers(raw, schema)
                     continue
                 with raw.transaction():
                     raw.execute(
@@ -648,6 +653,18 @@ class PostgresDriver:
                         raw.execute(convert(statement)[0], ())
             except psycopg.Error as exc:
                 raise translate(exc, f"cannot create tpstore's tables on {self._where}") from exc
+
+    def _drop_old_triggers(self, raw: psycopg.Connection[Any], schema: str) -> None:
+        """Turn a store made when triggers kept the counts into one of today (under the
+        same lock as `_bootstrap`'s): the writing statements count now, and the
+        triggers would count every change twice."""
+        if not raw.execute(self.dialect.old_triggers(), (schema,)).fetchone():
+            return
+        with raw.transaction():
+            raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tpstore {schema}",))
+            found = raw.execute(self.dialect.old_triggers(), (schema,)).fetchall()
+            for statement in self.dialect.drop_old_triggers(schema, found):
+                raw.execute(statement)
 
     def settle(self) -> None:
         """Nothing: a server has no per-file settings to apply."""
@@ -718,7 +735,7 @@ class PostgresDriver:
             rows = connection.execute(at_once, params).fetchall()  # a single write
             if rows:
                 return check(rows)
-        query = convert(sql)[0]
+        query = counted(convert(sql)[0])
 
         def run() -> T:
             text = f"BEGIN; {connection.bound_locks}{connection.bound(query, params)}"
