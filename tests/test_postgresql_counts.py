@@ -37,16 +37,58 @@ def test_an_insert_returns_its_own_columns_and_counts_its_new_rows() -> None:
     assert text.endswith("SELECT _tpstore_0, _tpstore_1 FROM _tpstore_written")
     assert (
         'INSERT INTO "s"._tpstore_counts AS c (id, shard, count) SELECT (SELECT id FROM '
-        f"\"s\"._tpstore_catalog WHERE name = 't'), pg_backend_pid() %% {SHARDS}, count(*)"
+        f"\"s\"._tpstore_catalog WHERE name = 't'), pg_backend_pid() %% {SHARDS}, 1 "
+        "FROM _tpstore_written WHERE _tpstore_new ON CONFLICT"
     ) in text
     assert "pg_notify" not in text
+
+
+def test_the_catalog_id_is_written_in_when_given() -> None:
+    text = counted('DELETE FROM "s"."t" WHERE key = %s', 12)
+    assert f"SELECT 12, pg_backend_pid() %% {SHARDS}, -1 FROM" in text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'INSERT INTO "s"."t" (key, value) VALUES (%s, %s), (%s, %s) ON CONFLICT (key) DO NOTHING',
+        'INSERT INTO "s"."t" (key, value) SELECT key, value FROM "s"."u"',
+        'DELETE FROM "s"."t" WHERE key IN (%s, %s)',
+        'DELETE FROM "s"."t" WHERE key = %s OR value = %s',
+        'DELETE FROM "s"."t" WHERE pos >= %s AND pos < %s',
+        'DELETE FROM "s"."t"',
+    ],
+)
+def test_a_statement_that_may_change_many_rows_adds_them_up_once(query: str) -> None:
+    """(A counter row updated twice by one statement would be refused.)"""
+    assert "count(*) FROM _tpstore_written WHERE _tpstore_new HAVING count(*) > 0" in (
+        counted(query)
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'INSERT INTO "s"."t" (pos, value) '
+        'VALUES ((SELECT coalesce(max(pos) + 1, 0) FROM "s"."t"), %s)',
+        'WITH _tpstore_lock AS (SELECT id FROM "s"._tpstore_locks WHERE id = 0 FOR KEY SHARE) '
+        'INSERT INTO "s"."t" (key, value) SELECT %s, %s FROM _tpstore_lock ON CONFLICT (key) '
+        "DO UPDATE SET value = excluded.value",
+        'DELETE FROM "s"."t" WHERE key = %s AND (expires IS NULL OR expires > %s)',
+        'DELETE FROM "s"."t" WHERE pos = (SELECT pos FROM "s"."t" ORDER BY pos LIMIT 1) '
+        "RETURNING pos",
+        'DELETE FROM "s"."t" WHERE id = 0',
+    ],
+)
+def test_a_statement_of_one_row_at_most_adds_it_without_an_aggregate(query: str) -> None:
+    assert "count(*)" not in counted(query)
 
 
 def test_a_delete_without_returning_counts_every_row_it_removed_and_returns_rows_to_count() -> None:
     text = counted('DELETE FROM "s"."it\'s" WHERE key = %s')
     assert "RETURNING true AS _tpstore_new" in text
     assert "WHERE name = 'it''s'" in text
-    assert "-count(*)" in text
+    assert ", -1 FROM _tpstore_written" in text
     assert text.endswith("SELECT  FROM _tpstore_written")  # rows without columns
 
 

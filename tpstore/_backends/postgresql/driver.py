@@ -67,7 +67,7 @@ from psycopg import conninfo, pq
 
 from tpstore._backends import shown
 from tpstore._backends.base import CATALOG, COUNTS, HISTORY, Session
-from tpstore._backends.postgresql.counting import counted
+from tpstore._backends.postgresql.counting import Target, counted, target
 from tpstore._backends.postgresql.dialect import LOCKS, Dialect, lock_row, quote
 from tpstore._backends.postgresql.errors import redact, translate, translate_statement_error
 from tpstore._backends.postgresql.rewrites import chunked, locked_upsert, typed
@@ -149,7 +149,7 @@ def convert(sql: str) -> tuple[str, bool]:
 class PostgresConnection:
     """A session's psycopg connection, as the engine runs statements on it."""
 
-    __slots__ = ("binder", "driver", "prepared", "raw", "reader")
+    __slots__ = ("binder", "driver", "prepared", "raw", "reader", "writer")
 
     def __init__(self, raw: psycopg.Connection[Any], driver: PostgresDriver) -> None:
         self.raw = raw
@@ -159,6 +159,8 @@ class PostgresConnection:
         self.binder = psycopg.ClientCursor(raw)
         # Runs the point reads (`PostgresDriver.fetch_point`): no new cursor per read.
         self.reader = raw.cursor()
+        # Runs the single UPSERTs outside a transaction (`execute`), as `reader`.
+        self.writer = raw.cursor()
         # Writes prepared on this session, by statement: the name to EXECUTE, or "" for
         # a statement the server cannot prepare (`bound`).
         self.prepared: dict[str, str] = {}
@@ -219,21 +221,58 @@ class PostgresConnection:
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         """Run one statement: reads as they are, writes as the module docstring says."""
-        query, write = convert(sql)
         raw = self.raw
+        idle = raw.info.transaction_status == pq.TransactionStatus.IDLE
+        if idle and (upsert := self.driver.upserts.get(sql)) and typed(parameters):
+            # The path of `m[k] = v` and `increment`: one statement, as prepared by psycopg.
+            writer = self.writer
+            return self._retrying(lambda: writer.execute(upsert, parameters))
+        query, write = convert(sql)
         if not write:
             return raw.execute(query, parameters)
-        idle = raw.info.transaction_status == pq.TransactionStatus.IDLE
-        if idle and (locked := locked_upsert(query)) is not None and typed(parameters):
-            locked = counted(locked)
-            return self._retrying(lambda: raw.execute(locked, parameters))
-        query = counted(query)
+        if idle and (locked := locked_upsert(query)) is not None:
+            self.driver.upserts[sql] = locked = self.counted(locked)
+            if typed(parameters):
+                return self._retrying(lambda: raw.execute(locked, parameters))
         if not idle:
-            return self._in_savepoint(query, parameters)
+            return self._in_savepoint(counted(query), parameters)
+        query = self.counted(query)
         skipped = self.driver.skipped
         return self._retrying(
             lambda: self.simple(self.bound_locks + self.bound(query, parameters), skipped)
         )
+
+    def counted(self, query: str) -> str:
+        """`query` keeping its collection's counter row (`counting.counted`), with the
+        collection's catalog id written in: call it outside a transaction, where the
+        id read is a committed one (a catalog row is never deleted, so a table keeps
+        its id for its whole life)."""
+        driver = self.driver
+        text = driver.counted.get(query)
+        if text is None:
+            found = target(query)
+            catalog_id = None if found is None else self._catalog_id(found)
+            text = counted(query, catalog_id)
+            if found is None or catalog_id is not None:
+                driver.counted[query] = text
+        return text
+
+    def _catalog_id(self, found: Target) -> int | None:
+        ids = self.driver.catalog_ids
+        catalog_id = ids.get(found)
+        if catalog_id is None:
+            try:
+                row = self.reader.execute(
+                    f"SELECT id FROM {found.schema}.{CATALOG} WHERE name = %s",
+                    (found.table.replace("%%", "%"),),
+                ).fetchone()
+            except psycopg.Error:
+                _end_transaction(self.raw)
+                return None  # (the statement reads it itself, and reports any error)
+            if row is None:
+                return None
+            catalog_id = ids[found] = int(row[0])
+        return catalog_id
 
     @property
     def bound_locks(self) -> str:
@@ -461,6 +500,11 @@ class PostgresDriver:
             # rows in shared mode, then the statement (one implicit transaction).
             self.shared = [convert(lock)[0] for lock in shared]
             self.skipped = len(shared)
+            # Texts a session sends outside a transaction (`PostgresConnection.execute`
+            # and `counted`), by statement, with the catalog ids written in them.
+            self.upserts: dict[str, str] = {}
+            self.counted: dict[str, str] = {}
+            self.catalog_ids: dict[Target, int] = {}
             # ... and a bulk one opens its transaction with the same locks.
             self.begin_shared = "; ".join(["BEGIN", *shared])
             self._measure_clock(first)
@@ -735,7 +779,7 @@ class PostgresDriver:
             rows = connection.execute(at_once, params).fetchall()  # a single write
             if rows:
                 return check(rows)
-        query = counted(convert(sql)[0])
+        query = connection.counted(convert(sql)[0])
 
         def run() -> T:
             text = f"BEGIN; {connection.bound_locks}{connection.bound(query, params)}"
