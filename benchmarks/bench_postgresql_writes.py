@@ -5,21 +5,24 @@
 `bench_postgresql.py` shows tpstore's writes slower than hand-written psycopg code.
 This script takes a write apart, each variant in one run on one server (the URL in
 `TPSTORE_BENCH_POSTGRES`, else `TPSTORE_TEST_POSTGRES`), in a fresh schema holding a
-tpstore `Mapping[str, int]` (`hits`, with its counting triggers) and a plain table of
-the same columns (`plain`, no triggers):
+tpstore `Mapping[str, int]` (`hits`), a plain table of the same columns (`plain`) and
+one with the statement-level count triggers of tpstore's first PostgreSQL layout
+(`triggered`):
 
-Single puts (µs per put, best of 3 x N, upserts of existing keys):
-- an autocommitted UPSERT on the plain table, then on tpstore's table;
-- what tpstore's first PostgreSQL driver sent for `m[k] = v`: `BEGIN`, the lock row
-  `FOR KEY SHARE`, the UPSERT and `COMMIT`, in psycopg's pipeline mode (unprepared);
-- what it sends now: the lock row and the UPSERT as one simple query (client-side
-  binding, one round trip, one implicit transaction);
+Single puts (µs per put, best of 3 x N, prepared, autocommitted, upserts of existing
+keys, each variant adding one thing to the one before):
+- the UPSERT on the plain table;
+- with the lock row `FOR KEY SHARE` in a `WITH` (`rewrites.locked_upsert`);
+- on the table with count triggers (the earlier design);
+- counting in the statement instead, its collection's id looked up by name and the
+  rows added up (`counting.counted`, the form inside transactions and of bulk chunks);
+- counting one row with the id written in (the form tpstore sends outside a
+  transaction);
 - tpstore's own `m[k] = v`.
 
 Bulk writes (seconds for 10,000 new keys in one transaction, best of 3): the UPSERT
-through `executemany` on the plain table, on tpstore's table, and on tpstore's table
-with its triggers disabled; then tpstore's `update()` (multi-row statements of 1,000
-rows, so the triggers fire once per chunk).
+through `executemany` on the plain table, then tpstore's `update()` (multi-row
+statements of 1,000 rows, each counting its rows once).
 """
 
 from __future__ import annotations
@@ -33,13 +36,21 @@ import psycopg
 from _common import FreshSchemas, machine_line, postgres_server_url
 
 from tpstore import Mapping, Store
+from tpstore._backends.postgresql.counting import counted
+from tpstore._backends.postgresql.rewrites import locked_upsert
 
 UPSERT = (
     "INSERT INTO {table} (key, value) VALUES (%s, %s) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
-LOCK = "SELECT id FROM _tpstore_locks WHERE id = 0 FOR KEY SHARE"
 BULK = 10_000
+COUNT_TRIGGER = (
+    "CREATE FUNCTION counted() RETURNS trigger LANGUAGE plpgsql AS $$ DECLARE n bigint; "
+    "BEGIN SELECT count(*) INTO n FROM changed; IF n > 0 THEN "
+    "INSERT INTO _tpstore_counts AS c (id, shard, count) VALUES (TG_ARGV[0]::bigint, "
+    "pg_backend_pid() % 16, n * TG_ARGV[1]::int) ON CONFLICT (id, shard) DO UPDATE "
+    "SET count = c.count + excluded.count; END IF; RETURN NULL; END $$"
+)
 
 
 class Bench(Store):
@@ -77,58 +88,60 @@ def measure(url: str, n: int) -> None:
     conn = psycopg.connect(url, autocommit=True)
     try:
         conn.execute('CREATE TABLE plain (key text COLLATE "C" PRIMARY KEY, value bigint)')
-        for table in ("plain", "hits"):
+        conn.execute('CREATE TABLE triggered (key text COLLATE "C" PRIMARY KEY, value bigint)')
+        conn.execute(COUNT_TRIGGER)
+        for event, rows, sign in (("INSERT", "NEW", 1), ("DELETE", "OLD", -1)):
+            conn.execute(
+                f"CREATE TRIGGER count_{event.lower()} AFTER {event} ON triggered "
+                f"REFERENCING {rows} TABLE AS changed FOR EACH STATEMENT "
+                f"EXECUTE FUNCTION counted('999', '{sign}')"
+            )
+        for table in ("plain", "triggered", "hits"):
             conn.execute(f"INSERT INTO {table} SELECT 'k' || i, i FROM generate_series(0, {n}) i")
+        schema = conn.execute("SELECT current_schema()").fetchone()
+        assert schema is not None
+        name = f'"{schema[0]}"'
+        (catalog_id,) = conn.execute(
+            "SELECT id FROM _tpstore_catalog WHERE name = 'hits'"
+        ).fetchone() or (0,)
 
-        def pipelined(i: int) -> None:
-            conn.prepare_threshold = None  # as the first driver's pipelines
-            with conn.pipeline():
-                conn.execute("BEGIN")
-                conn.execute(LOCK)
-                conn.execute(UPSERT.format(table="hits"), (f"k{i}", 1))
-                conn.execute("COMMIT")
+        def locked(table: str) -> str:
+            text = locked_upsert(UPSERT.format(table=f'{name}."{table}"'))
+            assert text is not None
+            return text
 
-        client = psycopg.ClientCursor(conn)
-        one_query = f"{LOCK}; {UPSERT.format(table='hits')}"
-        puts: dict[str, Callable[[int], object]] = {
-            "autocommitted UPSERT, plain table": lambda i: conn.execute(
-                UPSERT.format(table="plain"), (f"k{i}", 1)
-            ),
-            "autocommitted UPSERT, tpstore's table": lambda i: conn.execute(
-                UPSERT.format(table="hits"), (f"k{i}", 1)
-            ),
-            "BEGIN; lock; UPSERT; COMMIT in a pipeline": pipelined,
-            "lock; UPSERT as one simple query": lambda i: client.execute(one_query, (f"k{i}", 1)),
-            "tpstore m[k] = v": lambda i: store.hits.__setitem__(f"k{i}", 1),
+        statements = {
+            "UPSERT, plain table": UPSERT.format(table="plain"),
+            "+ lock row in a WITH": locked("plain"),
+            "+ count triggers (the earlier design)": locked("triggered"),
+            "+ counting in the statement, id by name": counted(locked("hits")),
+            "+ counting one row, id written in": counted(locked("hits"), catalog_id),
         }
-        for name, put in puts.items():
-            print(f"  {name:<46}{best_per_call(n, put):>10.0f}")
+
+        def sent(statement: str) -> Callable[[int], object]:
+            return lambda i: conn.execute(statement, (f"k{i}", 1), prepare=True)
+
+        puts = {label: sent(statement) for label, statement in statements.items()}
+        puts["tpstore m[k] = v"] = lambda i: store.hits.__setitem__(f"k{i}", 1)
+        for label, put in puts.items():
+            print(f"  {label:<46}{best_per_call(n, put):>10.0f}")
 
         print(f"bulk: seconds for {BULK:,} new keys in one transaction, best of 3")
 
-        def executemany(table: str) -> Callable[[int], object]:
-            def run(round_: int) -> None:
-                rows = [(f"b{round_}-{time.monotonic_ns()}-{i}", i) for i in range(BULK)]
-                with conn.transaction(), conn.cursor() as cursor:
-                    cursor.executemany(UPSERT.format(table=table), rows)
-
-            return run
+        def executemany(round_: int) -> None:
+            rows = [(f"b{round_}-{time.monotonic_ns()}-{i}", i) for i in range(BULK)]
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(UPSERT.format(table="plain"), rows)
 
         def tpstore_update(round_: int) -> None:
             stamp = time.monotonic_ns()
             store.hits.update({f"u{round_}-{stamp}-{i}": i for i in range(BULK)})
 
-        bulk: list[tuple[str, Callable[[int], object]]] = [
-            ("executemany UPSERT, plain table", executemany("plain")),
-            ("executemany UPSERT, tpstore's table", executemany("hits")),
+        for label, run in (
+            ("executemany UPSERT, plain table", executemany),
             ("tpstore update()", tpstore_update),
-        ]
-        for name, run in bulk:
-            print(f"  {name:<46}{best_per_call(1, run) / 1e6:>10.2f}")
-        conn.execute("ALTER TABLE hits DISABLE TRIGGER USER")
-        seconds = best_per_call(1, executemany("hits")) / 1e6
-        conn.execute("ALTER TABLE hits ENABLE TRIGGER USER")
-        print(f"  {'executemany UPSERT, tpstore table, no triggers':<46}{seconds:>10.2f}")
+        ):
+            print(f"  {label:<46}{best_per_call(1, run) / 1e6:>10.2f}")
     finally:
         conn.close()
         store.close()
