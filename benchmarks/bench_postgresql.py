@@ -9,7 +9,8 @@ Each contender works in a fresh schema, with the same durability (`synchronous_c
 as the server has it; tpstore's default `durability="full"`). The hand-written code is
 what a careful programmer writes without tpstore: autocommit single statements, one
 transaction with `executemany` for the bulk update, `ON CONFLICT` upserts, a deque
-table popped with `FOR UPDATE SKIP LOCKED`. Times are the best of three runs.
+table popped with `FOR UPDATE SKIP LOCKED`. Times are the best of three runs, the
+contenders taking turns run by run.
 
 A second hand-written contender, the *floor* (`Floor`), does what tpstore's contract
 requires and the plain code leaves out: an O(1) `len()` and single writes that cannot
@@ -263,18 +264,28 @@ class Ours:
 CONTENDERS: dict[str, Callable[[str], Any]] = {"psycopg": Hand, "floor": Floor, "tpstore": Ours}
 
 
-def timed(url: str, make: Callable[[str], Any], work: Callable[[Any], object]) -> float:
-    best = float("inf")
+def timed(
+    url: str,
+    work: Callable[[Any], object],
+    prepare: Callable[[Any], object] | None = None,
+) -> dict[str, float]:
+    """The best of three runs of `work` for each contender, in a fresh schema each run
+    (`prepare`, untimed, first). The contenders take turns, run by run, so that a busy
+    spell of the machine does not fall on one contender's runs only."""
+    best = dict.fromkeys(CONTENDERS, float("inf"))
     for _ in range(3):
-        with fresh_schema(url) as schema_url:
-            subject = make(schema_url)
-            try:
-                subject.update({f"k{i:06d}": i for i in range(N)})
-                start = time.perf_counter()
-                work(subject)
-                best = min(best, time.perf_counter() - start)
-            finally:
-                subject.close()
+        for label, make in CONTENDERS.items():
+            with fresh_schema(url) as schema_url:
+                subject = make(schema_url)
+                try:
+                    subject.update({f"k{i:06d}": i for i in range(N)})
+                    if prepare is not None:
+                        prepare(subject)
+                    start = time.perf_counter()
+                    work(subject)
+                    best[label] = min(best[label], time.perf_counter() - start)
+                finally:
+                    subject.close()
     return best
 
 
@@ -289,23 +300,33 @@ def single_operations(url: str, words: list[str]) -> None:
         for _ in range(N // 2):
             s.popleft()
 
-    work: dict[str, tuple[int, Callable[[Any], object]]] = {
-        "single puts": (N, lambda s: [s.put(k, 1) for k in keys]),
-        "random gets": (N, lambda s: [s.get(k) for k in shuffled]),
-        f"bulk update ({BULK:,} items, one transaction)": (1, lambda s: s.update(bulk)),
-        f"iteration ({N:,} items)": (1, lambda s: s.items()),
-        "len()": (200, lambda s: [s.length() for _ in range(200)]),
-        "increment": (N, lambda s: [s.increment(k) for k in keys]),
-        "deque append + popleft": (N, deque_round_trip),
+    def appends(s: Any) -> None:
+        for i in range(N):
+            s.append(i)
+
+    def poplefts(s: Any) -> None:
+        for _ in range(N):
+            s.popleft()
+
+    work: dict[str, tuple[int, Callable[[Any], object], Callable[[Any], object] | None]] = {
+        "single puts": (N, lambda s: [s.put(k, 1) for k in keys], None),
+        "random gets": (N, lambda s: [s.get(k) for k in shuffled], None),
+        f"bulk update ({BULK:,} items, one transaction)": (1, lambda s: s.update(bulk), None),
+        f"iteration ({N:,} items)": (1, lambda s: s.items(), None),
+        "len()": (200, lambda s: [s.length() for _ in range(200)], None),
+        "increment": (N, lambda s: [s.increment(k) for k in keys], None),
+        "deque append + popleft": (N, deque_round_trip, None),
+        "deque append alone": (N, appends, None),
+        "deque popleft alone": (N, poplefts, appends),
     }
     print(
         f"{'operation':<44} {'psycopg':>12} {'floor':>12} {'tpstore':>12} "
         f"{'psycopg/tpstore':>16} {'floor/tpstore':>14}"
     )
-    for name, (count, action) in work.items():
+    for name, (count, action, prepare) in work.items():
         if words and not any(word in name for word in words):
             continue
-        times = {label: timed(url, make, action) for label, make in CONTENDERS.items()}
+        times = timed(url, action, prepare)
         each = {label: f"{seconds / count * 1e6:>10.0f}µs" for label, seconds in times.items()}
         print(
             f"{name:<44} {each['psycopg']} {each['floor']} {each['tpstore']} "
