@@ -211,15 +211,8 @@ class Engine:
         if session is None or session.owner != get_ident() or not session.live:
             # The path of a single write: when no other thread writes, take the turn
             # and run the statement as its own transaction, as cheaply as a read.
-            # (Not while the threads of a shared commit are coming back: see `gathering`.)
             queue = self._queue
-            if (
-                session is None
-                and queue is not None
-                and self.mode == "rw"
-                and not queue.gathering
-                and queue.turn.acquire(False)
-            ):
+            if session is None and queue is not None and self.mode == "rw" and queue.take_free():
                 try:
                     session = self._acquire()
                     try:
@@ -388,7 +381,7 @@ class Engine:
             self._dead(current)  # a transaction of this thread whose connection is gone
         self._check_may_write_alone()
         queue = self._queue
-        if queue is None or (not queue.gathering and queue.turn.acquire(False)):
+        if queue is None or queue.take_free():
             try:
                 return self._run_pooled(self._acquire(), sql, params, action)
             finally:
@@ -699,8 +692,7 @@ class Engine:
         """Commit `batch` for everyone in it, and let the next writer have its turn."""
         session = batch.session
         committed = [entry[1] for entry in session.pending.values()]
-        if not queue.patience:
-            queue.gathering = batch.size > 1
+        queue.committing(batch)
         self._end(session)
         error: TpStoreError | None = None
         try:

@@ -150,6 +150,18 @@ class WriterQueue:
         self.gathering = False
         _queues.add(self)
 
+    def take_free(self) -> bool:
+        """Take the turn when it is free, without waiting: whether it was taken. (Not
+        while the threads of a shared commit are coming back: see `gathering`; such a
+        thread goes through `take`, where a free turn makes it lead a batch.)"""
+        return not self.gathering and self.turn.acquire(False)
+
+    def committing(self, batch: Batch) -> None:
+        """Note that `batch` commits now: where commits sync, the next thread that finds
+        the turn free begins a batch when this one served several threads."""
+        if not self.patience:
+            self.gathering = batch.size > 1
+
     def take(self, waiter: Waiter, timeout: float) -> Batch | None:
         """Wait up to `timeout` seconds for `waiter`'s turn.
 

@@ -91,15 +91,23 @@ class Target:
 
 
 @functools.lru_cache(maxsize=1024)
-def target(query: str) -> Target | None:
-    """The collection table whose rows `query` inserts or deletes, if any."""
-    match = _TARGET.match(_masked(query))
+def _parsed(query: str) -> tuple[str, re.Match[str], Target] | None:
+    """`query` masked (`_masked`), its `_TARGET` match and its collection table, when it
+    inserts into or deletes from one."""
+    masked = _masked(query)
+    match = _TARGET.match(masked)
     if match is None:
         return None
     table = _unquote(query[match.start("table") : match.end("table")])
     if table.startswith(RESERVED_PREFIX):
         return None
-    return Target(query[match.start("schema") : match.end("schema")], table)
+    return masked, match, Target(query[match.start("schema") : match.end("schema")], table)
+
+
+def target(query: str) -> Target | None:
+    """The collection table whose rows `query` inserts or deletes, if any."""
+    parsed = _parsed(query)
+    return None if parsed is None else parsed[2]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -110,11 +118,10 @@ def counted(query: str, catalog_id: int | None = None) -> str:
     `catalog_id`: the collection's id, when the caller knows it (it is then written in
     the statement; else the statement reads it from the catalog by the table's name).
     """
-    masked = _masked(query)
-    match = _TARGET.match(masked)
-    found = target(query)
-    if match is None or found is None:
+    parsed = _parsed(query)
+    if parsed is None:
         return query
+    masked, match, found = parsed
     schema, table = found.schema, found.table
     inserting = match["verb"] == "INSERT INTO"
     at = masked.rfind(" RETURNING ")
